@@ -1,0 +1,45 @@
+# Every target installs what it needs into .venv first; nothing is installed by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MANAGE := $(BIN)/python manage.py
+DEPLOY_CHECK_KEY := deploy-check-only-$(shell date +%s)-0123456789abcdefghijklmnopqrstuvwxyz
+
+.PHONY: install run test lint bench db-stop clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(MANAGE) migrate --no-input
+	$(MANAGE) collectstatic --no-input --verbosity 0
+	$(MANAGE) create_first_admin
+	$(MANAGE) serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(MANAGE) check --fail-level WARNING
+	$(MANAGE) makemigrations --check --dry-run
+	# The production settings must pass Django's deployment checks (no database needed).
+	DJANGO_SETTINGS_MODULE=sv_sdk.settings.production SECRET_KEY=$(DEPLOY_CHECK_KEY) \
+		DATABASE_URL=postgres://check@127.0.0.1/check $(MANAGE) check --deploy --fail-level WARNING
+	$(BIN)/pytest -p no:cacheprovider; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+db-stop: install
+	$(BIN)/python -c "from sv_sdk.db.embedded import stop_server; from sv_sdk import env; print('stopped' if stop_server(env.DATA_DIR) else 'not running')"
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AuthAppConfig(AppConfig):
+    name = "auth_app"
+    verbose_name = "Identity"

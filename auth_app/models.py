@@ -1,0 +1,164 @@
+"""Identity: users, sessions, linked accounts and single-use verifications (schema `auth`)."""
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from sv_sdk.db.fields import id_field
+from sv_sdk.db.tables import schema_table
+
+
+class UserQuerySet(models.QuerySet):
+    def with_email(self, email: str):
+        """Users whose email equals `email` ignoring case (uses the lower(email) index)."""
+        return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    def get_by_natural_key(self, username):
+        return self.with_email(username).get()
+
+    def create_user(self, email, password=None, **extra_fields):
+        return self._onboard(email=email, password=password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.update(is_staff=True, is_superuser=True)
+        return self._onboard(email=email, password=password, **extra_fields)
+
+    def _onboard(self, **fields):
+        # Django's createsuperuser and anything else that calls the manager get
+        # the full onboarding (role, cache, audit, verification email) through
+        # the configured flow, without this app importing the other apps.
+        onboard = import_string(settings.SV_USER_ONBOARD)
+        return onboard(**fields)
+
+
+class User(AbstractBaseUser):
+    id = id_field()
+    # Stored as given; unique and compared case-insensitively (see Meta).
+    email = models.EmailField(max_length=254)
+    email_verified = models.BooleanField(default=False)
+    name = models.CharField(max_length=200, blank=True)
+    image = models.URLField(max_length=2000, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    is_superuser = models.BooleanField(default=False)
+    banned_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        db_table = schema_table("auth", "users")
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="users_email_lower_uniq"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.email
+
+    def get_full_name(self):
+        return self.name or self.email
+
+    def get_short_name(self):
+        return self.name or self.email
+
+    # Permission checks follow roles through the authentication backends; an
+    # active superuser holds every permission.
+    def has_perm(self, perm, obj=None):
+        if self.is_active and self.is_superuser:
+            return True
+        from django.contrib.auth.models import _user_has_perm
+
+        return _user_has_perm(self, perm, obj)
+
+    def has_perms(self, perm_list, obj=None):
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label):
+        if self.is_active and self.is_superuser:
+            return True
+        from django.contrib.auth.models import _user_has_module_perms
+
+        return _user_has_module_perms(self, app_label)
+
+
+class Session(models.Model):
+    id = id_field()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    # SHA-256 of the token; the token itself is never stored.
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = schema_table("auth", "sessions")
+        indexes = [models.Index(fields=["user", "expires_at"], name="sessions_user_expires_idx")]
+
+    def __str__(self):
+        return f"session {self.id} of {self.user_id}"
+
+
+class Account(models.Model):
+    """An external identity (OAuth provider account) linked to a user."""
+
+    id = id_field()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="accounts")
+    provider_id = models.CharField(max_length=100)
+    account_id = models.CharField(max_length=255)
+    access_token = models.TextField(blank=True)
+    refresh_token = models.TextField(blank=True)
+    id_token = models.TextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = schema_table("auth", "accounts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_id", "account_id"], name="accounts_provider_account_uniq"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.provider_id}:{self.account_id}"
+
+
+class Verification(models.Model):
+    """A single-use token (email verification, password reset), stored hashed."""
+
+    id = id_field()
+    # Purpose and subject, e.g. "email-verification:<user id>".
+    identifier = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="verifications", null=True, blank=True
+    )
+    value_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = schema_table("auth", "verifications")
+        indexes = [models.Index(fields=["identifier"], name="verifications_identifier_idx")]
+
+    def __str__(self):
+        return self.identifier

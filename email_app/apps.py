@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EmailAppConfig(AppConfig):
+    name = "email_app"
+    verbose_name = "Email"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PermissionsAppConfig(AppConfig):
+    name = "permissions_app"
+    verbose_name = "Permissions"

@@ -1,0 +1,1 @@
+"""sv_sdk: identity, email, audit and permissions in one PostgreSQL database."""

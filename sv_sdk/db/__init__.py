@@ -1,0 +1,1 @@
+"""A PostgreSQL backend that understands tables in the project's four schemas."""

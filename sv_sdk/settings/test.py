@@ -1,0 +1,12 @@
+"""Settings for the test suite: real PostgreSQL, fast hashing, in-memory mail."""
+
+from .base import *  # noqa: F403
+
+# Argon2 is measured in benchmarks; most tests only need a hash that verifies.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,183 @@
+"""user_onboard: everything in one transaction, or nothing at all."""
+
+import re
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection, connections
+
+from audit_app.models import AuditLog
+from auth_app.errors import EmailTaken
+from auth_app.models import User, Verification
+from auth_app.tokens import token_hash
+from conftest import run_worker, table_counts
+from email_app.models import EmailSend
+from permissions_app.models import PermissionCache, UserRole
+from sv_sdk.flows import user_onboard
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class FailingStatement(Exception):
+    pass
+
+
+class FailAt:
+    """Connection hook that fails the statement matching `pattern`, or the Nth one."""
+
+    def __init__(self, *, pattern: str | None = None, nth: int | None = None):
+        self.pattern = re.compile(pattern) if pattern else None
+        self.nth = nth
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        if (self.pattern and self.pattern.search(sql)) or self.count == self.nth:
+            raise FailingStatement(sql[:80])
+        return execute(sql, params, many, context)
+
+
+def jobs():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT task_name, args->>'send_id' FROM procrastinate_jobs ORDER BY id")
+        return cursor.fetchall()
+
+
+def test_onboarding_writes_user_role_cache_audit_verification_email_and_job():
+    user = user_onboard(email="Ada@Example.com", password="correct horse battery", name="Ada")
+
+    user.refresh_from_db()
+    assert user.email == "Ada@example.com"  # stored as given, domain lower-cased
+    assert user.check_password("correct horse battery")
+    assert [ur.role.name for ur in UserRole.objects.filter(user=user)] == ["user"]
+    cache = PermissionCache.objects.get(user=user)
+    assert cache.roles == ["user"]
+    assert set(cache.permissions) == {"profile:read", "profile:write"}
+    created = AuditLog.objects.get(event_type="user.created")
+    assert created.user_id == user.pk and created.target_id == user.pk
+    verification = Verification.objects.get(user=user)
+    assert verification.identifier == f"email-verification:{user.pk}"
+    send = EmailSend.objects.get(user=user)
+    assert send.status == EmailSend.Status.QUEUED
+    assert send.template.key == "verify-email"
+    assert send.category == "account"
+    assert jobs() == [("email.deliver", send.pk)]
+
+
+def test_the_worker_delivers_the_verification_email_with_a_working_link(settings):
+    settings.SV_PUBLIC_URL = "https://id.example.org"
+    user = user_onboard(email="grace@example.com", name="Grace")
+
+    run_worker()
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["grace@example.com"]
+    assert message.subject == "Confirm your email address"
+    token = re.search(r"https://id\.example\.org/verify-email\?token=([\w-]+)", message.body)[1]
+    assert Verification.objects.get(user=user).value_hash == token_hash(token)
+    send = EmailSend.objects.get(user=user)
+    assert send.status == EmailSend.Status.SENT
+    # Once delivered, the stored copy no longer carries the token.
+    assert token not in send.text_body and token not in send.html_body
+    assert token not in str(send.context)
+    assert AuditLog.objects.filter(event_type="email.sent", target_id=send.pk).exists()
+
+
+STEPS = {
+    "user": r'INSERT INTO "auth"\."users"',
+    "role": r'INSERT INTO "permissions"\."user_roles"',
+    "cache": r'INSERT INTO "permissions"\."permission_cache"',
+    "audit": r'INSERT INTO "audit"\."audit_logs"',
+    "verification": r'INSERT INTO "auth"\."verifications"',
+    "email row": r'INSERT INTO "email"\."email_sends"',
+    "job": r"procrastinate_defer",
+}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_failure_at_any_step_leaves_no_row_in_any_schema_and_no_job(step):
+    before = table_counts()
+
+    with connection.execute_wrapper(FailAt(pattern=STEPS[step])):
+        with pytest.raises(FailingStatement):
+            user_onboard(email="ada@example.com", password="correct horse battery")
+
+    assert table_counts() == before
+    run_worker()
+    assert mail.outbox == []
+
+
+def test_a_failure_at_every_single_statement_of_the_flow_rolls_everything_back():
+    counter = FailAt()
+    with connection.execute_wrapper(counter):
+        user_onboard(email="probe@example.com")
+    statements = counter.count
+    assert statements >= len(STEPS)
+    before = table_counts()
+
+    for nth in range(1, statements + 1):
+        with connection.execute_wrapper(FailAt(nth=nth)):
+            with pytest.raises(FailingStatement):
+                user_onboard(email="ada@example.com")
+        assert table_counts() == before, f"statement {nth} of {statements} left rows behind"
+
+    run_worker()
+    assert [m.to for m in mail.outbox] == [["probe@example.com"]]
+
+
+def test_the_email_is_never_sent_for_a_user_that_was_rolled_back():
+    # The job is deferred before the final audit row; fail that row.
+    with connection.execute_wrapper(FailAt(pattern=r'INSERT INTO "audit"\."audit_logs"')):
+        with pytest.raises(FailingStatement):
+            user_onboard(email="ghost@example.com")
+
+    assert jobs() == []
+    run_worker()
+    assert mail.outbox == []
+    assert not User.objects.filter(email="ghost@example.com").exists()
+
+
+def test_email_is_unique_whatever_its_letter_case():
+    user_onboard(email="a@x.io")
+    before = table_counts()
+
+    with pytest.raises(EmailTaken):
+        user_onboard(email="A@X.IO")
+
+    assert table_counts() == before
+
+
+def test_twenty_concurrent_onboardings_of_one_email_give_one_user_and_nineteen_email_taken():
+    barrier = threading.Barrier(20)
+    outcomes = []
+
+    def onboard(i):
+        try:
+            barrier.wait()
+            # Vary the letter case: uniqueness ignores it.
+            email = "Race@Example.com" if i % 2 else "race@example.com"
+            user_onboard(email=email)
+            outcomes.append("created")
+        except EmailTaken:
+            outcomes.append("email_taken")
+        except Exception as exc:  # any other outcome fails the test below
+            outcomes.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=onboard, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["created"] + ["email_taken"] * 19
+    assert User.objects.count() == 1
+    user = User.objects.get()
+    assert UserRole.objects.filter(user=user).count() == 1
+    assert PermissionCache.objects.filter(user=user).count() == 1
+    assert AuditLog.objects.filter(event_type="user.created").count() == 1
+    assert EmailSend.objects.count() == 1
+    assert len(jobs()) == 1
