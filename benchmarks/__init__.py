@@ -1,0 +1,1 @@
+"""Benchmarks of sv_sdk flows, run by `make bench`; results go to docs/benchmarks.md."""
