@@ -4,12 +4,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from sv_sdk import env as sv_env
 
-from .base import *  # noqa: F403
-
+# Checked before the base settings load: without these, base would write a
+# development key file and start the embedded PostgreSQL.
 if not sv_env.SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production")
 if not sv_env.DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set in production")
+
+from .base import *  # noqa: E402, F403
 
 DEBUG = False
 SECURE_SSL_REDIRECT = sv_env.env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -20,4 +22,5 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
+SV_SESSION_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
