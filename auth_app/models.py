@@ -162,3 +162,22 @@ class Verification(models.Model):
 
     def __str__(self):
         return self.identifier
+
+
+class RateLimit(models.Model):
+    """A counter shared by every worker process: requests per key per fixed window.
+
+    Keys look like "sign_in:ip:203.0.113.7" or "lockout:<ip>:<email>". A lockout
+    row also carries `blocked_until`.
+    """
+
+    key = models.CharField(max_length=300, primary_key=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = schema_table("auth", "rate_limits")
+
+    def __str__(self):
+        return f"{self.key}: {self.count}"

@@ -1,13 +1,25 @@
-"""URL configuration: admin, API, schema and a landing page."""
+"""URL configuration: admin, API v1, schema and a landing page."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# Each app mounts its own API paths under /api/v1/ (no trailing slashes).
+api_v1 = [
+    path("", include("auth_app.api.urls")),
+    path("", include("permissions_app.api.urls")),
+    path("", include("audit_app.api.urls")),
+    path("", include("email_app.api.urls")),
+    path("", include("sv_sdk.api.urls")),
+]
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="sv_sdk/index.html"), name="index"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+handler404 = "sv_sdk.api.views.not_found"

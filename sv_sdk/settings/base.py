@@ -129,10 +129,15 @@ SERVER_EMAIL = sv_env.DEFAULT_FROM_EMAIL
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["auth_app.authentication.SessionTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PARSER_CLASSES": ["sv_sdk.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "sv_sdk.api.exceptions.problem_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.PagePagination",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+SV_API_MAX_BODY_BYTES = 64 * 1024
 SPECTACULAR_SETTINGS = {
     "TITLE": "sv_sdk API",
     "VERSION": "1",
@@ -160,3 +165,11 @@ SV_USER_ONBOARD = "sv_sdk.flows.user_onboard"
 SV_EMAIL_VERIFICATION_TTL = 24 * 60 * 60
 SV_EMAIL_MAX_ATTEMPTS = 5
 SV_DEFAULT_LOCALE = "en"
+
+# Sessions: sliding expiry, refreshed at most once per SV_SESSION_UPDATE_AGE of use,
+# never past SV_SESSION_MAX_AGE after sign-in.
+SV_SESSION_TTL = 7 * 24 * 60 * 60
+SV_SESSION_UPDATE_AGE = 24 * 60 * 60
+SV_SESSION_MAX_AGE = 30 * 24 * 60 * 60
+SV_SESSION_COOKIE_NAME = "sv_session"
+SV_SESSION_COOKIE_SECURE = False

@@ -11,7 +11,7 @@ if not sv_env.SECRET_KEY:
 if not sv_env.DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set in production")
 
-from .base import *  # noqa: E402, F403
+from .base import *  # noqa: F403
 
 DEBUG = False
 SECURE_SSL_REDIRECT = sv_env.env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -23,6 +23,7 @@ OUR_TABLES = {
         ("auth", "sessions"),
         ("auth", "accounts"),
         ("auth", "verifications"),
+        ("auth", "rate_limits"),
         ("permissions", "roles"),
         ("permissions", "user_roles"),
         ("permissions", "permission_cache"),

@@ -1,0 +1,3 @@
+"""API paths of audit_app, mounted under /api/v1/."""
+
+urlpatterns = []

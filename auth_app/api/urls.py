@@ -1,0 +1,3 @@
+"""API paths of auth_app, mounted under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,70 @@
+"""DRF authentication by session token: a Bearer header, or the session cookie."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from .models import Session
+from .selectors import session_get_by_token, user_can_sign_in
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request, reason):
+        return reason
+
+
+class SessionTokenAuthentication(authentication.BaseAuthentication):
+    """One query (the session joined to its user); a write at most once a day of use."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        from_cookie = False
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != self.keyword.lower():
+                return None
+            token = token.strip()
+            if not token:
+                raise exceptions.AuthenticationFailed("Empty bearer token.")
+        else:
+            token = request.COOKIES.get(settings.SV_SESSION_COOKIE_NAME)
+            if not token:
+                return None
+            from_cookie = True
+
+        session = session_get_by_token(token=token)
+        if session is None or not user_can_sign_in(session.user):
+            raise exceptions.AuthenticationFailed("The session is invalid or has ended.")
+        if from_cookie:
+            self._enforce_csrf(request)
+        _slide(session)
+        return session.user, session
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+    def _enforce_csrf(self, request):
+        # A cookie rides along on cross-site requests; a Bearer header does not.
+        check = _CsrfCheck(lambda req: None)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise exceptions.PermissionDenied(f"CSRF failed: {reason}")
+
+
+def _slide(session: Session) -> None:
+    """Extend a session in use, at most once per SV_SESSION_UPDATE_AGE."""
+    now = timezone.now()
+    if now - session.last_seen_at < timedelta(seconds=settings.SV_SESSION_UPDATE_AGE):
+        return
+    cap = session.created_at + timedelta(seconds=settings.SV_SESSION_MAX_AGE)
+    session.expires_at = min(now + timedelta(seconds=settings.SV_SESSION_TTL), cap)
+    session.last_seen_at = now
+    Session.objects.filter(pk=session.pk).update(
+        expires_at=session.expires_at, last_seen_at=now, updated_at=now
+    )

@@ -1,0 +1,3 @@
+"""API paths of email_app, mounted under /api/v1/."""
+
+urlpatterns = []

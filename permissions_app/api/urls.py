@@ -1,0 +1,3 @@
+"""API paths of permissions_app, mounted under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,1 @@
+"""API glue shared by the apps: problem responses, pagination."""

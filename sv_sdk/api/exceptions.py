@@ -1,0 +1,98 @@
+"""Every API error as an RFC 9457 problem document with a stable `code`."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from sv_sdk.errors import ApplicationError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# DRF's own exceptions, as (status, code, title).
+_DRF_PROBLEMS = {
+    exceptions.ParseError: (400, "invalid_json", "Malformed request body"),
+    exceptions.UnsupportedMediaType: (415, "unsupported_media_type", "Unsupported media type"),
+    exceptions.NotAuthenticated: (401, "not_authenticated", "Not authenticated"),
+    exceptions.AuthenticationFailed: (401, "not_authenticated", "Not authenticated"),
+    exceptions.PermissionDenied: (403, "permission_denied", "Permission denied"),
+    exceptions.NotFound: (404, "not_found", "Not found"),
+    exceptions.MethodNotAllowed: (405, "method_not_allowed", "Method not allowed"),
+    exceptions.NotAcceptable: (406, "not_acceptable", "Not acceptable"),
+    exceptions.Throttled: (429, "rate_limited", "Too many requests"),
+}
+
+
+def problem_response(
+    *, status_code: int, code: str, title: str, detail: str, errors=None, headers=None
+) -> Response:
+    body = {
+        "type": f"about:blank#{code}" if code else "about:blank",
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(body, status=status_code, headers=headers)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def _field_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {
+            field: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for field, msgs in detail.items()
+        }
+    messages = detail if isinstance(detail, list) else [detail]
+    return {"non_field_errors": [str(m) for m in messages]}
+
+
+def problem_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: application, validation and framework errors as problems."""
+    if isinstance(exc, ApplicationError):
+        return problem_response(
+            status_code=exc.status_code,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors,
+            headers=getattr(exc, "headers", None),
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        return problem_response(
+            status_code=400,
+            code="validation_error",
+            title="Invalid input",
+            detail="Some fields are invalid.",
+            errors=_field_errors(exc.detail),
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            code="payload_too_large",
+            title="Request body too large",
+            detail="The request body is larger than this endpoint accepts.",
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    for exc_class, (status_code, code, title) in _DRF_PROBLEMS.items():
+        if isinstance(exc, exc_class):
+            # Let DRF add its headers (WWW-Authenticate, Allow, Retry-After).
+            response = drf_exception_handler(exc, context)
+            headers = dict(response.headers) if response is not None else {}
+            headers.pop("Content-Type", None)
+            return problem_response(
+                status_code=response.status_code if response is not None else status_code,
+                code=code,
+                title=title,
+                detail=str(exc.detail),
+                headers=headers,
+            )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,3 @@
+"""Cross-domain API paths (users), mounted under /api/v1/."""
+
+urlpatterns = []
