@@ -4,7 +4,7 @@ from .base import *  # noqa: F403
 
 # The benchmark creates, migrates and drops this database on the server the
 # base settings point at, so the developer's own database is never touched.
-BENCH_DATABASE_NAME = "sv_sdk_bench"
+BENCH_DATABASE_NAME = f"{DATABASES['default']['NAME']}_bench"  # noqa: F405
 DATABASES["default"]["NAME"] = BENCH_DATABASE_NAME  # noqa: F405
 
 # With DEBUG on, Django keeps every query in memory and the run slows as it goes.
