@@ -17,6 +17,7 @@ ENV DJANGO_SETTINGS_MODULE=sv_sdk.settings.production \
 # Production settings refuse to load without SECRET_KEY and DATABASE_URL. These values
 # exist for this one step; collectstatic opens no database connection.
 RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
+    SV_ENCRYPTION_KEYS=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
     python manage.py collectstatic --no-input --verbosity 0
 
 # Code and static files stay owned by root: the app user can read them but not change them.

@@ -10,6 +10,11 @@ if not sv_env.SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production")
 if not sv_env.DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set in production")
+# A key derived from SECRET_KEY would tie the secrets at rest to the signing key.
+if not sv_env.ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "SV_ENCRYPTION_KEYS must be set in production (comma-separated Fernet keys, newest first)"
+    )
 
 from .base import *  # noqa: F403
 
