@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command
 from django.core.management.color import no_style
-from django.db import connection, migrations, models
+from django.db import connection, migrations, models, transaction
 from django.db.backends.postgresql.introspection import (
     DatabaseIntrospection as StockIntrospection,
 )
@@ -100,7 +100,10 @@ def test_reset_sequences_restarts_the_audit_log_identity():
 def test_sequence_reset_sql_finds_the_audit_log_identity():
     for _ in range(3):
         AuditLog.objects.create(event_type="test.event")
-    AuditLog.objects.all()._raw_delete(AuditLog.objects.db)  # table emptied out of band
+    # Table emptied out of band, by a retention run (the only DELETE the trigger allows).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL sv.audit_retention = 'on'")
+        AuditLog.objects.all()._raw_delete(AuditLog.objects.db)
 
     sequences = [s for s in connection.introspection.sequence_list() if "audit_logs" in s["table"]]
     assert [s["column"] for s in sequences] == ["id"]
@@ -267,3 +270,14 @@ def test_the_drift_check_reports_a_dropped_unique_constraint():
     with pytest.raises(CommandError, match="missing"):
         call_command("check_schema_drift", verbosity=0)
     assert Role.objects.exists()
+
+
+@pytest.mark.django_db
+def test_select_for_update_of_a_schema_table_is_valid_sql():
+    from django.db import transaction
+
+    from auth_app.models import Verification
+
+    with transaction.atomic():
+        rows = list(Verification.objects.select_for_update(of=("self",)).select_related("user")[:1])
+    assert rows == []

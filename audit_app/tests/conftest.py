@@ -1,0 +1,42 @@
+"""Fixtures for the audit tests."""
+
+import uuid
+
+import pytest
+from django.db import connection, transaction
+from rest_framework.test import APIClient
+
+from audit_app.models import AuditLog
+from permissions_app.models import Role
+from permissions_app.services import role_grant
+from sv_sdk.flows import user_onboard
+
+
+@pytest.fixture
+def auditor():
+    user = user_onboard(email=f"auditor-{uuid.uuid4().hex[:8]}@example.com", name="Auditor")
+    role_grant(user=user, role=Role.objects.get(name="auditor"))
+    return user
+
+
+@pytest.fixture
+def auditor_client(auditor):
+    client = APIClient()
+    client.force_authenticate(user=auditor)
+    return client
+
+
+def raw(sql: str, params=None):
+    """Run one statement in a savepoint, so a refused one leaves the test's transaction usable."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else cursor.rowcount
+
+
+def tamper(sql: str, params=None):
+    """What an owner who turns the append-only trigger off can do."""
+    table = AuditLog._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER audit_logs_append_only")
+        cursor.execute(sql, params)
+        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER audit_logs_append_only")

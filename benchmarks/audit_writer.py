@@ -1,0 +1,43 @@
+"""A writer process of the audit insert benchmark; imports Django only once started."""
+
+import os
+import time
+
+
+def insert_one(evidence: bool, i: int) -> None:
+    from audit_app.models import AuditLog
+    from audit_app.services import audit_record
+
+    fields = {
+        "event_type": "user.updated",
+        "actor_id": "bench-actor",
+        "user_id": f"bench-user-{i % 500}",
+        "target_type": "user",
+        "target_id": f"bench-user-{i % 500}",
+        "metadata": {"fields": ["name"]},
+        "ip_address": "192.0.2.1",
+        "user_agent": "bench/1.0",
+        "request_id": f"bench-{i}",
+    }
+    if evidence:
+        audit_record(**fields)
+    else:
+        # The plain insert audit_record did before tamper evidence: no id first, no MAC.
+        AuditLog.objects.create(**fields)
+
+
+def writer(evidence: bool, count: int, barrier, results) -> None:
+    """Process entry point: warm up, wait for the others, insert `count` rows, report the span."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "sv_sdk.settings.bench"
+    import django
+    from django.db import connections
+
+    django.setup()
+    for i in range(20):  # warm the connection and the code paths
+        insert_one(evidence, i)
+    barrier.wait()
+    started = time.monotonic()
+    for i in range(count):
+        insert_one(evidence, i)  # each in its own committed transaction
+    results.put((started, time.monotonic()))
+    connections.close_all()
