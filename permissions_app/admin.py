@@ -1,24 +1,202 @@
-"""Admin pages for roles, assignments and the permission cache."""
+"""Admin pages for roles, assignments and the permission cache; every change goes through the
+services, so it is audited and the cache stays right."""
 
+from django import forms
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 
+from auth_app.admin import UserAdmin
+
+from . import selectors, services
+from .catalogue import PERMISSIONS, grantable
+from .errors import AssignmentNotFound
 from .models import PermissionCache, Role, UserRole
+
+
+def _permission_choices() -> list[tuple[str, str]]:
+    def label(permission: str) -> str:
+        if permission == "*":
+            return "* (everything)"
+        if permission.endswith(":*"):
+            return f"{permission} (every {permission[:-2]} permission)"
+        return f"{permission}: {PERMISSIONS[permission]}"
+
+    return [(p, label(p)) for p in grantable()]
+
+
+class RoleForm(forms.ModelForm):
+    permissions = forms.MultipleChoiceField(
+        choices=_permission_choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    actor = None  # set per request by RoleAdmin.get_form
+
+    class Meta:
+        model = Role
+        fields = ["name", "description", "permissions"]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if self.instance.pk and self.instance.is_system and name != self.instance.name:
+            raise forms.ValidationError("System roles cannot be renamed.")
+        return name
+
+    def clean_permissions(self):
+        permissions = self.cleaned_data["permissions"]
+        added = set(permissions) - set(self.instance.permissions or ())
+        if self.actor is not None and not selectors.user_holds_all(self.actor, added):
+            raise forms.ValidationError("You cannot grant permissions you do not hold yourself.")
+        return permissions
 
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
+    form = RoleForm
     list_display = ["name", "description", "is_system", "updated_at"]
     list_filter = ["is_system"]
     search_fields = ["name", "description"]
+    readonly_fields = ["is_system", "created_at", "updated_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_system:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        fields = {k: form.cleaned_data[k] for k in ("name", "description", "permissions")}
+        if change:
+            services.role_update(role=obj, **fields, actor=request.user)
+            return
+        created = services.role_create(**fields, actor=request.user)
+        obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def delete_model(self, request, obj):
+        # The delete page already refuses a role still assigned (PROTECT), so no force here.
+        services.role_delete(role=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            services.role_delete(role=role, actor=request.user)
+
+
+class AssignmentForm(forms.ModelForm):
+    actor = None  # set per request
+
+    class Meta:
+        model = UserRole
+        fields = ["user", "role", "expires_at"]
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= selectors._now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return expires_at
+
+    def clean_role(self):
+        role = self.cleaned_data["role"]
+        if self.actor is not None and not selectors.user_holds_all(self.actor, role.permissions):
+            raise forms.ValidationError("You cannot grant permissions you do not hold yourself.")
+        return role
 
 
 @admin.register(UserRole)
 class UserRoleAdmin(admin.ModelAdmin):
+    form = AssignmentForm
     list_display = ["user", "role", "granted_by", "granted_at", "expires_at"]
     list_filter = ["role", "expires_at"]
     search_fields = ["user__email", "role__name"]
     list_select_related = ["user", "role", "granted_by"]
-    raw_id_fields = ["user", "granted_by"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["granted_by", "granted_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        # An assignment changes only its expiry; another role is another assignment.
+        return [*self.readonly_fields, "user", "role"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        granted = services.role_grant(
+            user=obj.user, role=obj.role, granted_by=request.user, expires_at=obj.expires_at
+        )
+        obj.pk, obj.granted_at, obj.granted_by = granted.pk, granted.granted_at, request.user
+        obj._state.adding = False
+        obj._state.db = granted._state.db
+
+    def delete_model(self, request, obj):
+        try:
+            services.role_revoke(user=obj.user, role=obj.role, revoked_by=request.user)
+        except AssignmentNotFound:
+            pass
+
+    def delete_queryset(self, request, queryset):
+        for assignment in queryset.select_related("user", "role"):
+            self.delete_model(request, assignment)
+
+
+class AssignmentFormSet(BaseInlineFormSet):
+    """Saves the user page's role rows through role_grant / role_revoke."""
+
+    request = None  # set per request by UserRoleInline.get_formset
+
+    def save_new(self, form, commit=True):
+        return services.role_grant(
+            user=self.instance,
+            role=form.cleaned_data["role"],
+            granted_by=self.request.user,
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+
+    def save_existing(self, form, obj, commit=True):
+        if "role" in form.changed_data:
+            previous = Role.objects.get(pk=form.initial["role"])
+            self.delete_existing(UserRole(user=self.instance, role=previous), commit)
+        return services.role_grant(
+            user=self.instance,
+            role=obj.role,
+            granted_by=self.request.user,
+            expires_at=obj.expires_at,
+        )
+
+    def delete_existing(self, obj, commit=True):
+        try:
+            services.role_revoke(user=self.instance, role=obj.role, revoked_by=self.request.user)
+        except AssignmentNotFound:
+            pass
+
+    def save(self, commit=True):
+        saved = super().save(commit)
+        # The user form may have changed is_superuser, which the cache reflects.
+        services.permission_cache_repair(user_ids=[self.instance.pk])
+        return saved
+
+
+class UserRoleInline(admin.TabularInline):
+    model = UserRole
+    fk_name = "user"
+    form = AssignmentForm
+    formset = AssignmentFormSet
+    fields = ["role", "expires_at", "granted_by", "granted_at"]
+    readonly_fields = ["granted_by", "granted_at"]
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.request = request
+        formset.form.actor = request.user
+        return formset
+
+
+UserAdmin.inlines = [*UserAdmin.inlines, UserRoleInline]
 
 
 @admin.register(PermissionCache)

@@ -21,3 +21,20 @@ PERMISSIONS = {
 # Created by permissions_app/migrations/0002_default_roles.py.
 DEFAULT_USER_ROLE = "user"
 SUPERUSER_ROLE = "admin"
+
+WILDCARD = "*"
+
+
+def resources() -> list[str]:
+    return sorted({permission.partition(":")[0] for permission in PERMISSIONS})
+
+
+def grantable() -> list[str]:
+    """Every string a role may hold: the catalogue, `resource:*` per resource, and `*`."""
+    return [WILDCARD, *(f"{r}:*" for r in resources()), *sorted(PERMISSIONS)]
+
+
+def unknown_permissions(permissions) -> list[str]:
+    """The strings in `permissions` that are neither catalogued nor a valid wildcard."""
+    allowed = set(grantable())
+    return sorted({p for p in permissions if p not in allowed})

@@ -1,45 +1,175 @@
-"""Reads from the permissions schema: effective permissions and checks."""
+"""Reads from the permissions schema: effective permissions, checks and lists."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.postgres.aggregates import JSONBAgg
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
-from .models import PermissionCache
+from auth_app.models import User
+
+from .catalogue import WILDCARD
+from .models import PermissionCache, Role, UserRole
+
+
+def _now() -> datetime:
+    # The one clock of the permissions domain (selectors and services): tests
+    # move it forward to make assignments expire.
+    return timezone.now()
+
+
+# The truth, computed from users, user_roles and roles, for the users that
+# `{where}` selects. Only constant fragments and table names are interpolated;
+# values always go in as parameters.
+_EFFECTIVE_SQL = f"""
+SELECT u.id AS user_id,
+       CASE WHEN u.is_superuser THEN ARRAY['*']::varchar[]
+            ELSE coalesce(granted.permissions, '{{}}') END AS permissions,
+       coalesce(granted.roles, '{{}}') AS roles,
+       granted.valid_until
+FROM {User._meta.db_table} u
+LEFT JOIN LATERAL (
+    SELECT array_agg(DISTINCT p.permission ORDER BY p.permission)
+               FILTER (WHERE p.permission IS NOT NULL) AS permissions,
+           array_agg(DISTINCT r.name ORDER BY r.name) AS roles,
+           min(ur.expires_at) AS valid_until
+    FROM {UserRole._meta.db_table} ur
+    JOIN {Role._meta.db_table} r ON r.id = ur.role_id
+    LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
+    WHERE ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
+) granted ON true
+WHERE {{where}}
+"""  # noqa: S608
+
+
+def effective_sql(where: str) -> str:
+    """The effective-permissions query for the users matching the constant SQL `where`."""
+    return _EFFECTIVE_SQL.replace("{where}", where)
+
+
+@dataclass(frozen=True)
+class Effective:
+    permissions: frozenset[str]
+    roles: tuple[str, ...]
+    valid_until: datetime | None
+
+
+def permissions_compute(*, user_ids: Iterable[str]) -> dict[str, Effective]:
+    """Effective permissions from the tables themselves (read-only, one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            effective_sql("u.id = ANY(%(ids)s)"),
+            {"now": _now(), "ids": list(user_ids)},
+        )
+        return {
+            user_id: Effective(frozenset(permissions), tuple(roles), valid_until)
+            for user_id, permissions, roles, valid_until in cursor.fetchall()
+        }
 
 
 def permission_matches(granted: str, wanted: str) -> bool:
     """Whether a granted permission string covers the wanted `resource:action`."""
-    if granted in ("*", wanted):
+    if granted in (WILDCARD, wanted):
         return True
     resource, _, action = granted.partition(":")
     return action == "*" and wanted.partition(":")[0] == resource
 
 
-def permissions_for_user(user) -> frozenset[str]:
-    """The user's effective permissions, read once per user object."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return frozenset()
-    if user.is_superuser:
-        return frozenset({"*"})
-    cached = getattr(user, "_sv_permissions", None)
+def effective_for_user(user) -> Effective:
+    """A user's effective permissions and roles, loaded at most once per user object.
+
+    Free when the cache row came with the user (the API's authentication joins
+    it); otherwise one query. A cache row that an expiry has overtaken is not
+    trusted: the answer then comes from the tables, read-only.
+    """
+    cached = getattr(user, "_sv_effective", None)
     if cached is not None:
         return cached
     try:
         cache = user.permission_cache
     except PermissionCache.DoesNotExist:
         cache = None
-    if cache is None:
-        permissions = frozenset()
-    elif cache.valid_until is not None and cache.valid_until <= timezone.now():
-        # An assignment expired since the row was computed: ask the tables.
-        from .services import permission_cache_refresh
-
-        permission_cache_refresh(user_ids=[user.pk])
-        cache = PermissionCache.objects.get(user_id=user.pk)
-        permissions = frozenset(cache.permissions)
+    if cache is None or (cache.valid_until is not None and cache.valid_until <= _now()):
+        effective = permissions_compute(user_ids=[user.pk]).get(user.pk) or Effective(
+            frozenset(), (), None
+        )
     else:
-        permissions = frozenset(cache.permissions)
-    user._sv_permissions = permissions
-    return permissions
+        effective = Effective(frozenset(cache.permissions), tuple(cache.roles), cache.valid_until)
+    user._sv_effective = effective
+    return effective
+
+
+def permissions_for_user(user) -> frozenset[str]:
+    """The permissions `user` holds now: none if inactive or anonymous, `*` for superusers."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset({WILDCARD})
+    return effective_for_user(user).permissions
 
 
 def user_has_permission(user, permission: str) -> bool:
     return any(permission_matches(g, permission) for g in permissions_for_user(user))
+
+
+def user_holds_all(user, permissions: Iterable[str]) -> bool:
+    """Whether `user` holds every one of `permissions` (wildcards compared as strings too)."""
+    held = permissions_for_user(user)
+    return all(any(permission_matches(g, wanted) for g in held) for wanted in permissions)
+
+
+def permission_sources(user) -> dict[str, list[str]]:
+    """Each effective permission of `user` and the roles (or superuser status) it comes from."""
+    sources: dict[str, list[str]] = {}
+    if user.is_superuser:
+        sources[WILDCARD] = ["superuser"]
+    for assignment in user_assignments(user_id=user.pk):
+        for permission in assignment.role.permissions:
+            sources.setdefault(permission, []).append(assignment.role.name)
+    return dict(sorted(sources.items()))
+
+
+def _active(now: datetime) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+def _active_assignments(*, user_id: str) -> QuerySet[UserRole]:
+    return UserRole.objects.filter(_active(_now()), user_id=user_id).order_by("role__name")
+
+
+def user_assignments(*, user_id: str) -> QuerySet[UserRole]:
+    """A user's current (unexpired) assignments, with their roles."""
+    return _active_assignments(user_id=user_id).select_related("role")
+
+
+def users_with_roles(*, role: str | None = None) -> QuerySet[User]:
+    """Users, each with `role_list` (their current roles as JSON), in one query.
+
+    `role` keeps only users who currently hold the role of that name.
+    """
+    now = _now()
+    roles = (
+        UserRole.objects.filter(_active(now), user_id=OuterRef("pk"))
+        .order_by()
+        .values("user_id")
+        .annotate(
+            items=JSONBAgg(
+                JSONObject(id="role_id", name="role__name", expires_at="expires_at"),
+                order_by="role__name",
+            )
+        )
+        .values("items")
+    )
+    users = User.objects.annotate(role_list=Subquery(roles))
+    if role is not None:
+        # The role's id as a scalar subquery (an InitPlan): each user is then one probe
+        # of the (user_id, role_id) unique index, and a page stops after 50 hits.
+        role_id = Subquery(Role.objects.filter(name=role).values("pk")[:1])
+        users = users.filter(
+            Exists(UserRole.objects.filter(_active(now), user_id=OuterRef("pk"), role_id=role_id))
+        )
+    return users

@@ -1,37 +1,44 @@
-"""Writes to the permissions schema; the permission cache is kept right in the same transaction."""
+"""Writes to the permissions schema; the permission cache is kept right in the same transaction.
+
+Locking, so that concurrent changes never leave a cache row that disagrees with
+the tables (each refresh reads a snapshot, and a snapshot that misses another
+transaction's uncommitted change would otherwise win):
+
+- a change to one user's assignments takes an exclusive advisory lock on the
+  user, then a shared one on every role involved or held by the user;
+- a change to a role (edit, delete) takes an exclusive lock on all role writes
+  and then on the role, so it waits for grants and revokes of its holders and
+  they wait for it.
+
+Locks are transaction-scoped and always taken users first, then roles, each
+sorted, so two writers never wait for each other in a cycle.
+"""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import IntegrityError, connection, transaction
 
 from audit_app.services import audit_record
 from auth_app.models import User
+from sv_sdk.errors import NotFound, ValidationFailed
+from sv_sdk.ids import new_id
 
+from . import selectors
+from .catalogue import unknown_permissions
+from .errors import AssignmentNotFound, RoleInUse, RoleNameTaken, SystemRole, UnknownPermission
 from .models import PermissionCache, Role, UserRole
 
-# Only model table names are interpolated; values go in as parameters.
-_REFRESH_CACHE_SQL = f"""
-INSERT INTO {PermissionCache._meta.db_table} AS cache
-    (user_id, permissions, roles, computed_at, valid_until)
-SELECT u.id,
-       CASE WHEN u.is_superuser THEN ARRAY['*']::varchar[]
-            ELSE coalesce(granted.permissions, '{{}}') END,
-       coalesce(granted.roles, '{{}}'),
-       now(),
-       granted.valid_until
-FROM {User._meta.db_table} u
-LEFT JOIN LATERAL (
-    SELECT array_agg(DISTINCT p.permission ORDER BY p.permission)
-               FILTER (WHERE p.permission IS NOT NULL) AS permissions,
-           array_agg(DISTINCT r.name ORDER BY r.name) AS roles,
-           min(ur.expires_at) AS valid_until
-    FROM {UserRole._meta.db_table} ur
-    JOIN {Role._meta.db_table} r ON r.id = ur.role_id
-    LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
-    WHERE ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > now())
-) granted ON true
-WHERE u.id = ANY(%s)
+_CACHE = PermissionCache._meta.db_table
+_USER_ROLES = UserRole._meta.db_table
+
+_UPSERT_CACHE_SQL = f"""
+INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
+SELECT truth.user_id, truth.permissions, truth.roles, %(now)s, truth.valid_until
+FROM ({{truth}}) truth
 ON CONFLICT (user_id) DO UPDATE
 SET permissions = EXCLUDED.permissions,
     roles = EXCLUDED.roles,
@@ -39,23 +46,273 @@ SET permissions = EXCLUDED.permissions,
     valid_until = EXCLUDED.valid_until
 """  # noqa: S608
 
+# Rows of the cache that disagree with the truth, fixed in the same statement;
+# the old values come back so the caller can report them.
+_REPAIR_CACHE_SQL = f"""
+WITH truth AS ({{truth}}),
+wrong AS (
+    SELECT truth.*, cache.user_id IS NULL AS missing,
+           cache.permissions AS old_permissions, cache.roles AS old_roles
+    FROM truth LEFT JOIN {_CACHE} cache ON cache.user_id = truth.user_id
+    WHERE cache.user_id IS NULL
+       OR cache.permissions IS DISTINCT FROM truth.permissions
+       OR cache.roles IS DISTINCT FROM truth.roles
+       OR cache.valid_until IS DISTINCT FROM truth.valid_until
+),
+fixed AS (
+    INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
+    SELECT user_id, permissions, roles, %(now)s, valid_until FROM wrong
+    ON CONFLICT (user_id) DO UPDATE
+    SET permissions = EXCLUDED.permissions,
+        roles = EXCLUDED.roles,
+        computed_at = EXCLUDED.computed_at,
+        valid_until = EXCLUDED.valid_until
+)
+SELECT user_id, missing, old_permissions, permissions, old_roles, roles FROM wrong
+ORDER BY user_id
+"""  # noqa: S608
 
-def _lock_users(user_ids: Iterable[str]) -> None:
-    # Serialise permission changes per user: without it, two concurrent grants
-    # each recompute the cache from a snapshot missing the other's row, and
-    # the last writer leaves a cache that disagrees with the assignments.
+_GRANT_SQL = f"""
+INSERT INTO {_USER_ROLES} AS ur (id, user_id, role_id, granted_by_id, granted_at, expires_at)
+VALUES (%(id)s, %(user_id)s, %(role_id)s, %(granted_by_id)s, %(now)s, %(expires_at)s)
+ON CONFLICT (user_id, role_id) DO UPDATE
+SET granted_by_id = EXCLUDED.granted_by_id,
+    granted_at = EXCLUDED.granted_at,
+    expires_at = EXCLUDED.expires_at
+RETURNING id, xmax = 0
+"""  # noqa: S608
+
+_LOCK = "SELECT pg_advisory_xact_lock{mode}(hashtextextended(%s || id, 0))"
+_HELD_ROLES = f"""
+FROM (SELECT unnest(%s::text[]) UNION SELECT role_id FROM {_USER_ROLES} WHERE user_id = ANY(%s))
+AS roles(id) ORDER BY id
+"""  # noqa: S608
+
+
+def _lock_users(user_ids: Iterable[str], role_ids: Iterable[str] = ()) -> None:
+    """Serialise changes to these users' assignments with each other and with role edits."""
+    user_ids = sorted(set(user_ids))
+    with connection.cursor() as cursor:
+        # The volatile lock function runs after ORDER BY, so locks come in order.
+        cursor.execute(
+            _LOCK.format(mode="") + " FROM unnest(%s::text[]) AS id ORDER BY id",
+            ["permissions:user:", user_ids],
+        )
+        # Read after the user locks: the roles these users hold cannot change now.
+        cursor.execute(
+            _LOCK.format(mode="_shared") + _HELD_ROLES,
+            ["permissions:role:", list(role_ids), user_ids],
+        )
+
+
+def _lock_role(role_id: str) -> None:
+    """Serialise a change to a role with every other role change and with its holders' grants."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('permissions:' || id, 0))"
-            " FROM unnest(%s::text[]) AS id ORDER BY id",
-            [sorted(set(user_ids))],
+            _LOCK.format(mode="") + " FROM (VALUES ('')) AS r(id)", ["permissions:roles"]
         )
+        cursor.execute(
+            _LOCK.format(mode="") + " FROM (VALUES (%s)) AS r(id)", ["permissions:role:", role_id]
+        )
+
+
+def _forget(user) -> None:
+    # The effective permissions and the joined cache row may be memoised on
+    # the caller's user object; after a change they are stale.
+    if isinstance(user, User):
+        user.__dict__.pop("_sv_effective", None)
+        user._state.fields_cache.pop("permission_cache", None)
 
 
 def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
     """Recompute the cache rows of these users from their assignments, in one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(_REFRESH_CACHE_SQL, [list(user_ids)])
+        cursor.execute(
+            _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
+            {"now": selectors._now(), "ids": list(user_ids)},
+        )
+
+
+def _refresh_role_holders(role_id: str) -> int:
+    """Recompute the cache of everyone assigned `role_id`, set-based; return the row count."""
+    holders = f"u.id IN (SELECT user_id FROM {_USER_ROLES} WHERE role_id = %(role_id)s)"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql(holders)),
+            {"now": selectors._now(), "role_id": role_id},
+        )
+        return cursor.rowcount
+
+
+@dataclass(frozen=True)
+class CacheFix:
+    user_id: str
+    missing: bool
+    old_permissions: list[str] | None
+    permissions: list[str]
+    old_roles: list[str] | None
+    roles: list[str]
+
+
+def permission_cache_repair(*, user_ids: Iterable[str]) -> list[CacheFix]:
+    """Compare these users' cache rows with the truth and rewrite those that differ."""
+    user_ids = list(user_ids)
+    with transaction.atomic():
+        _lock_users(user_ids)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _REPAIR_CACHE_SQL.replace(
+                    "{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")
+                ),
+                {"now": selectors._now(), "ids": user_ids},
+            )
+            return [CacheFix(*row) for row in cursor.fetchall()]
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    try:
+        if not name:
+            raise ValidationError("This field may not be blank.")
+        if len(name) > Role._meta.get_field("name").max_length:
+            raise ValidationError("At most 100 characters.")
+        validate_slug(name)
+    except ValidationError as exc:
+        raise ValidationFailed(errors={"name": list(exc.messages)}) from None
+    return name
+
+
+def _clean_permissions(permissions: Iterable[str]) -> list[str]:
+    permissions = [str(p).strip() for p in permissions]
+    unknown = unknown_permissions(permissions)
+    if unknown:
+        raise UnknownPermission(
+            f"Not in the permission catalogue: {', '.join(unknown)}.",
+            errors={"permissions": [f"Unknown permission {p!r}." for p in unknown]},
+        )
+    return sorted(set(permissions))
+
+
+def role_create(
+    *,
+    name: str,
+    description: str = "",
+    permissions: Iterable[str] = (),
+    actor: User | None = None,
+) -> Role:
+    """Create a role holding catalogue permissions; raise RoleNameTaken on a duplicate name."""
+    role = Role(
+        name=_clean_name(name),
+        description=(description or "").strip(),
+        permissions=_clean_permissions(permissions),
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                role.save(force_insert=True)
+        except IntegrityError:
+            raise RoleNameTaken() from None
+        audit_record(
+            event_type="role.created",
+            actor_id=actor.pk if actor else None,
+            target_type="role",
+            target_id=role.pk,
+            metadata={"role": role.name, "permissions": role.permissions},
+        )
+    return role
+
+
+def role_update(
+    *,
+    role: Role,
+    name: str | None = None,
+    description: str | None = None,
+    permissions: Iterable[str] | None = None,
+    actor: User | None = None,
+) -> Role:
+    """Change a role; every holder's cache follows in the same transaction.
+
+    System roles keep their names (code looks them up by name).
+    """
+    with transaction.atomic():
+        _lock_role(role.pk)
+        current = Role.objects.filter(pk=role.pk).first()
+        if current is None:
+            raise NotFound("No such role.")
+        wanted = {}
+        if name is not None:
+            wanted["name"] = _clean_name(name)
+        if description is not None:
+            wanted["description"] = description.strip()
+        if permissions is not None:
+            wanted["permissions"] = _clean_permissions(permissions)
+        changes = {
+            field: {"from": getattr(current, field), "to": value}
+            for field, value in wanted.items()
+            if getattr(current, field) != value
+        }
+        if "name" in changes and current.is_system:
+            raise SystemRole("System roles cannot be renamed.")
+        if changes:
+            for field, change in changes.items():
+                setattr(current, field, change["to"])
+            try:
+                with transaction.atomic():
+                    current.save(update_fields=[*changes, "updated_at"])
+            except IntegrityError:
+                raise RoleNameTaken() from None
+            holders = 0
+            if changes.keys() & {"name", "permissions"}:
+                holders = _refresh_role_holders(current.pk)
+            audit_record(
+                event_type="role.updated",
+                actor_id=actor.pk if actor else None,
+                target_type="role",
+                target_id=current.pk,
+                metadata={"role": current.name, "changes": changes, "holders": holders},
+            )
+    for field in ("name", "description", "permissions", "updated_at"):
+        setattr(role, field, getattr(current, field))
+    return role
+
+
+def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -> None:
+    """Delete a role. System roles never; a role someone holds only with `force`,
+    which revokes it from every holder (their caches follow in the same transaction)."""
+    with transaction.atomic():
+        _lock_role(role.pk)
+        current = Role.objects.filter(pk=role.pk).first()
+        if current is None:
+            raise NotFound("No such role.")
+        if current.is_system:
+            raise SystemRole("System roles cannot be deleted.")
+        now = selectors._now()
+        assignments = UserRole.objects.filter(role=current)
+        holders = assignments.filter(selectors._active(now)).count()
+        if holders and not force:
+            raise RoleInUse(
+                f"The role is assigned to {holders} user(s); revoke it first or force the deletion."
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {_USER_ROLES} WHERE role_id = %s RETURNING user_id",  # noqa: S608
+                [current.pk],
+            )
+            user_ids = [user_id for (user_id,) in cursor.fetchall()]
+        current.delete()
+        if user_ids:
+            permission_cache_refresh(user_ids=user_ids)
+        audit_record(
+            event_type="role.deleted",
+            actor_id=actor.pk if actor else None,
+            target_type="role",
+            target_id=current.pk,
+            metadata={
+                "role": current.name,
+                "permissions": current.permissions,
+                "revoked_from": holders,
+            },
+        )
 
 
 def role_grant(
@@ -65,12 +322,29 @@ def role_grant(
     granted_by: User | None = None,
     expires_at: datetime | None = None,
 ) -> UserRole:
-    """Give `user` the role (optionally until `expires_at`), refresh their cache, audit it."""
+    """Give `user` the role (optionally until `expires_at`), refresh their cache, audit it.
+
+    Granting a role the user already has renews that assignment with the new
+    expiry; the returned assignment's `renewed` attribute says which happened.
+    """
+    now = selectors._now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
     with transaction.atomic():
-        _lock_users([user.pk])
-        assignment = UserRole.objects.create(
-            user=user, role=role, granted_by=granted_by, expires_at=expires_at
-        )
+        _lock_users([user.pk], role_ids=[role.pk])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _GRANT_SQL,
+                {
+                    "id": new_id(),
+                    "user_id": user.pk,
+                    "role_id": role.pk,
+                    "granted_by_id": granted_by.pk if granted_by else None,
+                    "now": now,
+                    "expires_at": expires_at,
+                },
+            )
+            assignment_id, created = cursor.fetchone()
         permission_cache_refresh(user_ids=[user.pk])
         audit_record(
             event_type="role.assigned",
@@ -81,6 +355,38 @@ def role_grant(
             metadata={
                 "role": role.name,
                 "expires_at": expires_at.isoformat() if expires_at else None,
+                "renewed": not created,
             },
         )
+    _forget(user)
+    assignment = UserRole(
+        id=assignment_id,
+        user=user,
+        role=role,
+        granted_by=granted_by,
+        granted_at=now,
+        expires_at=expires_at,
+    )
+    assignment._state.adding = False
+    assignment._state.db = connection.alias
+    assignment.renewed = not created
     return assignment
+
+
+def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> None:
+    """Take the role away from `user`; raise AssignmentNotFound if they do not have it."""
+    with transaction.atomic():
+        _lock_users([user.pk], role_ids=[role.pk])
+        deleted, _ = UserRole.objects.filter(user=user, role=role).delete()
+        if not deleted:
+            raise AssignmentNotFound()
+        permission_cache_refresh(user_ids=[user.pk])
+        audit_record(
+            event_type="role.revoked",
+            actor_id=revoked_by.pk if revoked_by else None,
+            user_id=user.pk,
+            target_type="role",
+            target_id=role.pk,
+            metadata={"role": role.name},
+        )
+    _forget(user)

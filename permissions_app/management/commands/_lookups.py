@@ -1,0 +1,26 @@
+"""Look-ups shared by the permissions commands: bad input becomes CommandError."""
+
+from django.core.management.base import CommandError
+
+from auth_app.models import User
+from permissions_app.models import Role
+from sv_sdk.errors import ApplicationError
+
+
+def user_lookup(identifier: str) -> User:
+    user = User.objects.with_email(identifier).first() or User.objects.filter(pk=identifier).first()
+    if user is None:
+        raise CommandError(f"No user with the email or id {identifier!r}.")
+    return user
+
+
+def role_lookup(name: str) -> Role:
+    role = Role.objects.filter(name=name).first()
+    if role is None:
+        raise CommandError(f"No role named {name!r}.")
+    return role
+
+
+def describe(exc: ApplicationError) -> str:
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
+    return f"{exc.detail} {details}".strip()

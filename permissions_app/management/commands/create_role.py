@@ -1,0 +1,35 @@
+"""Create a role from catalogue permissions."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from permissions_app.catalogue import grantable
+from permissions_app.services import role_create
+from sv_sdk.errors import ApplicationError
+
+from ._lookups import describe
+
+
+class Command(BaseCommand):
+    help = "Create a role holding permissions from the catalogue."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="The role's name, a slug such as 'support'.")
+        parser.add_argument("--description", default="", help="What the role is for.")
+        parser.add_argument(
+            "--permission",
+            "-p",
+            action="append",
+            default=[],
+            dest="permissions",
+            metavar="PERMISSION",
+            help="A permission the role holds (repeatable), e.g. users:read, users:* or *."
+            f" Known: {', '.join(grantable())}.",
+        )
+
+    def handle(self, *args, name, description, permissions, **options):
+        try:
+            role = role_create(name=name, description=description, permissions=permissions)
+        except ApplicationError as exc:
+            raise CommandError(describe(exc)) from None
+        held = ", ".join(role.permissions) or "no permissions"
+        self.stdout.write(f"Created role {role.name} ({held}).")

@@ -1,0 +1,24 @@
+"""Take a role away from a user."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from permissions_app.services import role_revoke
+from sv_sdk.errors import ApplicationError
+
+from ._lookups import describe, role_lookup, user_lookup
+
+
+class Command(BaseCommand):
+    help = "Revoke a role from a user; their permissions change at once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("user", help="The user's email address or id.")
+        parser.add_argument("role", help="The role's name.")
+
+    def handle(self, *args, user, role, **options):
+        target, revoked = user_lookup(user), role_lookup(role)
+        try:
+            role_revoke(user=target, role=revoked)
+        except ApplicationError as exc:
+            raise CommandError(f"{target.email}: {describe(exc)}") from None
+        self.stdout.write(f"Revoked role {revoked.name} from {target.email}.")

@@ -1,0 +1,147 @@
+"""User management for administrators (`users:*`): list with roles, create, read, change, delete.
+
+One class per path; each operation (method) has its own nested serializers
+and names the permission it needs in `required_permissions`.
+"""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from auth_app.models import User
+from permissions_app.api.views import CursorIsInput, RoleRefSerializer
+from permissions_app.selectors import users_with_roles
+from sv_sdk import flows
+from sv_sdk.api.pagination import NewestFirstCursorPagination
+from sv_sdk.api.permissions import MethodPermission
+from sv_sdk.api.serializers import StrictSerializer, problems
+
+
+class ManagedUserOutputSerializer(serializers.ModelSerializer):
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "email_verified",
+            "name",
+            "image",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "last_login",
+            "created_at",
+            "updated_at",
+            "roles",
+        ]
+
+    def get_roles(self, user) -> list[dict]:
+        # `role_list` comes from users_with_roles(), in the same query as the user.
+        return RoleRefSerializer(getattr(user, "role_list", None) or [], many=True).data
+
+
+class UserPagination(CursorIsInput, NewestFirstCursorPagination):
+    pass
+
+
+def _user_or_404(user_id: str) -> User:
+    user = users_with_roles().filter(pk=user_id).first()
+    if user is None:
+        raise Http404
+    return user
+
+
+def _protect_superusers(actor: User, user: User) -> None:
+    # users:write must not be a way to lock out or remove those above you.
+    if user.is_superuser and not actor.is_superuser:
+        raise PermissionDenied("Only a superuser can change or delete a superuser.")
+
+
+class UserCollectionApi(APIView):
+    pagination_class = UserPagination
+    permission_classes = [MethodPermission]
+    required_permissions = {"GET": "users:read", "POST": "users:write"}
+
+    class ListQuerySerializer(serializers.Serializer):
+        role = serializers.SlugField(max_length=100, required=False)
+
+    class CreateInputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(
+            max_length=1024, required=False, trim_whitespace=False, style={"input_type": "password"}
+        )
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        is_staff = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        operation_id="users_list",
+        parameters=[
+            OpenApiParameter("role", str, description="Only users who hold this role (by name)."),
+        ],
+        responses={200: ManagedUserOutputSerializer(many=True), **problems(400, 401, 403)},
+    )
+    def get(self, request):
+        query = self.ListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            users_with_roles(role=query.validated_data.get("role")), request, view=self
+        )
+        return paginator.get_paginated_response(ManagedUserOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="users_create",
+        request=CreateInputSerializer,
+        responses={201: ManagedUserOutputSerializer, **problems(400, 401, 403, 409)},
+    )
+    def post(self, request):
+        data = self.CreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = flows.user_onboard(**data.validated_data, actor=request.user, validate_password=True)
+        return Response(
+            ManagedUserOutputSerializer(_user_or_404(user.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class UserDetailApi(APIView):
+    permission_classes = [MethodPermission]
+    required_permissions = {"GET": "users:read", "PATCH": "users:write", "DELETE": "users:delete"}
+
+    class UpdateInputSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        image = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+        is_active = serializers.BooleanField(required=False)
+        is_staff = serializers.BooleanField(required=False)
+        email_verified = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        operation_id="users_get",
+        responses={200: ManagedUserOutputSerializer, **problems(401, 403, 404)},
+    )
+    def get(self, request, user_id):
+        return Response(ManagedUserOutputSerializer(_user_or_404(user_id)).data)
+
+    @extend_schema(
+        operation_id="users_update",
+        request=UpdateInputSerializer,
+        responses={200: ManagedUserOutputSerializer, **problems(400, 401, 403, 404)},
+    )
+    def patch(self, request, user_id):
+        user = _user_or_404(user_id)
+        data = self.UpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _protect_superusers(request.user, user)
+        user = flows.user_update(user=user, actor=request.user, **data.validated_data)
+        return Response(ManagedUserOutputSerializer(user).data)
+
+    @extend_schema(operation_id="users_delete", responses={204: None, **problems(401, 403, 404)})
+    def delete(self, request, user_id):
+        user = _user_or_404(user_id)
+        _protect_superusers(request.user, user)
+        flows.user_offboard(user=user, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
