@@ -1,16 +1,114 @@
-"""Admin pages for templates, the outbox, webhook events and preferences."""
+"""Admin pages for templates (with a preview), the outbox, webhook events and preferences."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.template import TemplateSyntaxError
+from django.utils.html import format_html, format_html_join
 
-from .models import EmailPreference, EmailSend, EmailTemplate, EmailWebhook
+from sv_sdk.errors import ApplicationError
+
+from . import services
+from .models import ESSENTIAL_CATEGORIES, EmailPreference, EmailSend, EmailTemplate, EmailWebhook
+from .rendering import check_syntax, render_preview, variables
+from .selectors import send_safe_copy
+
+
+class EmailTemplateForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplate
+        fields = ["key", "locale", "subject", "text_body", "html_body", "description", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in ("subject", "text_body", "html_body"):
+            try:
+                check_syntax(cleaned.get(field) or "")
+            except TemplateSyntaxError as exc:
+                self.add_error(field, f"Template syntax error: {exc}")
+        return cleaned
+
+
+class EmailPreferenceForm(forms.ModelForm):
+    class Meta:
+        model = EmailPreference
+        fields = ["user", "category", "subscribed"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("category") in ESSENTIAL_CATEGORIES and not cleaned.get("subscribed"):
+            self.add_error("subscribed", "Security and account emails are always sent.")
+        return cleaned
 
 
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
+    form = EmailTemplateForm
     list_display = ["key", "locale", "subject", "version", "is_active", "updated_at"]
     list_filter = ["locale", "is_active"]
     search_fields = ["key", "subject", "description"]
-    readonly_fields = ["version", "created_at", "updated_at"]
+    readonly_fields = ["version", "created_at", "updated_at", "variables", "preview"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Key and locale name the template; they are fixed once it exists.
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "key", "locale"] if obj else fields
+
+    @admin.display(description="Variables")
+    def variables(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        try:
+            names = variables(obj.subject, obj.text_body, obj.html_body)
+        except TemplateSyntaxError as exc:
+            return f"Template syntax error: {exc}"
+        return ", ".join(names) or "(none)"
+
+    @admin.display(description="Preview")
+    def preview(self, obj):
+        """The saved template rendered with each variable shown as [name]."""
+        if obj is None or obj.pk is None:
+            return "Save the template to see a preview."
+        try:
+            names = variables(obj.subject, obj.text_body, obj.html_body)
+            (subject, text, html), _missing = render_preview(
+                subject=obj.subject,
+                text_body=obj.text_body,
+                html_body=obj.html_body,
+                context={name: f"[{name}]" for name in names},
+            )
+        except TemplateSyntaxError as exc:
+            return f"Template syntax error: {exc}"
+        # The HTML body goes into a sandboxed iframe: its styles and any script stay inside.
+        return format_html(
+            "<p><strong>Subject:</strong> {}</p>"
+            '<iframe sandbox srcdoc="{}" style="width:100%;max-width:720px;height:420px;'
+            'border:1px solid #ccc;background:#fff;"></iframe>'
+            '<pre style="white-space:pre-wrap;max-width:720px;">{}</pre>',
+            subject,
+            html,
+            text,
+        )
+
+    def save_model(self, request, obj, form, change):
+        # Through the services, so the version bumps and the change is audited.
+        # The form has checked the syntax, and the key and locale's uniqueness.
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
+            services.template_update(
+                template=EmailTemplate.objects.get(pk=obj.pk), actor=request.user, **changes
+            )
+        else:
+            created = services.template_create(
+                key=obj.key,
+                locale=obj.locale,
+                subject=obj.subject,
+                text_body=obj.text_body,
+                html_body=obj.html_body,
+                description=obj.description,
+                is_active=obj.is_active,
+                actor=request.user,
+            )
+            obj.pk = created.pk
 
 
 @admin.register(EmailSend)
@@ -25,11 +123,14 @@ class EmailSendAdmin(admin.ModelAdmin):
         "sent_at",
     ]
     list_filter = ["status", "category", "template"]
-    search_fields = ["to_email", "subject", "provider_message_id", "user__email"]
+    search_fields = ["to_email", "subject", "provider_message_id", "user__email", "=id"]
     date_hierarchy = "created_at"
     list_select_related = ["template"]
-    exclude = ["context"]
+    # The stored bodies and context may still hold a token link until delivery.
+    exclude = ["context", "text_body", "html_body"]
+    readonly_fields = ["safe_text_body", "safe_html_body", "events"]
     raw_id_fields = ["user", "template"]
+    actions = ["resend"]
 
     def has_add_permission(self, request):
         return False
@@ -37,12 +138,55 @@ class EmailSendAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="Text body")
+    def safe_text_body(self, obj):
+        return format_html(
+            "<pre style='white-space:pre-wrap'>{}</pre>", send_safe_copy(obj)["text_body"]
+        )
+
+    @admin.display(description="HTML body")
+    def safe_html_body(self, obj):
+        html = send_safe_copy(obj)["html_body"]
+        if not html:
+            return "-"
+        return format_html(
+            '<iframe sandbox srcdoc="{}" style="width:100%;max-width:720px;height:420px;'
+            'border:1px solid #ccc;background:#fff;"></iframe>',
+            html,
+        )
+
+    @admin.display(description="Provider events")
+    def events(self, obj):
+        rows = obj.webhooks.order_by("received_at").values_list(
+            "received_at", "provider", "event_type"
+        )
+        return format_html_join("", "<div>{} {} {}</div>", rows) or "-"
+
+    @admin.action(description="Resend the selected emails")
+    def resend(self, request, queryset):
+        done, refused = 0, 0
+        for send in queryset.select_related("template"):
+            try:
+                services.email_resend(send=send, actor=request.user)
+                done += 1
+            except ApplicationError:
+                refused += 1
+        if done:
+            self.message_user(request, f"Queued {done} email(s) again.", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} email(s) carried a one-time link and were not resent.",
+                messages.WARNING,
+            )
+
 
 @admin.register(EmailWebhook)
 class EmailWebhookAdmin(admin.ModelAdmin):
     list_display = ["provider", "event_type", "event_id", "send", "received_at", "processed_at"]
     list_filter = ["provider", "event_type"]
-    search_fields = ["event_id", "send__to_email"]
+    search_fields = ["event_id", "send__to_email", "=send__id"]
+    raw_id_fields = ["send"]
 
     def has_add_permission(self, request):
         return False
@@ -53,7 +197,19 @@ class EmailWebhookAdmin(admin.ModelAdmin):
 
 @admin.register(EmailPreference)
 class EmailPreferenceAdmin(admin.ModelAdmin):
+    form = EmailPreferenceForm
     list_display = ["user", "category", "subscribed", "updated_at"]
     list_filter = ["category", "subscribed"]
     search_fields = ["user__email"]
     raw_id_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the service: audited, and essential categories stay subscribed.
+        preference = services.preference_set(
+            user=obj.user,
+            category=obj.category,
+            subscribed=obj.subscribed,
+            actor=request.user,
+            source="admin",
+        )
+        obj.pk = preference.pk

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from sv_sdk.db.fields import id_field
@@ -9,6 +10,8 @@ from sv_sdk.db.tables import schema_table
 
 # Always delivered, whatever the user's preferences or suppressions.
 ESSENTIAL_CATEGORIES = frozenset({"security", "account"})
+# What replaces a secret (a link with a token) in stored copies of an email.
+REDACTED = "[redacted]"
 
 
 class Category(models.TextChoices):
@@ -85,6 +88,10 @@ class EmailSend(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
+    # When a worker last moved the send to `sending`: committed before the
+    # SMTP/API call, so a send left in `sending` by a crashed worker is found
+    # again once SV_EMAIL_SENDING_TIMEOUT has passed.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -96,10 +103,22 @@ class EmailSend(models.Model):
             models.Index(fields=["status", "created_at"], name="email_sends_status_idx"),
             models.Index(fields=["user", "-created_at"], name="email_sends_user_idx"),
             models.Index(fields=["provider_message_id"], name="email_sends_provider_msg_idx"),
+            # The suppression list: addresses that hard-bounced or complained.
+            models.Index(
+                Lower("to_email"),
+                condition=models.Q(status__in=["bounced", "complained"]),
+                name="email_sends_suppressed_idx",
+            ),
         ]
 
     def __str__(self):
         return f"{self.category} to {self.to_email} ({self.status})"
+
+    def without_secrets(self, text: str) -> str:
+        """`text` with the secrets this send carries (context["_secrets"]) redacted."""
+        for secret in self.context.get("_secrets", []):
+            text = text.replace(secret, REDACTED)
+        return text
 
 
 class EmailWebhook(models.Model):

@@ -1,23 +1,42 @@
 """Background jobs of the email domain (Procrastinate)."""
 
-from django.conf import settings
 from django.db import close_old_connections
-from procrastinate import RetryStrategy
+from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.contrib.django import app
 
 from . import services
 
 
-@app.task(
-    name="email.deliver",
-    queue="email",
-    retry=RetryStrategy(max_attempts=settings.SV_EMAIL_MAX_ATTEMPTS - 1, exponential_wait=2),
-)
+class _RetryDeferredDelivery(BaseRetryStrategy):
+    """Retry exactly the transient failures, after the wait the service computed.
+
+    The attempt count lives on the send row (it survives a re-queued job), so
+    the service decides when to give up; any other exception is a bug, and the
+    send stays in `sending` until email.recover_stalled queues it again.
+    """
+
+    def get_retry_decision(self, *, exception, job):
+        if isinstance(exception, services.DeliveryDeferred):
+            return RetryDecision(retry_in={"seconds": exception.retry_in})
+        return None
+
+
+@app.task(name="email.deliver", queue="email", retry=_RetryDeferredDelivery())
 def email_deliver(send_id: str) -> None:
     # Jobs run on worker threads: hand the connection back to the pool after
     # each one, as Django does at the end of a request.
     close_old_connections()
     try:
         services.email_deliver(send_id=send_id)
+    finally:
+        close_old_connections()
+
+
+@app.periodic(cron="* * * * *", periodic_id="email-recover-stalled")
+@app.task(name="email.recover_stalled", queue="email", queueing_lock="email.recover_stalled")
+def email_recover_stalled(timestamp: int) -> None:
+    close_old_connections()
+    try:
+        services.email_recover_stalled()
     finally:
         close_old_connections()

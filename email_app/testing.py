@@ -1,0 +1,120 @@
+"""A local SMTP server keeping what it receives, and email worker processes (tests, benchmarks)."""
+
+import email
+import os
+import socket
+import subprocess
+import sys
+import threading
+from email import policy
+from urllib.parse import quote
+
+from aiosmtpd.controller import Controller
+from django.conf import settings
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts.
+
+    `refuse_from` makes it answer 421 (a transient failure) from that many
+    accepted messages on, like a server that is going down.
+    """
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse_from: int | None = None
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        with self._lock:
+            if self.refuse_from is not None and len(self.messages) >= self.refuse_from:
+                return "421 4.3.0 Service shutting down"
+            self.messages.append(message)
+        return "250 2.0.0 OK"
+
+    def message_ids(self) -> list[str]:
+        with self._lock:
+            return [m["Message-ID"] for m in self.messages]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 (a free port) that can stop and start again."""
+
+    def __init__(self):
+        self.inbox = Inbox()
+        self.port = free_port()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    if host.startswith("/"):
+        # A Unix socket directory (the embedded server) goes in the query string,
+        # which django-environ passes on to libpq as its `host`.
+        return f"postgres://{auth}@{port}/{db['NAME']}?host={quote(host, safe='/')}"
+    return f"postgres://{auth}@{quote(host, safe='')}{port}/{db['NAME']}"
+
+
+def start_workers(
+    count: int, *, email_url: str, concurrency: int = 1, one_shot: bool = True
+) -> list[subprocess.Popen]:
+    """Start `count` Procrastinate workers on the email queue of the current database.
+
+    They run the base settings, so EMAIL_URL (not a test's locmem backend)
+    decides where mail goes. One-shot workers stop once the queue is empty;
+    the others listen for new jobs until they get SIGTERM.
+    """
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "sv_sdk.settings.base",
+        "DATABASE_URL": _database_url(),
+        "DATABASE_POOL_SIZE": str(concurrency + 2),
+        "EMAIL_URL": email_url,
+        "LOG_LEVEL": "ERROR",
+    }
+    command = [
+        sys.executable,
+        "manage.py",
+        "procrastinate",
+        "worker",
+        "--queues",
+        "email",
+        *(["--one-shot", "--no-listen-notify"] if one_shot else ["--wait", "--listen-notify"]),
+        "--concurrency",
+        str(concurrency),
+    ]
+    return [
+        subprocess.Popen(  # noqa: S603
+            [*command, "--name", f"email-worker-{i}"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(count)
+    ]

@@ -1,0 +1,62 @@
+"""Fixtures of the email tests: a real SMTP server, API clients holding given permissions."""
+
+import importlib
+
+import pytest
+from django.apps import apps
+from rest_framework.test import APIClient
+
+from email_app.testing import SmtpServer
+from permissions_app.models import Role
+from permissions_app.services import role_grant
+from sv_sdk.flows import user_onboard
+
+
+@pytest.fixture
+def smtp(settings):
+    """A running SMTP server that Django's SMTP backend delivers to."""
+    server = SmtpServer()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _test_email_template(request):
+    # Transactional tests flush every table; the root conftest restores the
+    # templates of 0002, this puts back the one of 0004.
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("_database_defaults")
+    module = importlib.import_module("email_app.migrations.0004_test_email_template")
+    module.create_template(apps, None)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def user_with():
+    """user_with("email:read", ...) -> an onboarded user holding those permissions."""
+    counter = iter(range(1_000_000))
+
+    def make(*permissions: str):
+        n = next(counter)
+        user = user_onboard(email=f"holder{n}@example.com", name=f"Holder {n}")
+        if permissions:
+            role = Role.objects.create(name=f"test-role-{n}", permissions=list(permissions))
+            role_grant(user=user, role=role)
+        return user
+
+    return make

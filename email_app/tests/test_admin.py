@@ -1,0 +1,91 @@
+"""The email admin: template preview and audited edits, read-only outbox with a resend action."""
+
+import pytest
+
+from audit_app.models import AuditLog
+from email_app import services
+from email_app.models import EmailSend, EmailTemplate
+from sv_sdk.flows import user_onboard
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(user_onboard(email="root@example.com", is_superuser=True))
+    return client
+
+
+def test_the_template_page_previews_the_rendered_email(admin_client):
+    template = EmailTemplate.objects.get(key="verify-email")
+
+    page = admin_client.get(f"/admin/email_app/emailtemplate/{template.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "expires_hours, user_name, verify_url" in html
+    assert "Hello [user_name]," in html  # the text body, rendered with placeholders
+    assert "srcdoc=" in html
+
+
+def test_saving_a_template_in_the_admin_bumps_its_version_and_is_audited(admin_client):
+    template = EmailTemplate.objects.get(key="welcome")
+    form = {
+        "subject": "Welcome to the team",
+        "text_body": template.text_body,
+        "html_body": template.html_body,
+        "description": template.description,
+        "is_active": "on",
+    }
+
+    response = admin_client.post(f"/admin/email_app/emailtemplate/{template.pk}/change/", form)
+
+    assert response.status_code == 302
+    template.refresh_from_db()
+    assert (template.subject, template.version) == ("Welcome to the team", 2)
+    assert AuditLog.objects.filter(
+        event_type="email_template.changed", target_id=template.pk
+    ).exists()
+
+
+def test_a_template_with_broken_syntax_is_not_saved_from_the_admin(admin_client):
+    template = EmailTemplate.objects.get(key="welcome")
+    form = {"subject": "{% if %}", "text_body": "x", "html_body": "", "is_active": "on"}
+
+    response = admin_client.post(f"/admin/email_app/emailtemplate/{template.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert "Template syntax error" in response.content.decode()
+    template.refresh_from_db()
+    assert template.version == 1
+
+
+def test_the_resend_action_queues_a_copy_of_each_selected_email(admin_client):
+    send = services.email_queue(
+        to_email="again@example.com",
+        category="product",
+        template_key="welcome",
+        context={"user_name": "Again"},
+    )
+    EmailSend.objects.filter(pk=send.pk).update(status=EmailSend.Status.FAILED)
+
+    response = admin_client.post(
+        "/admin/email_app/emailsend/",
+        {"action": "resend", "_selected_action": [send.pk]},
+    )
+
+    assert response.status_code == 302
+    copies = EmailSend.objects.filter(to_email="again@example.com").exclude(pk=send.pk)
+    assert [c.status for c in copies] == [EmailSend.Status.QUEUED]
+
+
+def test_a_send_page_is_read_only_and_hides_the_live_token(admin_client):
+    send = EmailSend.objects.get(template__key="verify-email", to_email="root@example.com")
+
+    page = admin_client.get(f"/admin/email_app/emailsend/{send.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "[redacted]" in html
+    assert send.context["_secrets"][0] not in html
+    assert 'name="_save"' not in html
