@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .models import Session
@@ -68,3 +69,20 @@ def _slide(session: Session) -> None:
     Session.objects.filter(pk=session.pk).update(
         expires_at=session.expires_at, last_seen_at=now, updated_at=now
     )
+
+
+class SessionTokenScheme(OpenApiAuthenticationExtension):
+    """Describe the session token in the OpenAPI document: bearer header or cookie."""
+
+    target_class = SessionTokenAuthentication
+    name = ["bearerAuth", "cookieAuth"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The session token from sign-in or sign-up.",
+            },
+            {"type": "apiKey", "in": "cookie", "name": settings.SV_SESSION_COOKIE_NAME},
+        ]

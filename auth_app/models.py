@@ -8,7 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from sv_sdk.db.fields import id_field
+from sv_sdk.db.fields import EncryptedTextField, id_field
 from sv_sdk.db.tables import schema_table
 
 
@@ -121,9 +121,10 @@ class Account(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="accounts")
     provider_id = models.CharField(max_length=100)
     account_id = models.CharField(max_length=255)
-    access_token = models.TextField(blank=True)
-    refresh_token = models.TextField(blank=True)
-    id_token = models.TextField(blank=True)
+    # Encrypted at rest with SV_ENCRYPTION_KEYS (see sv_sdk.crypto).
+    access_token = EncryptedTextField(blank=True)
+    refresh_token = EncryptedTextField(blank=True)
+    id_token = EncryptedTextField(blank=True)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
     scope = models.TextField(blank=True)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.base_user import BaseUserManager
 from django.core.exceptions import ValidationError
@@ -9,13 +10,17 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit_app.services import audit_record
 from sv_sdk.errors import ValidationFailed
 
-from .errors import EmailTaken
-from .models import User, Verification
+from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
+from .models import Session, User, Verification
+from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
+from .selectors import user_can_sign_in, user_get_by_email
 from .tokens import token_generate, token_hash
 
 EMAIL_VERIFICATION = "email-verification"
+PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
 
 
 def user_create(
@@ -77,3 +82,250 @@ def verification_create(*, user: User, purpose: str, ttl: timedelta) -> tuple[Ve
             expires_at=timezone.now() + ttl,
         )
     return verification, token
+
+
+def verification_consume(*, token: str, purpose: str) -> Verification:
+    """Use a token once: mark it consumed, or raise TokenInvalid (unknown, expired, used, other
+    purpose).
+
+    One conditional UPDATE, so two concurrent uses of one token cannot both succeed.
+    """
+    now = timezone.now()
+    verification = (
+        Verification.objects.filter(
+            value_hash=token_hash(token or ""),
+            identifier__startswith=f"{purpose}:",
+            consumed_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .select_for_update(of=("self",))
+        .select_related("user")
+        .first()
+    )
+    if verification is None or verification.user is None:
+        raise TokenInvalid()
+    Verification.objects.filter(pk=verification.pk).update(consumed_at=now)
+    verification.consumed_at = now
+    return verification
+
+
+def password_validate(*, password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed(errors={"password": list(exc.messages)}) from None
+
+
+def user_password_set(*, user: User, password: str, event_type: str, actor: User | None = None):
+    """Store a new password hash and record `event_type` (password changed or reset)."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password", "updated_at"])
+        audit_record(
+            event_type=event_type,
+            actor_id=actor.pk if actor else user.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+        )
+
+
+def user_email_verify(*, user: User) -> User:
+    with transaction.atomic():
+        user.email_verified = True
+        user.save(update_fields=["email_verified", "updated_at"])
+        audit_record(
+            event_type="user.email_verified",
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"email": user.email},
+        )
+    return user
+
+
+def user_profile_update(*, user: User, actor: User, **changes) -> User:
+    """Change a user's own profile fields (name, image) and record user.updated."""
+    changed = sorted(field for field, value in changes.items() if getattr(user, field) != value)
+    if not changed:
+        return user
+    with transaction.atomic():
+        for field in changed:
+            setattr(user, field, changes[field])
+        user.save(update_fields=[*changed, "updated_at"])
+        audit_record(
+            event_type="user.updated",
+            actor_id=actor.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"fields": changed},
+        )
+    return user
+
+
+def session_create(
+    *, user: User, ip_address: str | None = None, user_agent: str = ""
+) -> tuple[Session, str]:
+    """Open a session for `user`; return it and its token (the only time the token exists)."""
+    token = token_generate()
+    now = timezone.now()
+    session = Session.objects.create(
+        user=user,
+        token_hash=token_hash(token),
+        expires_at=now + timedelta(seconds=settings.SV_SESSION_TTL),
+        last_seen_at=now,
+        ip_address=ip_address,
+        user_agent=(user_agent or "")[:1000],
+    )
+    return session, token
+
+
+def session_revoke(*, session: Session, actor: User | None, reason: str) -> None:
+    """End one session at once and record session.revoked (or auth.sign_out)."""
+    with transaction.atomic():
+        Session.objects.filter(pk=session.pk).delete()
+        audit_record(
+            event_type="auth.sign_out" if reason == "sign_out" else "session.revoked",
+            actor_id=actor.pk if actor else None,
+            user_id=session.user_id,
+            target_type="session",
+            target_id=session.pk,
+            metadata={"reason": reason},
+        )
+
+
+def sessions_revoke_for_user(
+    *, user: User, actor: User | None, reason: str, keep: Session | None = None
+) -> int:
+    """End every session of `user` (but `keep`); return how many ended."""
+    with transaction.atomic():
+        sessions = Session.objects.filter(user=user)
+        if keep is not None:
+            sessions = sessions.exclude(pk=keep.pk)
+        ids = list(sessions.values_list("pk", flat=True))
+        Session.objects.filter(pk__in=ids).delete()
+        if ids:
+            audit_record(
+                event_type="session.revoked",
+                actor_id=actor.pk if actor else None,
+                user_id=user.pk,
+                target_type="user",
+                target_id=user.pk,
+                metadata={"reason": reason, "count": len(ids)},
+            )
+    return len(ids)
+
+
+def credentials_check(
+    *, email: str, password: str, ip_address: str | None, user_agent: str
+) -> User:
+    """The password half of sign-in, shared by the API's sign-in and the admin's login.
+
+    Locked (IP, email) pairs are refused; an unknown email costs a password hash
+    too, so it looks and takes like a wrong password; failures are audited and
+    counted towards the lockout; a disabled account is refused after a correct
+    password. Returns the user; opens no session.
+    """
+    lockout_check(ip=ip_address, email=email)
+    user = user_get_by_email(email=email)
+    if user is not None and user.has_usable_password():
+        # check_password also rehashes when the hasher's parameters changed.
+        valid = user.check_password(password)
+    else:
+        User().set_password(password)  # the same work as a real check
+        valid = False
+    if not valid:
+        with transaction.atomic():
+            audit_record(
+                event_type="auth.sign_in_failed",
+                user_id=user.pk if user else None,
+                target_type="user" if user else "",
+                target_id=user.pk if user else "",
+                metadata={"email": email, "reason": "wrong_password" if user else "unknown_email"},
+                ip_address=ip_address,
+                user_agent=user_agent,
+            )
+        lockout_record_failure(ip=ip_address, email=email, user_id=user.pk if user else None)
+        raise InvalidCredentials()
+    if not user_can_sign_in(user):
+        raise AccountDisabled()
+    return user
+
+
+def sign_in(
+    *, email: str, password: str, ip_address: str | None, user_agent: str
+) -> tuple[User, Session, str]:
+    """Check the credentials (see credentials_check) and open a session."""
+    user = credentials_check(
+        email=email, password=password, ip_address=ip_address, user_agent=user_agent
+    )
+    with transaction.atomic():
+        session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        user.last_login = timezone.now()
+        user.save(update_fields=["last_login"])
+        lockout_clear(ip=ip_address, email=email)
+        audit_record(
+            event_type="auth.sign_in",
+            actor_id=user.pk,
+            user_id=user.pk,
+            target_type="session",
+            target_id=session.pk,
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+    return user, session, token
+
+
+def password_check(*, user: User, password: str) -> None:
+    if not user.check_password(password):
+        raise InvalidPassword(errors={"current_password": ["The current password is wrong."]})
+
+
+def sessions_prune() -> int:
+    """Delete expired sessions; return how many."""
+    deleted, _ = Session.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+def verifications_prune() -> int:
+    """Delete tokens that are used or expired; return how many."""
+    from django.db.models import Q
+
+    deleted, _ = Verification.objects.filter(
+        Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
+    ).delete()
+    return deleted
+
+
+def user_ban(*, user: User, until, actor: User | None) -> int:
+    """Ban `user` until `until` and end every session of theirs; return how many ended."""
+    with transaction.atomic():
+        user.banned_until = until
+        user.save(update_fields=["banned_until", "updated_at"])
+        audit_record(
+            event_type="user.updated",
+            actor_id=actor.pk if actor else None,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"fields": ["banned_until"], "banned_until": until.isoformat()},
+        )
+        return sessions_revoke_for_user(user=user, actor=actor, reason="banned")
+
+
+def user_unban(*, user: User, actor: User | None) -> None:
+    """Lift a ban at once (nothing happens for a user who is not banned)."""
+    if user.banned_until is None:
+        return
+    with transaction.atomic():
+        user.banned_until = None
+        user.save(update_fields=["banned_until", "updated_at"])
+        audit_record(
+            event_type="user.updated",
+            actor_id=actor.pk if actor else None,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"fields": ["banned_until"], "banned_until": None},
+        )

@@ -6,8 +6,22 @@ from django.conf import settings
 from django.db import transaction
 
 from audit_app.services import audit_record
-from auth_app.models import User
-from auth_app.services import EMAIL_VERIFICATION, user_create, verification_create
+from auth_app.models import Session, User
+from auth_app.ratelimit import lockout_clear
+from auth_app.selectors import user_get_by_email
+from auth_app.services import (
+    EMAIL_VERIFICATION,
+    PASSWORD_RESET,
+    password_check,
+    password_validate,
+    session_create,
+    sessions_revoke_for_user,
+    user_create,
+    user_email_verify,
+    user_password_set,
+    verification_consume,
+    verification_create,
+)
 from email_app.models import Category
 from email_app.services import email_queue
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
@@ -36,6 +50,20 @@ def user_onboard(
     EmailTaken when the email exists in any letter case; then nothing is written.
     """
     with transaction.atomic(durable=True):
+        return _onboard(
+            email=email,
+            password=password,
+            name=name,
+            is_staff=is_staff,
+            is_superuser=is_superuser,
+            actor=actor,
+            validate_password=validate_password,
+        )
+
+
+def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_password) -> User:
+    # Always inside a caller's durable block: no savepoint of its own.
+    with transaction.atomic(savepoint=False):
         user = user_create(
             email=email,
             password=password,
@@ -54,18 +82,177 @@ def user_onboard(
             target_id=user.pk,
             metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
         )
-        ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
-        _verification, token = verification_create(user=user, purpose=EMAIL_VERIFICATION, ttl=ttl)
+        _verification_email_queue(user=user)
+    return user
+
+
+def _verification_email_queue(*, user: User) -> None:
+    ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
+    _verification, token = verification_create(user=user, purpose=EMAIL_VERIFICATION, ttl=ttl)
+    email_queue(
+        to_email=user.email,
+        category=Category.ACCOUNT,
+        template_key="verify-email",
+        context={
+            "user_name": user.get_short_name(),
+            "verify_url": verification_url(token),
+            "expires_hours": int(ttl.total_seconds() // 3600),
+        },
+        user=user,
+        secret_keys=("verify_url",),
+    )
+
+
+def user_sign_up(
+    *, email: str, password: str, name: str, ip_address: str | None, user_agent: str
+) -> tuple[User, Session, str]:
+    """Onboard a user and open their first session, in one transaction."""
+    with transaction.atomic(durable=True):
+        user = _onboard(
+            email=email,
+            password=password,
+            name=name,
+            is_staff=False,
+            is_superuser=False,
+            actor=None,
+            validate_password=True,
+        )
+        session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+    return user, session, token
+
+
+def verification_email_resend(*, email: str) -> None:
+    """Queue a new verification email if `email` belongs to an unverified user; else nothing."""
+    with transaction.atomic(durable=True):
+        user = user_get_by_email(email=email)
+        if user is not None and not user.email_verified and user.is_active:
+            _verification_email_queue(user=user)
+
+
+def email_verify(*, token: str) -> User:
+    """Use an email-verification token: mark the address verified and send the welcome email."""
+    with transaction.atomic(durable=True):
+        user = verification_consume(token=token, purpose=EMAIL_VERIFICATION).user
+        if not user.email_verified:
+            user_email_verify(user=user)
+            email_queue(
+                to_email=user.email,
+                category=Category.ACCOUNT,
+                template_key="welcome",
+                context={"user_name": user.get_short_name()},
+                user=user,
+            )
+    return user
+
+
+def password_reset_url(token: str) -> str:
+    return f"{settings.SV_PUBLIC_URL}/reset-password?token={token}"
+
+
+def password_reset_request(*, email: str) -> None:
+    """Email a reset link if `email` belongs to an active user; say nothing either way."""
+    with transaction.atomic(durable=True):
+        user = user_get_by_email(email=email)
+        if user is None or not user.is_active:
+            return
+        ttl = timedelta(seconds=settings.SV_PASSWORD_RESET_TTL)
+        _verification, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=ttl)
+        audit_record(
+            event_type="user.password_reset_requested",
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+        )
         email_queue(
             to_email=user.email,
-            category=Category.ACCOUNT,
-            template_key="verify-email",
+            category=Category.SECURITY,
+            template_key="reset-password",
             context={
                 "user_name": user.get_short_name(),
-                "verify_url": verification_url(token),
-                "expires_hours": int(ttl.total_seconds() // 3600),
+                "reset_url": password_reset_url(token),
+                "expires_minutes": int(ttl.total_seconds() // 60),
             },
             user=user,
-            secret_keys=("verify_url",),
+            secret_keys=("reset_url",),
         )
+
+
+def password_reset(*, token: str, new_password: str) -> User:
+    """Use a reset token: set the password, end every session, clear lockouts, notify the user."""
+    with transaction.atomic(durable=True):
+        user = verification_consume(token=token, purpose=PASSWORD_RESET).user
+        password_validate(password=new_password, user=user)
+        user_password_set(user=user, password=new_password, event_type="user.password_reset")
+        sessions_revoke_for_user(user=user, actor=user, reason="password_reset")
+        lockout_clear(email=user.email)
+        _password_changed_email_queue(user=user)
     return user
+
+
+def password_change(
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    revoke_other_sessions: bool,
+    current_session: Session | None,
+) -> None:
+    """Change a signed-in user's password; optionally end their other sessions."""
+    with transaction.atomic(durable=True):
+        password_check(user=user, password=current_password)
+        password_validate(password=new_password, user=user)
+        user_password_set(user=user, password=new_password, event_type="user.password_changed")
+        if revoke_other_sessions:
+            sessions_revoke_for_user(
+                user=user, actor=user, reason="password_change", keep=current_session
+            )
+        _password_changed_email_queue(user=user)
+
+
+def _password_changed_email_queue(*, user: User) -> None:
+    email_queue(
+        to_email=user.email,
+        category=Category.SECURITY,
+        template_key="password-changed",
+        context={"user_name": user.get_short_name()},
+        user=user,
+    )
+
+
+def user_update(*, user: User, actor: User, **changes) -> User:
+    """Change a user's account as an administrator (name, image, is_active, is_staff,
+    email_verified); deactivating ends every session of theirs in the same transaction."""
+    # Imported here so this block stays appendable while auth_app.services changes.
+    from auth_app.services import user_profile_update
+
+    with transaction.atomic(durable=True):
+        was_active = user.is_active
+        user_profile_update(user=user, actor=actor, **changes)
+        if was_active and not user.is_active:
+            _sessions_end(user=user, actor=actor)
+    return user
+
+
+def _sessions_end(*, user: User, actor: User | None) -> None:
+    # A deactivated user must not stay signed in anywhere (API tokens and admin).
+    sessions_revoke_for_user(user=user, actor=actor, reason="deactivated")
+
+
+def user_offboard(*, user: User, actor: User | None = None) -> None:
+    """Delete a user and everything that cascades from them (sessions, accounts, tokens,
+    role assignments, permission cache, email preferences); the audit trail stays, and
+    records user.deleted."""
+    with transaction.atomic(durable=True):
+        # Read before the delete, which clears the pk (the actor may be the user).
+        user_id, actor_id = user.pk, actor.pk if actor else None
+        roles = sorted(user.user_roles.values_list("role__name", flat=True))
+        metadata = {"roles": roles, "is_staff": user.is_staff, "is_superuser": user.is_superuser}
+        user.delete()
+        audit_record(
+            event_type="user.deleted",
+            actor_id=actor_id,
+            user_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            metadata=metadata,
+        )

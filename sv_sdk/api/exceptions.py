@@ -1,13 +1,19 @@
 """Every API error as an RFC 9457 problem document with a stable `code`."""
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from sv_sdk.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -54,6 +60,28 @@ def _field_errors(detail) -> dict:
 
 def problem_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: application, validation and framework errors as problems."""
+    if isinstance(exc, DatabaseError):
+        # The database is unreachable, restarting, or failed the statement: the
+        # transaction rolled back, so the client may safely retry. Nothing about
+        # the statement or its parameters goes into the answer.
+        # The primary message and SQLSTATE only: a DETAIL line may quote row values.
+        cause = exc.__cause__
+        diag = getattr(cause, "diag", None)
+        logger.error(
+            "database error answering %s: %s %s %s",
+            context["request"].path,
+            type(exc).__name__,
+            getattr(cause, "sqlstate", "") or "",
+            getattr(diag, "message_primary", "") or "",
+        )
+        set_rollback()
+        return problem_response(
+            status_code=503,
+            code="service_unavailable",
+            title="Service unavailable",
+            detail="The service cannot reach its database right now; try again shortly.",
+            headers={"Retry-After": "2"},
+        )
     if isinstance(exc, ApplicationError):
         return problem_response(
             status_code=exc.status_code,

@@ -1,20 +1,34 @@
-"""Fallback views: unknown API paths answer with a problem document, not an HTML page."""
+"""Fallback views: API paths answer 404 and 500 with a problem document, not an HTML page."""
 
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as html_server_error
+
+
+def _problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
+    return JsonResponse(
+        {
+            "type": f"about:blank#{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        },
+        status=status,
+        content_type="application/problem+json",
+    )
 
 
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {
-                "type": "about:blank#not_found",
-                "title": "Not found",
-                "status": 404,
-                "detail": "No such API path.",
-                "code": "not_found",
-            },
-            status=404,
-            content_type="application/problem+json",
-        )
+        return _problem(404, "not_found", "Not found", "No such API path.")
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    # Never a traceback or an HTML page for API clients; the details go to the log.
+    if request.path.startswith("/api/"):
+        return _problem(
+            500, "internal_error", "Internal error", "Something went wrong on our side."
+        )
+    return html_server_error(request)

@@ -1,0 +1,300 @@
+"""The identity API under /api/v1/auth/: one class per operation."""
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit_app.context import clean_ip, clean_user_agent
+from auth_app import services
+from auth_app.errors import InvalidCredentials
+from auth_app.models import Session
+from auth_app.ratelimit import rate_limit_hit
+from sv_sdk import flows
+from sv_sdk.api.serializers import StrictSerializer, problems
+
+from .serializers import (
+    MeOutputSerializer,
+    SessionInfoOutputSerializer,
+    SessionOutputSerializer,
+    SignedInOutputSerializer,
+    UserOutputSerializer,
+)
+
+PASSWORD = {"max_length": 1024, "trim_whitespace": False, "style": {"input_type": "password"}}
+
+
+def client_ip(request) -> str | None:
+    return clean_ip(request.META.get("REMOTE_ADDR"))
+
+
+def user_agent(request) -> str:
+    return clean_user_agent(request.META.get("HTTP_USER_AGENT"))
+
+
+def set_session_cookie(response: Response, token: str, session: Session) -> None:
+    response.set_cookie(
+        settings.SV_SESSION_COOKIE_NAME,
+        token,
+        expires=session.expires_at,
+        httponly=True,
+        secure=settings.SV_SESSION_COOKIE_SECURE,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def signed_in_response(user, session, token, status_code) -> Response:
+    body = SignedInOutputSerializer(
+        {"user": user, "session": {"token": token, "expires_at": session.expires_at}}
+    ).data
+    response = Response(body, status=status_code)
+    set_session_cookie(response, token, session)
+    return response
+
+
+class PublicApi(APIView):
+    """An endpoint for anyone: a stale cookie or token must not turn it into a 401."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+
+class SignUpApi(PublicApi):
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(**PASSWORD)
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="auth_sign_up",
+        request=InputSerializer,
+        responses={201: SignedInOutputSerializer, **problems(400, 409, 413, 415, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="sign_up", subject=client_ip(request))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, session, token = flows.user_sign_up(
+            **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
+        )
+        return signed_in_response(user, session, token, status.HTTP_201_CREATED)
+
+
+class SignInApi(PublicApi):
+    class InputSerializer(StrictSerializer):
+        email = serializers.CharField(max_length=254)
+        password = serializers.CharField(**PASSWORD)
+
+    @extend_schema(
+        operation_id="auth_sign_in",
+        request=InputSerializer,
+        responses={200: SignedInOutputSerializer, **problems(400, 401, 403, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="sign_in", subject=client_ip(request))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "@" not in data.validated_data["email"]:
+            # Same answer as a wrong password: the shape of the email reveals nothing.
+            raise InvalidCredentials()
+        user, session, token = services.sign_in(
+            **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
+        )
+        return signed_in_response(user, session, token, status.HTTP_200_OK)
+
+
+class SignOutApi(APIView):
+    @extend_schema(
+        operation_id="auth_sign_out", request=None, responses={204: None, **problems(401)}
+    )
+    def post(self, request):
+        services.session_revoke(session=request.auth, actor=request.user, reason="sign_out")
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        response.delete_cookie(settings.SV_SESSION_COOKIE_NAME, path="/", samesite="Lax")
+        return response
+
+
+class SessionApi(APIView):
+    @extend_schema(
+        operation_id="auth_session", responses={200: SessionInfoOutputSerializer, **problems(401)}
+    )
+    def get(self, request):
+        body = SessionInfoOutputSerializer(
+            {"user": request.user, "session": request.auth},
+            context={"current_session_id": request.auth.pk},
+        ).data
+        return Response(body)
+
+
+class MeApi(APIView):
+    class InputSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        image = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+
+    @extend_schema(operation_id="auth_me", responses={200: MeOutputSerializer, **problems(401)})
+    def get(self, request):
+        return Response(MeOutputSerializer(request.user).data)
+
+    @extend_schema(
+        operation_id="auth_me_update",
+        request=InputSerializer,
+        responses={200: MeOutputSerializer, **problems(400, 401)},
+    )
+    def patch(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_profile_update(
+            user=request.user, actor=request.user, **data.validated_data
+        )
+        return Response(MeOutputSerializer(user).data)
+
+
+class SessionListApi(APIView):
+    @extend_schema(
+        operation_id="auth_sessions",
+        responses={200: SessionOutputSerializer(many=True), **problems(401)},
+    )
+    def get(self, request):
+        sessions = Session.objects.filter(user=request.user).order_by("-created_at")
+        return Response(
+            SessionOutputSerializer(
+                sessions, many=True, context={"current_session_id": request.auth.pk}
+            ).data
+        )
+
+
+class SessionRevokeApi(APIView):
+    @extend_schema(operation_id="auth_session_revoke", responses={204: None, **problems(401, 404)})
+    def delete(self, request, session_id):
+        session = Session.objects.filter(user=request.user, pk=session_id).first()
+        if session is None:
+            from sv_sdk.errors import NotFound
+
+            raise NotFound("No such session of yours.")
+        services.session_revoke(session=session, actor=request.user, reason="user")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RevokedOutputSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many sessions ended.")
+
+
+class SessionRevokeOthersApi(APIView):
+    @extend_schema(
+        operation_id="auth_sessions_revoke_others",
+        request=None,
+        responses={200: RevokedOutputSerializer, **problems(401)},
+    )
+    def post(self, request):
+        count = services.sessions_revoke_for_user(
+            user=request.user, actor=request.user, reason="revoke_others", keep=request.auth
+        )
+        return Response({"revoked": count})
+
+
+class TokenInputSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=200)
+
+
+class EmailInputSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class AcceptedOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class VerifyEmailApi(PublicApi):
+    @extend_schema(
+        operation_id="auth_verify_email",
+        request=TokenInputSerializer,
+        responses={200: UserOutputSerializer, **problems(400, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="verify_email", subject=client_ip(request))
+        data = TokenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = flows.email_verify(token=data.validated_data["token"])
+        return Response(UserOutputSerializer(user).data)
+
+
+class SendVerificationEmailApi(PublicApi):
+    @extend_schema(
+        operation_id="auth_send_verification_email",
+        request=EmailInputSerializer,
+        responses={202: AcceptedOutputSerializer, **problems(400, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="send_verification", subject=client_ip(request))
+        data = EmailInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data["email"]
+        rate_limit_hit(scope="send_verification", subject=email.lower())
+        flows.verification_email_resend(email=email)
+        return accepted()
+
+
+def accepted() -> Response:
+    # The same answer whether or not the address is known: no enumeration.
+    return Response(
+        {"detail": "If the address belongs to an account, an email is on its way."},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+class ForgotPasswordApi(PublicApi):
+    @extend_schema(
+        operation_id="auth_forgot_password",
+        request=EmailInputSerializer,
+        responses={202: AcceptedOutputSerializer, **problems(400, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="forgot_password", subject=client_ip(request))
+        data = EmailInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data["email"]
+        rate_limit_hit(scope="forgot_password", subject=email.lower())
+        flows.password_reset_request(email=email)
+        return accepted()
+
+
+class ResetPasswordApi(PublicApi):
+    class InputSerializer(StrictSerializer):
+        token = serializers.CharField(max_length=200)
+        new_password = serializers.CharField(**PASSWORD)
+
+    @extend_schema(
+        operation_id="auth_reset_password",
+        request=InputSerializer,
+        responses={200: UserOutputSerializer, **problems(400, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="reset_password", subject=client_ip(request))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = flows.password_reset(**data.validated_data)
+        return Response(UserOutputSerializer(user).data)
+
+
+class ChangePasswordApi(APIView):
+    class InputSerializer(StrictSerializer):
+        current_password = serializers.CharField(**PASSWORD)
+        new_password = serializers.CharField(**PASSWORD)
+        revoke_other_sessions = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        operation_id="auth_change_password",
+        request=InputSerializer,
+        responses={204: None, **problems(400, 401, 429)},
+    )
+    def post(self, request):
+        rate_limit_hit(scope="change_password", subject=request.user.pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        flows.password_change(
+            user=request.user, current_session=request.auth, **data.validated_data
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

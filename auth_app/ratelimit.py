@@ -1,0 +1,91 @@
+"""Rate limits and sign-in lockout, counted in auth.rate_limits so every worker shares them."""
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit_app.services import audit_record
+
+from .errors import RateLimited
+from .models import RateLimit
+
+_TABLE = RateLimit._meta.db_table
+
+# One statement: count this request in the current fixed window, atomically.
+_HIT_SQL = f"""
+INSERT INTO {_TABLE} AS rl (key, window_start, count)
+VALUES (%(key)s, to_timestamp(floor(extract(epoch FROM now()) / %(window)s) * %(window)s), 1)
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN rl.window_start = EXCLUDED.window_start THEN rl.count + 1 ELSE 1 END,
+    window_start = EXCLUDED.window_start
+RETURNING count, extract(epoch FROM window_start + make_interval(secs => %(window)s) - now())
+"""  # noqa: S608
+
+
+def rate_limit_hit(*, scope: str, subject: str) -> None:
+    """Count a request of `scope` by `subject` (an IP, an email); past the limit, raise."""
+    if not settings.SV_RATE_LIMITS_ENABLED:
+        return
+    limit, window = settings.SV_RATE_LIMITS[scope]
+    with connection.cursor() as cursor:
+        cursor.execute(_HIT_SQL, {"key": f"{scope}:{subject}", "window": window})
+        count, remaining = cursor.fetchone()
+    if count > limit:
+        raise RateLimited(retry_after=math.ceil(remaining))
+
+
+def _lockout_key(*, ip: str | None, email: str) -> str:
+    # Scoped to the client's IP: failures from an attacker's address lock the
+    # attacker out, never the account's owner signing in from elsewhere.
+    return f"lockout:{ip or 'unknown'}:{email.strip().lower()}"
+
+
+def lockout_check(*, ip: str | None, email: str) -> None:
+    """Raise RateLimited while sign-ins of this email from this IP are locked."""
+    row = RateLimit.objects.filter(key=_lockout_key(ip=ip, email=email)).first()
+    now = timezone.now()
+    if row and row.blocked_until and row.blocked_until > now:
+        raise RateLimited(
+            retry_after=math.ceil((row.blocked_until - now).total_seconds()),
+            detail="Too many failed sign-ins; try again later.",
+        )
+
+
+def lockout_record_failure(*, ip: str | None, email: str, user_id: str | None) -> None:
+    """Count a failed sign-in; past the threshold, lock with a growing, capped wait."""
+    key = _lockout_key(ip=ip, email=email)
+    now = timezone.now()
+    with transaction.atomic():
+        row, _ = RateLimit.objects.select_for_update().get_or_create(
+            key=key, defaults={"window_start": now, "count": 0}
+        )
+        if now - row.window_start > timedelta(seconds=settings.SV_LOCKOUT_RESET_AFTER):
+            row.count = 0
+        row.window_start = now
+        row.count += 1
+        over = row.count - settings.SV_LOCKOUT_THRESHOLD
+        if over >= 0:
+            wait = min(settings.SV_LOCKOUT_BASE_WAIT * 2**over, settings.SV_LOCKOUT_MAX_WAIT)
+            row.blocked_until = now + timedelta(seconds=wait)
+            audit_record(
+                event_type="auth.locked_out",
+                user_id=user_id,
+                target_type="user" if user_id else "",
+                target_id=user_id or "",
+                metadata={"email": email, "failures": row.count, "wait_seconds": wait},
+                ip_address=ip,
+            )
+        row.save()
+
+
+def lockout_clear(*, email: str, ip: str | None = None) -> None:
+    """Forget failures of this email (from one IP, or from all after a password reset)."""
+    if ip is not None:
+        RateLimit.objects.filter(key=_lockout_key(ip=ip, email=email)).delete()
+    else:
+        RateLimit.objects.filter(
+            key__startswith="lockout:", key__endswith=f":{email.strip().lower()}"
+        ).delete()
