@@ -1,12 +1,63 @@
-"""Admin pages for users, sessions, accounts and verifications."""
+"""Admin pages for users, sessions, accounts and verifications.
+
+The user page is the operators' console for one user: profile, verification and
+ban state, active sessions (revocable), linked accounts and recent audit events.
+Writes go through `auth_app.services` (audited); what needs the other apps
+(roles, emails, the onboarding and offboarding flows) is added in sv_sdk/admin.py.
+"""
+
+from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.module_loading import import_string
 
+from audit_app.models import AuditLog
 from sv_sdk.errors import ApplicationError
 
+from . import services
 from .models import Account, Session, User, Verification
+
+RECENT = 10
+# A ban "until further notice" ends this far ahead.
+PERMANENT_BAN = timedelta(days=365 * 100)
+
+
+def html_table(headers, rows, *, empty: str, more_url: str = "", more_label: str = ""):
+    """A small read-only table for the change page; every cell is escaped."""
+    link = format_html('<p><a href="{}">{}</a></p>', more_url, more_label) if more_url else ""
+    if not rows:
+        return format_html("<p>{}</p>{}", empty, link)
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html(
+        '<table class="sv-recent"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>{}',
+        head,
+        body,
+        link,
+    )
+
+
+def can_revoke_sessions(request) -> bool:
+    # Revoking is deleting a session row; the role backend maps it to sessions:revoke.
+    return request.user.has_perm("auth_app.delete_session")
+
+
+def can_read_audit(request) -> bool:
+    return request.user.has_perm("audit_app.view_auditlog")
 
 
 class UserAddForm(forms.ModelForm):
@@ -20,6 +71,12 @@ class UserAddForm(forms.ModelForm):
         model = User
         fields = ["email", "name", "is_staff", "is_superuser"]
 
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if User.objects.with_email(email).exists():
+            raise forms.ValidationError("A user with this email address already exists.")
+        return email
+
     def clean_password(self):
         password = self.cleaned_data.get("password")
         if password:
@@ -29,52 +86,278 @@ class UserAddForm(forms.ModelForm):
         return password or None
 
     def validate_unique(self):
-        # Uniqueness (ignoring case) is checked by user_onboard inside its transaction.
+        # Uniqueness ignoring case: clean_email, and user_onboard inside its transaction.
         pass
+
+
+class UserChangeForm(forms.ModelForm):
+    image = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+
+    class Meta:
+        model = User
+        fields = [
+            "email",
+            "name",
+            "image",
+            "email_verified",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+        ]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("A user with this email address already exists.")
+        return email
+
+    def validate_unique(self):
+        pass
+
+
+class BanDurationForm(forms.Form):
+    DURATIONS = {
+        "1h": ("1 hour", timedelta(hours=1)),
+        "1d": ("24 hours", timedelta(days=1)),
+        "7d": ("7 days", timedelta(days=7)),
+        "30d": ("30 days", timedelta(days=30)),
+        "permanent": ("Until further notice", PERMANENT_BAN),
+    }
+    duration = forms.ChoiceField(
+        choices=[(key, label) for key, (label, _delta) in DURATIONS.items()], initial="1d"
+    )
+
+    def until(self):
+        return timezone.now() + self.DURATIONS[self.cleaned_data["duration"]][1]
+
+
+class BannedFilter(admin.SimpleListFilter):
+    title = "banned"
+    parameter_name = "banned"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Banned now"), ("no", "Not banned")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(banned_until__gt=now)
+        if self.value() == "no":
+            return queryset.exclude(banned_until__gt=now)
+        return queryset
+
+
+class SessionInline(admin.TabularInline):
+    """The user's live sessions (admin and API alike), read-only, each with a revoke button."""
+
+    model = Session
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "active sessions"
+    fields = ["created_at", "last_seen_at", "expires_at", "ip_address", "client"]
+    readonly_fields = fields
+    ordering = ["-last_seen_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(expires_at__gt=timezone.now())
+
+    def get_fields(self, request, obj=None):
+        return [*self.fields, "revoke"] if can_revoke_sessions(request) else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("auth_app.view_session") or can_revoke_sessions(request)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="User agent")
+    def client(self, session):
+        agent = session.user_agent or "-"
+        return agent if len(agent) <= 80 else f"{agent[:77]}..."
+
+    @admin.display(description="")
+    def revoke(self, session):
+        # A button of the page's own form (which carries the CSRF token), posting to
+        # the revoke view instead of the save view.
+        url = reverse("admin:auth_app_user_revoke_sessions", args=[session.user_id])
+        return format_html(
+            '<button type="submit" class="button" formaction="{}" formmethod="post"'
+            ' name="session" value="{}">Revoke</button>',
+            url,
+            session.pk,
+        )
+
+
+class AccountInline(admin.TabularInline):
+    """Linked external identities; the provider tokens are never shown."""
+
+    model = Account
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "linked accounts"
+    fields = ["provider_id", "account_id", "scope", "access_token_expires_at", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ["email", "name", "email_verified", "is_active", "is_staff", "created_at"]
-    list_filter = ["email_verified", "is_active", "is_staff", "is_superuser"]
-    search_fields = ["email", "name", "id"]
-    readonly_fields = ["id", "password", "last_login", "created_at", "updated_at"]
-    fields = [
-        "id",
+    form = UserChangeForm
+    list_display = [
         "email",
         "name",
-        "image",
         "email_verified",
         "is_active",
+        "ban_state",
         "is_staff",
-        "is_superuser",
-        "banned_until",
-        "password",
+        "created_at",
+    ]
+    list_filter = ["email_verified", "is_active", "is_staff", "is_superuser", BannedFilter]
+    search_fields = ["email", "name", "=id"]
+    inlines = [SessionInline, AccountInline]
+    actions = ["revoke_all_sessions", "ban_users", "unban_users"]
+    readonly_fields = [
+        "id",
+        "ban_state",
+        "password_state",
         "last_login",
         "created_at",
         "updated_at",
+        "session_count",
+        "session_controls",
+        "recent_audit_events",
     ]
+
+    # Pages ---------------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fields = ["email", "name", "password", "is_staff"]
+            # Only a superuser makes superusers.
+            fields += ["is_superuser"] if request.user.is_superuser else []
+            return [(None, {"fields": fields})]
+        fieldsets = [
+            (None, {"fields": ["id", "email", "name", "image"]}),
+            ("Verification and ban", {"fields": ["email_verified", "ban_state"]}),
+            (
+                "Access",
+                {
+                    "fields": [
+                        "is_active",
+                        "is_staff",
+                        "is_superuser",
+                        "password_state",
+                        "last_login",
+                        "session_controls" if can_revoke_sessions(request) else "session_count",
+                    ]
+                },
+            ),
+        ]
+        fieldsets += [("Activity", {"fields": self.activity_fields(request)})]
+        fieldsets += [("Dates", {"fields": ["created_at", "updated_at"]})]
+        return [fs for fs in fieldsets if fs[1]["fields"]]
+
+    def activity_fields(self, request) -> list[str]:
+        """The recent-activity panels this staff user may see."""
+        return ["recent_audit_events"] if can_read_audit(request) else []
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = UserAddForm
-            kwargs["fields"] = None
         return super().get_form(request, obj, **kwargs)
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["email", "name", "password", "is_staff", "is_superuser"]
-        return super().get_fields(request, obj)
-
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else super().get_readonly_fields(request, obj)
+        if obj is None:
+            return []
+        fields = list(super().get_readonly_fields(request, obj))
+        # Only a superuser makes or unmakes superusers.
+        return fields if request.user.is_superuser else [*fields, "is_superuser"]
+
+    def get_inline_instances(self, request, obj=None):
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is None and request.method == "POST":
+            # user_onboard is a durable transaction of its own, which cannot nest in the
+            # one the admin opens around saving: it is the whole transaction here.
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    # Read-only panels ----------------------------------------------------------
+
+    @admin.display(description="Banned")
+    def ban_state(self, user):
+        if user.banned_until and user.banned_until > timezone.now():
+            if user.banned_until - timezone.now() > PERMANENT_BAN / 2:
+                return "Banned until further notice"
+            return f"Banned until {user.banned_until:%Y-%m-%d %H:%M} UTC"
+        return "Not banned"
+
+    @admin.display(description="Password")
+    def password_state(self, user):
+        # Never the hash: it is a secret too.
+        return "Set" if user.has_usable_password() else "None (external sign-in only)"
+
+    @admin.display(description="Sessions")
+    def session_count(self, user):
+        count = user.sessions.filter(expires_at__gt=timezone.now()).count()
+        return f"{count} active session{'s' if count != 1 else ''}"
+
+    @admin.display(description="Sessions")
+    def session_controls(self, user):
+        text = self.session_count(user)
+        if text.startswith("0 "):
+            return text
+        url = reverse("admin:auth_app_user_revoke_sessions", args=[user.pk])
+        return format_html(
+            '{} <button type="submit" class="button" formaction="{}" formmethod="post"'
+            ' name="session" value="all">Revoke all sessions</button>',
+            text,
+            url,
+        )
+
+    @admin.display(description="Recent audit events")
+    def recent_audit_events(self, user):
+        events = AuditLog.objects.filter(user_id=user.pk).order_by("-occurred_at", "-id")[:RECENT]
+        rows = [
+            (
+                format_html(
+                    '<a href="{}">{}</a>',
+                    reverse("admin:audit_app_auditlog_change", args=[event.pk]),
+                    f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
+                ),
+                event.event_type,
+                event.actor_id or "system",
+                event.ip_address or "-",
+            )
+            for event in events
+        ]
+        url = reverse("admin:audit_app_auditlog_changelist") + f"?user_id={user.pk}"
+        return html_table(
+            ["When", "Event", "Actor", "IP"],
+            rows,
+            empty="No audit events.",
+            more_url=url,
+            more_label="All audit events of this user",
+        )
+
+    # Writes, through the services ----------------------------------------------
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
-        from django.conf import settings
-        from django.utils.module_loading import import_string
-
+            self.user_change(request, obj, form)
+            return
         onboard = import_string(settings.SV_USER_ONBOARD)
         try:
             created = onboard(
@@ -86,20 +369,140 @@ class UserAdmin(admin.ModelAdmin):
                 actor=request.user,
             )
         except ApplicationError as exc:
-            raise forms.ValidationError(exc.detail) from exc
+            # Only a race can get here (the form checked the email): say so, no 500.
+            raise PermissionDenied(exc.detail) from exc
         obj.pk = created.pk
         obj._state.adding = False
         obj._state.db = created._state.db
+
+    def user_change(self, request, obj, form) -> User:
+        """Apply the form's changes through the service; a deactivated user is signed out."""
+        current = User.objects.get(pk=obj.pk)
+        changes = {field: getattr(obj, field) for field in form.changed_data}
+        services.user_profile_update(user=current, actor=request.user, **changes)
+        if "is_active" in changes and not current.is_active:
+            services.sessions_revoke_for_user(
+                user=current, actor=request.user, reason="deactivated"
+            )
+        return current
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.revoke_sessions_view)
+        return [
+            path("<path:object_id>/revoke-sessions/", view, name="auth_app_user_revoke_sessions"),
+            *super().get_urls(),
+        ]
+
+    def revoke_sessions_view(self, request, object_id):
+        """POST `session=<id>` ends one session of the user, `session=all` every one."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not can_revoke_sessions(request):
+            raise PermissionDenied
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404("No such user.")
+        which = request.POST.get("session", "")
+        if which == "all":
+            count = services.sessions_revoke_for_user(user=user, actor=request.user, reason="admin")
+            self.message_user(request, f"Revoked {count} session(s) of {user}.", messages.SUCCESS)
+        else:
+            session = Session.objects.filter(user=user, pk=which[:36]).first()
+            if session is None:
+                self.message_user(request, "That session has already ended.", messages.WARNING)
+            else:
+                services.session_revoke(session=session, actor=request.user, reason="admin")
+                self.message_user(request, "Revoked the session.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:auth_app_user_change", args=[user.pk]))
+
+    # Changelist actions --------------------------------------------------------
+
+    def has_revoke_sessions_permission(self, request):
+        return can_revoke_sessions(request)
+
+    @admin.action(
+        description="Revoke all sessions of the selected users", permissions=["revoke_sessions"]
+    )
+    def revoke_all_sessions(self, request, queryset):
+        total = 0
+        for user in queryset:
+            total += services.sessions_revoke_for_user(
+                user=user, actor=request.user, reason="admin"
+            )
+        self.message_user(request, f"Revoked {total} session(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Ban the selected users (ends their sessions)", permissions=["change"]
+    )
+    def ban_users(self, request, queryset):
+        form = BanDurationForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            until = form.until()
+            for user in queryset:
+                services.user_ban(user=user, until=until, actor=request.user)
+            self.message_user(request, f"Banned {len(queryset)} user(s).", messages.SUCCESS)
+            return None
+        return self.action_form_page(
+            request,
+            queryset,
+            form,
+            action="ban_users",
+            title="Ban users",
+            submit="Ban",
+            note="Their sessions end at once; they cannot sign in until the ban ends.",
+        )
+
+    @admin.action(description="Lift the ban of the selected users", permissions=["change"])
+    def unban_users(self, request, queryset):
+        for user in queryset:
+            services.user_unban(user=user, actor=request.user)
+        self.message_user(request, f"Lifted the ban of {len(queryset)} user(s).", messages.SUCCESS)
+
+    def action_form_page(self, request, queryset, form, *, action, title, submit, note=""):
+        """The intermediate page of an action that needs input (a form, then "apply")."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "form": form,
+            "action": action,
+            "submit": submit,
+            "note": note,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/sv_sdk/action_form.html", context)
 
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "last_seen_at", "expires_at", "ip_address"]
     list_filter = ["expires_at"]
-    search_fields = ["user__email", "ip_address", "id"]
+    search_fields = ["user__email", "ip_address", "=id"]
     list_select_related = ["user"]
     exclude = ["token_hash", "data"]
     raw_id_fields = ["user"]
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Ending a session is the revoke action (audited), not a raw delete.
+        return False
+
+    def has_revoke_permission(self, request):
+        return can_revoke_sessions(request)
+
+    @admin.action(description="Revoke the selected sessions", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        sessions = list(queryset)
+        for session in sessions:
+            services.session_revoke(session=session, actor=request.user, reason="admin")
+        self.message_user(request, f"Revoked {len(sessions)} session(s).", messages.SUCCESS)
 
 
 @admin.register(Account)
@@ -111,6 +514,13 @@ class AccountAdmin(admin.ModelAdmin):
     exclude = ["access_token", "refresh_token", "id_token"]
     raw_id_fields = ["user"]
 
+    # Accounts are linked by the sign-in flow with the provider; here they are seen or unlinked.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Verification)
 class VerificationAdmin(admin.ModelAdmin):
@@ -119,3 +529,10 @@ class VerificationAdmin(admin.ModelAdmin):
     search_fields = ["identifier", "user__email"]
     exclude = ["value_hash"]
     raw_id_fields = ["user"]
+
+    # Tokens are issued by the flows that email them; here they are seen or withdrawn.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

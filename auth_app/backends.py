@@ -1,14 +1,65 @@
-"""Authentication backend: email (case-insensitive) and password."""
+"""Authentication backend: email (case-insensitive) and password, rate limited like the API."""
 
 from django.contrib.auth.backends import ModelBackend
+from django.db import transaction
+
+from audit_app.services import audit_record
+
+from . import services
+from .errors import AccountDisabled, InvalidCredentials
+from .models import User
+from .ratelimit import lockout_clear, rate_limit_hit
+from .selectors import user_can_sign_in
+
+# Django's authenticate() lets only PermissionDenied through quietly; RateLimited
+# reaches the caller on purpose, so a login page can say "try again in N seconds"
+# rather than "wrong password" (the admin's login form does, see sv_sdk/admin_site.py).
 
 
 class EmailBackend(ModelBackend):
-    """Django's password check, looking users up by email without regard to case.
+    """Password sign-in for Django logins (the admin), with the API sign-in's rules.
 
-    Permissions come from roles (permissions_app), not from Django's
-    per-user/group permission tables, which this user model does not have.
+    Each attempt counts against the per-IP "sign_in" rate limit; the (IP, email)
+    lockout, the failure audit rows and the unknown-email timing are those of
+    `auth_app.services.sign_in`. A banned or deactivated user cannot log in, and
+    their existing Django sessions stop working (`get_user` refuses them).
+
+    Permissions come from roles (permissions_app.backends.RoleBackend), not from
+    Django's per-user/group permission tables, which this user model does not have.
     """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        email = username if username is not None else kwargs.get(User.USERNAME_FIELD)
+        if email is None or password is None:
+            return None
+        meta = request.META if request is not None else {}
+        ip_address = meta.get("REMOTE_ADDR") or None
+        user_agent = meta.get("HTTP_USER_AGENT", "")[:1000]
+        if request is not None:
+            rate_limit_hit(scope="sign_in", subject=ip_address or "unknown")
+        try:
+            user = services.credentials_check(
+                email=email, password=password, ip_address=ip_address, user_agent=user_agent
+            )
+        except (InvalidCredentials, AccountDisabled):
+            return None
+        with transaction.atomic():
+            lockout_clear(ip=ip_address, email=email)
+            # Django's login() sets last_login and opens the session row afterwards.
+            audit_record(
+                event_type="auth.sign_in",
+                actor_id=user.pk,
+                user_id=user.pk,
+                target_type="user",
+                target_id=user.pk,
+                metadata={"via": "django_login"},
+                ip_address=ip_address,
+                user_agent=user_agent,
+            )
+        return user
+
+    def user_can_authenticate(self, user):
+        return user_can_sign_in(user)
 
     def _get_permissions(self, user_obj, obj, from_name):
         return set()
