@@ -8,6 +8,24 @@ from django.db import connection
 
 from sv_sdk.db.tables import SCHEMAS
 
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=None,
+        help="examples per API operation in the fuzz test (default: settings.SV_FUZZ_EXAMPLES)",
+    )
+
+
+def pytest_configure(config):
+    examples = config.getoption("--fuzz-examples")
+    if examples:
+        from django.conf import settings
+
+        settings.SV_FUZZ_EXAMPLES = examples
+
+
 _DEFAULT_ROW_MIGRATIONS = (
     ("permissions_app.migrations.0002_default_roles", "create_roles"),
     ("email_app.migrations.0002_default_templates", "create_templates"),

@@ -15,27 +15,9 @@ from conftest import run_worker, table_counts
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, UserRole
 from sv_sdk.flows import user_onboard
+from tests.faults import FailAt, InjectedFault
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class FailingStatement(Exception):
-    pass
-
-
-class FailAt:
-    """Connection hook that fails the statement matching `pattern`, or the Nth one."""
-
-    def __init__(self, *, pattern: str | None = None, nth: int | None = None):
-        self.pattern = re.compile(pattern) if pattern else None
-        self.nth = nth
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        if (self.pattern and self.pattern.search(sql)) or self.count == self.nth:
-            raise FailingStatement(sql[:80])
-        return execute(sql, params, many, context)
 
 
 def jobs():
@@ -101,7 +83,7 @@ def test_a_failure_at_any_step_leaves_no_row_in_any_schema_and_no_job(step):
     before = table_counts()
 
     with connection.execute_wrapper(FailAt(pattern=STEPS[step])):
-        with pytest.raises(FailingStatement):
+        with pytest.raises(InjectedFault):
             user_onboard(email="ada@example.com", password="correct horse battery")
 
     assert table_counts() == before
@@ -119,7 +101,7 @@ def test_a_failure_at_every_single_statement_of_the_flow_rolls_everything_back()
 
     for nth in range(1, statements + 1):
         with connection.execute_wrapper(FailAt(nth=nth)):
-            with pytest.raises(FailingStatement):
+            with pytest.raises(InjectedFault):
                 user_onboard(email="ada@example.com")
         assert table_counts() == before, f"statement {nth} of {statements} left rows behind"
 
@@ -130,7 +112,7 @@ def test_a_failure_at_every_single_statement_of_the_flow_rolls_everything_back()
 def test_the_email_is_never_sent_for_a_user_that_was_rolled_back():
     # The job is deferred before the final audit row; fail that row.
     with connection.execute_wrapper(FailAt(pattern=r'INSERT INTO "audit"\."audit_logs"')):
-        with pytest.raises(FailingStatement):
+        with pytest.raises(InjectedFault):
             user_onboard(email="ghost@example.com")
 
     assert jobs() == []

@@ -10,3 +10,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Examples per API operation in the schemathesis fuzz test (make reliability raises it).
+SV_FUZZ_EXAMPLES = 10

@@ -1,0 +1,134 @@
+"""What must always be true across the four schemas, checked against the live data."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from audit_app.models import AuditLog
+from audit_app.selectors import audit_verify
+from auth_app.models import User, Verification
+from email_app.models import EmailSend
+from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
+from permissions_app.models import PermissionCache, Role, UserRole
+from permissions_app.selectors import permissions_compute
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Violation:
+    check: str
+    detail: str
+
+
+def _rows(sql: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return cursor.fetchall()
+
+
+def users_without_default_role() -> list[Violation]:
+    rows = _rows(
+        f"""
+        SELECT u.id, u.email FROM {User._meta.db_table} u
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {UserRole._meta.db_table} ur
+            JOIN {Role._meta.db_table} r ON r.id = ur.role_id
+            WHERE ur.user_id = u.id
+              AND r.name = CASE WHEN u.is_superuser THEN %(admin)s ELSE %(user)s END
+        )
+        """,  # noqa: S608
+        {"admin": SUPERUSER_ROLE, "user": DEFAULT_USER_ROLE},
+    )
+    return [
+        Violation("default_role", f"user {uid} ({email}) lacks their default role")
+        for uid, email in rows
+    ]
+
+
+def cache_disagreements() -> list[Violation]:
+    violations = []
+    ids = list(User.objects.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        truth = permissions_compute(user_ids=batch)
+        cached = {c.user_id: c for c in PermissionCache.objects.filter(user_id__in=batch)}
+        for user_id in batch:
+            row = cached.get(user_id)
+            expected = truth.get(user_id)
+            if row is None:
+                violations.append(Violation("permission_cache", f"user {user_id} has no cache row"))
+            elif expected is not None and (
+                frozenset(row.permissions) != expected.permissions
+                or sorted(row.roles) != sorted(expected.roles)
+            ):
+                violations.append(
+                    Violation(
+                        "permission_cache",
+                        f"user {user_id}: cache {sorted(row.permissions)} / {sorted(row.roles)}, "
+                        f"truth {sorted(expected.permissions)} / {sorted(expected.roles)}",
+                    )
+                )
+    return violations
+
+
+def users_without_created_event() -> list[Violation]:
+    rows = _rows(
+        f"""
+        SELECT u.id FROM {User._meta.db_table} u
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {AuditLog._meta.db_table} a
+            WHERE a.user_id = u.id AND a.event_type = 'user.created'
+        )
+        """  # noqa: S608
+    )
+    return [Violation("audit", f"user {uid} has no user.created audit row") for (uid,) in rows]
+
+
+def orphans() -> list[Violation]:
+    users = User._meta.db_table
+    rows = _rows(
+        f"""
+        SELECT 'verification', v.id FROM {Verification._meta.db_table} v
+        WHERE (v.user_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = v.user_id))
+           OR NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = split_part(v.identifier, ':', 2))
+        UNION ALL
+        SELECT 'email send', s.id FROM {EmailSend._meta.db_table} s
+        WHERE s.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = s.user_id)
+        """  # noqa: S608
+    )
+    return [
+        Violation("orphan", f"{kind} {row_id} points at a missing user") for kind, row_id in rows
+    ]
+
+
+def stuck_sends() -> list[Violation]:
+    limit = timezone.now() - timedelta(seconds=settings.SV_EMAIL_SENDING_TIMEOUT)
+    stuck = EmailSend.objects.filter(status=EmailSend.Status.SENDING, updated_at__lt=limit)
+    return [
+        Violation("email", f"send {pk} stuck in sending since {updated:%Y-%m-%d %H:%M:%S}")
+        for pk, updated in stuck.values_list("pk", "updated_at")
+    ]
+
+
+def audit_evidence() -> list[Violation]:
+    return [Violation("audit_evidence", f"{p.kind}: {p.detail}") for p in audit_verify().problems]
+
+
+CHECKS = (
+    users_without_default_role,
+    cache_disagreements,
+    users_without_created_event,
+    orphans,
+    stuck_sends,
+    audit_evidence,
+)
+
+
+def invariants_check() -> list[Violation]:
+    """Every violation found, in the order of CHECKS; empty when all holds."""
+    return [violation for check in CHECKS for violation in check()]

@@ -1,0 +1,68 @@
+"""check_invariants: quiet on honest data, and names each kind of damage."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from email_app.models import EmailSend
+from permissions_app.models import PermissionCache, UserRole
+from sv_sdk.flows import user_onboard
+
+pytestmark = pytest.mark.django_db
+
+
+def check() -> str:
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="invariant violation"):
+        call_command("check_invariants", stdout=io.StringIO(), stderr=err)
+    return err.getvalue()
+
+
+def test_honest_data_passes():
+    user_onboard(email="ada@example.com")
+    user_onboard(email="root@example.com", is_superuser=True)
+    out = io.StringIO()
+    call_command("check_invariants", stdout=out)
+    assert "All invariants hold" in out.getvalue()
+
+
+def test_a_missing_default_role_and_a_stale_cache_are_reported():
+    user = user_onboard(email="ada@example.com")
+    UserRole.objects.filter(user=user).delete()  # behind the services' back: cache now stale
+    report = check()
+    assert f"[default_role] user {user.pk}" in report
+    assert f"[permission_cache] user {user.pk}: cache" in report
+
+
+def test_a_missing_cache_row_is_reported():
+    user = user_onboard(email="ada@example.com")
+    PermissionCache.objects.filter(user=user).delete()
+    assert f"user {user.pk} has no cache row" in check()
+
+
+def test_a_send_stuck_in_sending_is_reported(settings):
+    user = user_onboard(email="ada@example.com")
+    send = EmailSend.objects.get(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {EmailSend._meta.db_table} SET status = 'sending',"  # noqa: S608
+            " updated_at = now() - interval '1 day' WHERE id = %s",
+            [send.pk],
+        )
+    assert f"[email] send {send.pk} stuck in sending" in check()
+
+
+def test_tampered_audit_evidence_is_reported():
+    user_onboard(email="ada@example.com")
+    with connection.cursor() as cursor:
+        # As the owner, with the append-only trigger out of the way, as an intruder would.
+        cursor.execute('ALTER TABLE "audit"."audit_logs" DISABLE TRIGGER USER')
+        cursor.execute(
+            """UPDATE "audit"."audit_logs" SET metadata = '{"forged": true}'
+               WHERE id = (SELECT min(id) FROM "audit"."audit_logs")"""
+        )
+        cursor.execute('ALTER TABLE "audit"."audit_logs" ENABLE TRIGGER USER')
+    assert "[audit_evidence]" in check()
