@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 MANAGE := $(BIN)/python manage.py
 DEPLOY_CHECK_KEY := deploy-check-only-$(shell date +%s)-0123456789abcdefghijklmnopqrstuvwxyz
 
-.PHONY: install run test lint bench db-stop clean
+.PHONY: install run test lint bench reliability db-stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,17 +26,31 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint
+test: install lint browser-deps
 	$(MANAGE) check --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
 	# The production settings must pass Django's deployment checks (no database needed).
 	DJANGO_SETTINGS_MODULE=sv_sdk.settings.production SECRET_KEY=$(DEPLOY_CHECK_KEY) \
-		DATABASE_URL=postgres://check@127.0.0.1/check $(MANAGE) check --deploy --fail-level WARNING
+		DATABASE_URL=postgres://check@127.0.0.1/check SV_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') $(MANAGE) check --deploy --fail-level WARNING
 	$(BIN)/pytest -p no:cacheprovider; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 
+# Chromium for the admin's browser tests (tests/browser), from Debian's packages, when it is
+# missing and this runs as root with apt-get. Otherwise those tests skip and say why.
+.PHONY: browser-deps
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "browser-deps: could not install chromium; the browser tests will be skipped"; \
+	else echo "browser-deps: no /usr/bin/chromium (installing needs root and apt-get); the browser tests will be skipped"; fi
+
 bench: install
 	$(BIN)/python -m benchmarks
+
+reliability: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,reliability]'
+	$(BIN)/python -m reliability
 
 db-stop: install
 	$(BIN)/python -c "from sv_sdk.db.embedded import stop_server; from sv_sdk import env; print('stopped' if stop_server(env.DATA_DIR) else 'not running')"

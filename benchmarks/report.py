@@ -135,7 +135,10 @@ def text(run: OnboardingRun, cost: HashCost, host: Machine) -> str:
     )
 
 
-def markdown(run: OnboardingRun, cost: HashCost, host: Machine, when: datetime) -> str:
+def markdown(
+    run: OnboardingRun, cost: HashCost, host: Machine, when: datetime, *sections: str
+) -> str:
+    """The docs page; `sections` (Markdown, each with its own heading) go before "Run"."""
     table = [HEADER, tuple("---" for _ in HEADER), *rows(run)]
     return "\n".join(
         [
@@ -166,6 +169,7 @@ def markdown(run: OnboardingRun, cost: HashCost, host: Machine, when: datetime) 
             "",
             "A password sign-in verifies one hash, which costs the same as making one.",
             "",
+            *sections,
             "## Run",
             "",
             f"- date: {when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",

@@ -12,6 +12,8 @@ DATABASE_URL: str | None = env.str("DATABASE_URL", default=None) or None
 # Migrations may run as a more privileged (owner) role than the application.
 DATABASE_MIGRATE_URL: str | None = env.str("DATABASE_MIGRATE_URL", default=None) or None
 DATABASE_POOL_SIZE: int = env.int("DATABASE_POOL_SIZE", default=20)
+# Seconds a request waits for a pooled connection before it fails (503) instead of hanging.
+DATABASE_POOL_TIMEOUT: float = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
 DEBUG: bool = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
@@ -28,3 +30,77 @@ def email_config() -> dict:
     if EMAIL_URL is None:
         return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
     return env.email_url_config(EMAIL_URL)
+
+
+# Fernet keys for secret columns, comma-separated: the first encrypts, every one decrypts.
+ENCRYPTION_KEYS: list[str] = [
+    key.strip() for key in env.list("SV_ENCRYPTION_KEYS", default=[]) if key.strip()
+]
+
+
+def role_password(variable: str) -> str | None:
+    """A database role's password, read when `setup_db_roles` asks for it."""
+    return env.str(variable, default=None) or None
+
+
+# Email through an ESP with django-anymail (issue 6). SV_EMAIL_PROVIDER unset: EMAIL_URL decides.
+EMAIL_PROVIDER: str = env.str("SV_EMAIL_PROVIDER", default="").strip().lower()
+EMAIL_API_KEY: str = env.str("SV_EMAIL_API_KEY", default="")
+# HTTP basic auth "user:password" the ESP's webhook calls carry (every ESP).
+EMAIL_WEBHOOK_SECRET: str = env.str("SV_EMAIL_WEBHOOK_SECRET", default="")
+# The ESP's webhook signing secret (Resend, Mailgun), checked on every event.
+EMAIL_WEBHOOK_SIGNING_KEY: str = env.str("SV_EMAIL_WEBHOOK_SIGNING_KEY", default="")
+EMAIL_SENDER_DOMAIN: str = env.str("SV_EMAIL_SENDER_DOMAIN", default="")
+EMAIL_API_URL: str = env.str("SV_EMAIL_API_URL", default="")
+EMAIL_REGION: str = env.str("SV_EMAIL_REGION", default="")
+EMAIL_TIMEOUT: int = env.int("SV_EMAIL_TIMEOUT", default=30)
+
+# provider -> (backend, API key setting, signing key setting), in anymail's names.
+_ANYMAIL_PROVIDERS = {
+    "resend": ("anymail.backends.resend.EmailBackend", "RESEND_API_KEY", "RESEND_SIGNING_SECRET"),
+    "postmark": ("anymail.backends.postmark.EmailBackend", "POSTMARK_SERVER_TOKEN", None),
+    "mailgun": (
+        "anymail.backends.mailgun.EmailBackend",
+        "MAILGUN_API_KEY",
+        "MAILGUN_WEBHOOK_SIGNING_KEY",
+    ),
+    # Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID, a role, ...).
+    "amazon_ses": ("anymail.backends.amazon_ses.EmailBackend", None, None),
+}
+
+
+def anymail_config() -> dict:
+    """EMAIL_BACKEND and ANYMAIL for SV_EMAIL_PROVIDER; only ANYMAIL (webhooks) when unset."""
+    anymail: dict = {}
+    if EMAIL_WEBHOOK_SECRET:
+        anymail["WEBHOOK_SECRET"] = EMAIL_WEBHOOK_SECRET
+    if not EMAIL_PROVIDER:
+        return {"ANYMAIL": anymail}
+    if EMAIL_PROVIDER not in _ANYMAIL_PROVIDERS:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"SV_EMAIL_PROVIDER must be one of {', '.join(sorted(_ANYMAIL_PROVIDERS))}"
+        )
+    backend, key_setting, signing_setting = _ANYMAIL_PROVIDERS[EMAIL_PROVIDER]
+    if key_setting and EMAIL_API_KEY:
+        anymail[key_setting] = EMAIL_API_KEY
+    if signing_setting and EMAIL_WEBHOOK_SIGNING_KEY:
+        anymail[signing_setting] = EMAIL_WEBHOOK_SIGNING_KEY
+    if EMAIL_PROVIDER == "mailgun":
+        if EMAIL_SENDER_DOMAIN:
+            anymail["MAILGUN_SENDER_DOMAIN"] = EMAIL_SENDER_DOMAIN
+        if EMAIL_API_URL:
+            anymail["MAILGUN_API_URL"] = EMAIL_API_URL  # e.g. the EU region
+    if EMAIL_PROVIDER == "amazon_ses" and EMAIL_REGION:
+        anymail["AMAZON_SES_CLIENT_PARAMS"] = {"region_name": EMAIL_REGION}
+    return {"EMAIL_BACKEND": backend, "ANYMAIL": anymail}
+
+
+# Audit row MAC keys (issue 5), comma-separated: the first signs, every one verifies.
+# Unset: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
+AUDIT_KEYS: list[str] = [
+    key.strip() for key in env.list("SV_AUDIT_KEYS", default=[]) if key.strip()
+]
+# Load tests only: every simulated client shares one address, so per-IP limits must go.
+RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("audit_app.api.urls")),
     path("", include("email_app.api.urls")),
     path("", include("sv_sdk.api.urls")),
+    path("", include("sv_sdk.api.sessions")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("webhooks/anymail/", include("anymail.urls")),
 ]
 
 handler404 = "sv_sdk.api.views.not_found"
+handler500 = "sv_sdk.api.views.server_error"

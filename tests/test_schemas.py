@@ -8,7 +8,7 @@ EXPECTED_TABLES = {
     "auth": {"users", "sessions", "accounts", "verifications", "rate_limits"},
     "permissions": {"roles", "user_roles", "permission_cache"},
     "email": {"email_templates", "email_sends", "email_webhooks", "email_preferences"},
-    "audit": {"audit_logs"},
+    "audit": {"audit_logs", "audit_checkpoints"},
 }
 
 # (schema.table.column) -> (schema.table) it references, for keys that cross schemas.

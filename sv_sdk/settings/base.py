@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "audit_app.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,7 +84,11 @@ def _database() -> dict:
     db["ENGINE"] = "sv_sdk.db"
     db["OPTIONS"] = {
         **db.get("OPTIONS", {}),
-        "pool": {"min_size": 1, "max_size": sv_env.DATABASE_POOL_SIZE, "timeout": 10},
+        "pool": {
+            "min_size": 1,
+            "max_size": sv_env.DATABASE_POOL_SIZE,
+            "timeout": sv_env.DATABASE_POOL_TIMEOUT,
+        },
     }
     # A pool replaces persistent connections; Django refuses both at once.
     db["CONN_MAX_AGE"] = 0
@@ -94,7 +99,11 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "auth_app.User"
-AUTHENTICATION_BACKENDS = ["auth_app.backends.EmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    "auth_app.backends.EmailBackend",
+    # has_perm (and so the admin) follows roles.
+    "permissions_app.backends.RoleBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -143,6 +152,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sv_sdk.api.schema.add_problem_responses",
+    ],
 }
 
 
@@ -173,3 +186,84 @@ SV_SESSION_UPDATE_AGE = 24 * 60 * 60
 SV_SESSION_MAX_AGE = 30 * 24 * 60 * 60
 SV_SESSION_COOKIE_NAME = "sv_session"
 SV_SESSION_COOKIE_SECURE = False
+
+# Identity: token lifetimes and rate limits, as (requests, window seconds) per key.
+SV_PASSWORD_RESET_TTL = 60 * 60
+SV_RATE_LIMITS = {
+    "sign_in": (3, 10),
+    "sign_up": (3, 10),
+    "forgot_password": (3, 60),
+    "reset_password": (3, 60),
+    "verify_email": (3, 60),
+    "send_verification": (3, 60),
+    "change_password": (3, 10),
+}
+# Sign-in lockout: after this many failures from one IP for one email, wait
+# SV_LOCKOUT_BASE_WAIT seconds, doubling with each further failure, at most SV_LOCKOUT_MAX_WAIT.
+SV_LOCKOUT_THRESHOLD = 5
+SV_LOCKOUT_BASE_WAIT = 30
+SV_LOCKOUT_MAX_WAIT = 15 * 60
+# Failures older than this are forgotten.
+SV_LOCKOUT_RESET_AFTER = 60 * 60
+
+# The Django admin's sessions are rows in auth.sessions too.
+SESSION_ENGINE = "auth_app.session_store"
+SESSION_COOKIE_AGE = SV_SESSION_TTL
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+
+def _migrate_database() -> dict:
+    # The `migrate` command swaps these into the default connection, so migrations run as
+    # the owner role while the app and every other command keep DATABASE_URL's role. The
+    # database name stays the default's, which keeps test databases working.
+    if not sv_env.DATABASE_MIGRATE_URL:
+        return {}
+    from django.core.exceptions import ImproperlyConfigured
+
+    db = environ.Env.db_url_config(sv_env.DATABASE_MIGRATE_URL)
+    if db.get("NAME") != DATABASES["default"]["NAME"]:
+        # No URL in the message: it would carry a password.
+        raise ImproperlyConfigured(
+            "DATABASE_MIGRATE_URL must name the same database as DATABASE_URL"
+        )
+    return {
+        "USER": db.get("USER", ""),
+        "PASSWORD": db.get("PASSWORD", ""),
+        "HOST": db.get("HOST", ""),
+        "PORT": db.get("PORT", ""),
+        "OPTIONS": db.get("OPTIONS", {}),
+    }
+
+
+SV_MIGRATE_DATABASE = _migrate_database()
+
+
+# Keys for secret columns (sv_sdk.db.fields.EncryptedTextField): the first encrypts, every
+# one decrypts. Without SV_ENCRYPTION_KEYS, development derives one from SECRET_KEY;
+# production settings refuse to start.
+def _encryption_keys() -> list[str]:
+    from sv_sdk.crypto import development_key
+
+    return sv_env.ENCRYPTION_KEYS or [development_key(SECRET_KEY)]
+
+
+SV_ENCRYPTION_KEYS = _encryption_keys()
+
+# Email (issue 6): an ESP through django-anymail when SV_EMAIL_PROVIDER is set, and the
+# outbox's delivery rules.
+vars().update(sv_env.anymail_config())
+EMAIL_TIMEOUT = sv_env.EMAIL_TIMEOUT
+# A send left in `sending` this long (its worker died) is claimed again; far above EMAIL_TIMEOUT.
+SV_EMAIL_SENDING_TIMEOUT = 10 * 60
+# Transient failures wait 30 s, 60 s, 120 s, ... until SV_EMAIL_MAX_ATTEMPTS.
+SV_EMAIL_RETRY_BASE_SECONDS = 30
+
+# Audit (issue 5): keys of the per-row MACs that audit_verify checks (see docs/audit.md).
+SV_AUDIT_KEYS = sv_env.AUDIT_KEYS
+SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
+
+# Admin (issue 8): sv_sdk's admin site, with the operators' dashboard on the index and a
+# login that is rate limited, locked out and audited like the API's sign-in.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "sv_sdk.admin_apps.SvAdminConfig"
