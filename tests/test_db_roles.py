@@ -9,7 +9,6 @@ runs and reruns get roles of their own, dropped again when the module ends.
 
 import io
 import os
-import re
 import subprocess
 import sys
 import warnings
@@ -25,7 +24,6 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from sv_sdk.flows import user_onboard
-from sv_sdk.management.commands.setup_db_roles import GRANTS_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ("auth", "email", "audit", "permissions")
@@ -346,17 +344,6 @@ def test_setup_db_roles_refuses_to_create_a_role_without_a_password(db_roles, mo
         assert (
             conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [missing]).fetchone() is None
         )
-
-
-def test_init_db_sql_runs_the_same_grant_statements_as_setup_db_roles():
-    script = (ROOT / "scripts" / "init-db.sql").read_text()
-    copied = re.search(
-        r"^-- BEGIN sv_sdk/db/grants\.sql\n(.*)^-- END sv_sdk/db/grants\.sql$", script, re.S | re.M
-    )
-    assert copied, "scripts/init-db.sql lost its copy of sv_sdk/db/grants.sql"
-    assert copied.group(1) == GRANTS_SQL.read_text(), (
-        "scripts/init-db.sql and sv_sdk/db/grants.sql differ: copy the file into the script"
-    )
 
 
 def pg_binary(name: str) -> str:

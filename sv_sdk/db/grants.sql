@@ -1,8 +1,8 @@
 -- Schemas and grants for the project's four roles: the one source of these statements.
 --
 -- Two callers run it: `manage.py setup_db_roles` reads this file from the package, and
--- scripts/init-db.sql (the docker entrypoint script, run by psql) holds a verbatim copy that
--- a test compares with this file. Both bind the same variables: :"owner_role",
+-- scripts/init-db.sql (the docker entrypoint script, run by psql) includes it with \ir.
+-- Both bind the same variables: :"owner_role",
 -- :"app_role", :"readonly_role", :"auditor_role" and :"dbname" (the current database).
 -- Plain SQL otherwise: no psql meta-commands, no dollar quoting.
 --
