@@ -72,7 +72,9 @@ def verification_create(*, user: User, purpose: str, ttl: timedelta) -> tuple[Ve
     """Issue a single-use token for `purpose`, replacing any unused one; return (row, token)."""
     identifier = f"{purpose}:{user.pk}"
     token = token_generate()
-    with transaction.atomic():
+    # No savepoint when nested: only a database error can leave this block,
+    # and that aborts the caller's transaction anyway; a savepoint costs two round trips.
+    with transaction.atomic(savepoint=False):
         # A new token makes the previous one of the same purpose useless.
         Verification.objects.filter(identifier=identifier, consumed_at__isnull=True).delete()
         verification = Verification.objects.create(

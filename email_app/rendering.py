@@ -1,5 +1,6 @@
 """Render email templates with Django's engine; a missing variable is an error."""
 
+import functools
 from collections.abc import Iterator
 
 from django.template import Context, Engine, TemplateSyntaxError
@@ -48,8 +49,22 @@ class _CollectMissing(str):
         return ""
 
 
-_html_engine = Engine(autoescape=True, string_if_invalid=_RaiseOnMissing())
-_text_engine = Engine(autoescape=False, string_if_invalid=_RaiseOnMissing())
+class _CompilingOnceEngine(Engine):
+    """An engine that compiles each source once, as Django's cached template loader does.
+
+    A template's source changes only with its version, and a compiled Template is
+    rendered concurrently all the time in Django, so the outbox need not parse
+    the same source for every email it queues.
+    """
+
+    # Module-level engines only, so caching on the method keeps nothing else alive.
+    @functools.lru_cache(maxsize=512)  # noqa: B019
+    def from_string(self, template_code):
+        return super().from_string(template_code)
+
+
+_html_engine = _CompilingOnceEngine(autoescape=True, string_if_invalid=_RaiseOnMissing())
+_text_engine = _CompilingOnceEngine(autoescape=False, string_if_invalid=_RaiseOnMissing())
 
 
 def _render_with(text_engine, html_engine, **parts):

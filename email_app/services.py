@@ -228,7 +228,10 @@ def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> Emai
         to_email=send.to_email, user_id=send.user_id, category=send.category
     )
     send.status = Status.SUPPRESSED if send.last_error else Status.QUEUED
-    with transaction.atomic():
+    # No outer savepoint when nested: apart from the idempotency race, handled by
+    # its own savepoint below, only a database error can leave this block, and
+    # that aborts the caller's transaction anyway; a savepoint costs two round trips.
+    with transaction.atomic(savepoint=False):
         if send.idempotency_key:
             # Two racing calls with one key: the second waits for the first to
             # commit, fails on the unique index, and returns the first's send.

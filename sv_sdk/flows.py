@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from audit_app.services import audit_record
+from audit_app.services import audit_batch, audit_record
 from auth_app.models import Session, User
 from auth_app.ratelimit import lockout_clear
 from auth_app.selectors import user_get_by_email
@@ -62,8 +62,10 @@ def user_onboard(
 
 
 def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_password) -> User:
-    # Always inside a caller's durable block: no savepoint of its own.
-    with transaction.atomic(savepoint=False):
+    # Always inside a caller's durable block: no savepoint of its own. The audit
+    # rows of the flow (user.created, role.assigned, email.queued) are written
+    # together at the end of the block, still inside the transaction.
+    with transaction.atomic(savepoint=False), audit_batch():
         user = user_create(
             email=email,
             password=password,
