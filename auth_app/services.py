@@ -147,7 +147,8 @@ def user_email_verify(*, user: User) -> User:
 
 
 def user_profile_update(*, user: User, actor: User, **changes) -> User:
-    """Change a user's own profile fields (name, image) and record user.updated."""
+    """Change fields of a user (their own name and image, or an administrator's edit of
+    account flags) and record user.updated with the names of the fields that changed."""
     changed = sorted(field for field, value in changes.items() if getattr(user, field) != value)
     if not changed:
         return user
@@ -164,6 +165,11 @@ def user_profile_update(*, user: User, actor: User, **changes) -> User:
             metadata={"fields": changed},
         )
     return user
+
+
+def user_delete(*, user: User) -> None:
+    """Delete a user; sessions, accounts, tokens, assignments and preferences cascade."""
+    user.delete()
 
 
 def session_create(

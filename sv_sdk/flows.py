@@ -17,8 +17,10 @@ from auth_app.services import (
     session_create,
     sessions_revoke_for_user,
     user_create,
+    user_delete,
     user_email_verify,
     user_password_set,
+    user_profile_update,
     verification_consume,
     verification_create,
 )
@@ -224,20 +226,13 @@ def _password_changed_email_queue(*, user: User) -> None:
 def user_update(*, user: User, actor: User, **changes) -> User:
     """Change a user's account as an administrator (name, image, is_active, is_staff,
     email_verified); deactivating ends every session of theirs in the same transaction."""
-    # Imported here so this block stays appendable while auth_app.services changes.
-    from auth_app.services import user_profile_update
-
     with transaction.atomic(durable=True):
         was_active = user.is_active
         user_profile_update(user=user, actor=actor, **changes)
         if was_active and not user.is_active:
-            _sessions_end(user=user, actor=actor)
+            # A deactivated user must not stay signed in anywhere (API tokens and admin).
+            sessions_revoke_for_user(user=user, actor=actor, reason="deactivated")
     return user
-
-
-def _sessions_end(*, user: User, actor: User | None) -> None:
-    # A deactivated user must not stay signed in anywhere (API tokens and admin).
-    sessions_revoke_for_user(user=user, actor=actor, reason="deactivated")
 
 
 def user_offboard(*, user: User, actor: User | None = None) -> None:
@@ -249,7 +244,7 @@ def user_offboard(*, user: User, actor: User | None = None) -> None:
         user_id, actor_id = user.pk, actor.pk if actor else None
         roles = sorted(user.user_roles.values_list("role__name", flat=True))
         metadata = {"roles": roles, "is_staff": user.is_staff, "is_superuser": user.is_superuser}
-        user.delete()
+        user_delete(user=user)
         audit_record(
             event_type="user.deleted",
             actor_id=actor_id,
