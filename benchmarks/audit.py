@@ -85,8 +85,14 @@ class InsertRun:
         return self.rows / self.seconds
 
 
-def insert_run(*, evidence: bool, writers: int, rows_per_writer: int) -> InsertRun:
-    """`writers` processes each insert `rows_per_writer` audit rows, one transaction each."""
+def insert_run(
+    *, evidence: bool, writers: int, rows_per_writer: int, timeout: float = 300
+) -> InsertRun:
+    """`writers` processes each insert `rows_per_writer` audit rows, one transaction each.
+
+    A writer that fails (or dies without a word, or hangs) fails the run with a
+    clear message within `timeout` seconds instead of leaving the parent waiting.
+    """
     # Fresh processes (spawn): a forked child would share the parent's connections.
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(writers)
@@ -98,16 +104,31 @@ def insert_run(*, evidence: bool, writers: int, rows_per_writer: int) -> InsertR
     for process in processes:
         process.start()
     spans = []
-    while len(spans) < writers:
-        try:
-            spans.append(results.get(timeout=1))
-        except queue.Empty:
-            if any(p.exitcode not in (None, 0) for p in processes):
-                for process in processes:
-                    process.kill()
-                raise RuntimeError("a writer process failed; see its traceback above") from None
-    for process in processes:
-        process.join()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(spans) < writers:
+            try:
+                outcome = results.get(timeout=1)
+            except queue.Empty:
+                dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(
+                        f"an audit writer process exited with code {dead[0]} before reporting"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"audit writers did not finish within {timeout:g} s"
+                    ) from None
+                continue
+            if outcome[0] != "ok":
+                raise RuntimeError(f"an audit writer process failed:\n{outcome[1]}")
+            spans.append(outcome[1:])
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
     seconds = max(end for _, end in spans) - min(start for start, _ in spans)
     return InsertRun(
         evidence=evidence, writers=writers, rows=writers * rows_per_writer, seconds=seconds

@@ -1,7 +1,16 @@
-"""A writer process of the audit insert benchmark; imports Django only once started."""
+"""A writer process of the audit insert benchmark; imports Django only once started.
+
+Nothing Django-related may be imported at module level: a spawned child imports
+this module before django.setup(), and a model import there raises
+AppRegistryNotReady before the child can report anything.
+"""
 
 import os
 import time
+import traceback
+
+# How long a writer waits for the others at the start line before giving up.
+BARRIER_TIMEOUT = 120
 
 
 def insert_one(evidence: bool, i: int) -> None:
@@ -27,17 +36,26 @@ def insert_one(evidence: bool, i: int) -> None:
 
 
 def writer(evidence: bool, count: int, barrier, results) -> None:
-    """Process entry point: warm up, wait for the others, insert `count` rows, report the span."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "sv_sdk.settings.bench"
-    import django
-    from django.db import connections
+    """Process entry point: warm up, wait for the others, insert `count` rows, report the span.
 
-    django.setup()
-    for i in range(20):  # warm the connection and the code paths
-        insert_one(evidence, i)
-    barrier.wait()
-    started = time.monotonic()
-    for i in range(count):
-        insert_one(evidence, i)  # each in its own committed transaction
-    results.put((started, time.monotonic()))
-    connections.close_all()
+    Puts ("ok", start, end) on `results`, or ("error", traceback) when anything
+    fails, and breaks the barrier so the other writers stop waiting too.
+    """
+    try:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "sv_sdk.settings.bench"
+        import django
+
+        django.setup()
+        from django.db import connections
+
+        for i in range(20):  # warm the connection and the code paths
+            insert_one(evidence, i)
+        barrier.wait(timeout=BARRIER_TIMEOUT)
+        started = time.monotonic()
+        for i in range(count):
+            insert_one(evidence, i)  # each in its own committed transaction
+        connections.close_all()
+        results.put(("ok", started, time.monotonic()))
+    except BaseException:
+        barrier.abort()
+        results.put(("error", traceback.format_exc()))
