@@ -87,7 +87,7 @@ class Operator(HttpUser):
         user_id = results[0]["id"]
         self.client.post(
             f"/api/v1/users/{user_id}/roles",
-            json={"role_id": self.role_id},
+            json={"role": self.role_id},
             headers=self.headers,
             name="users/{id}/roles POST",
         )

@@ -26,8 +26,9 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    # Never a traceback or an HTML page for API clients; the details go to the log.
-    if request.path.startswith("/api/"):
+    # Never a traceback or an HTML page for API clients or a provider's webhook calls
+    # (which retry on a 5xx); the details go to the log.
+    if request.path.startswith(("/api/", "/webhooks/")):
         return _problem(
             500, "internal_error", "Internal error", "Something went wrong on our side."
         )
