@@ -66,7 +66,8 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
 
-def _database_url() -> str:
+def database_url() -> str:
+    """The DATABASE_URL of the database Django is connected to, for child processes."""
     db = settings.DATABASES["default"]
     auth = quote(db.get("USER") or "", safe="")
     if db.get("PASSWORD"):
@@ -92,7 +93,7 @@ def start_workers(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "sv_sdk.settings.base",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DATABASE_POOL_SIZE": str(concurrency + 2),
         "EMAIL_URL": email_url,
         "LOG_LEVEL": "ERROR",

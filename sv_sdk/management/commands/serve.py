@@ -46,18 +46,19 @@ class Command(BaseCommand):
         ]
         self.stdout.write(f"Serving on http://{bind}/ (admin /admin/, API docs /api/docs/)")
 
-        def stop(signum, frame):
+        def stop(signum=None, frame=None):
             for child in children:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
 
+        # Installed explicitly: a process started in the background inherits SIGINT
+        # ignored, and then Python would never turn Ctrl-C into KeyboardInterrupt.
+        signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        try:
-            # If either child dies, stop the other: half a service is worse than none.
-            os.wait()
-        except KeyboardInterrupt:
-            pass
-        stop(None, None)
+        # Returns when a child exits: after a signal, or when one dies on its own, in
+        # which case the other is stopped too (half a service is worse than none).
+        os.wait()
+        stop()
         for child in children:
             try:
                 child.wait(timeout=20)
