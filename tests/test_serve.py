@@ -39,6 +39,7 @@ def test_serve_answers_and_stops_with_its_children_on_sigint():
         # As a background job would: SIGINT ignored unless serve handles it itself.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
+    children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 30
         assert wait_for(f"http://127.0.0.1:{port}/", deadline) == 200
@@ -52,6 +53,10 @@ def test_serve_answers_and_stops_with_its_children_on_sigint():
         _gone, alive = psutil.wait_procs(children, timeout=10)
         assert alive == []
     finally:
-        for process in [*psutil.Process(server.pid).children(recursive=True), server]:
-            if process.poll() is None if process is server else process.is_running():
-                process.kill()
+        # Leave nothing behind when an assertion failed half-way.
+        if server.poll() is None:
+            children = children or psutil.Process(server.pid).children(recursive=True)
+            server.kill()
+        for child in children:
+            if child.is_running():
+                child.kill()
