@@ -145,7 +145,10 @@ def _markdown(when, args, suite, restarted, soaked, ok) -> str:
         f" {soaked.per_second:.1f}/s, p50 {soaked.p50_ms} ms, p99 {soaked.p99_ms} ms,"
         f" {soaked.failures} failures, {soaked.server_errors} 5xx.",
         f"Gunicorn memory (master + 2 workers): {soaked.rss_start_mib} MiB at the start,"
-        f" {soaked.rss_end_mib} MiB at the end, {soaked.rss_max_mib} MiB at most.",
+        f" {soaked.rss_end_mib} MiB at the end, {soaked.rss_max_mib} MiB at most; the largest"
+        f" sample of each quarter of the run: {' / '.join(map(str, soaked.rss_quarters_mib))} MiB."
+        " Each Argon2 hash (sign-up, sign-in) takes 100 MiB of working memory while it runs,"
+        " with Django's parameters, which is where the peaks come from.",
         "",
         "| request | count | failures | p50 ms | p99 ms |",
         "| --- | --- | --- | --- | --- |",

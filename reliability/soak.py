@@ -28,6 +28,7 @@ class SoakReport:
     rss_start_mib: float
     rss_end_mib: float
     rss_max_mib: float
+    rss_quarters_mib: list[float]
     by_name: list[dict]
 
 
@@ -142,6 +143,11 @@ def _report(stats: Path, failures: Path, seconds: int, users: int, rss: list[flo
         rss_start_mib=round(rss[0], 1) if rss else 0.0,
         rss_end_mib=round(rss[-1], 1) if rss else 0.0,
         rss_max_mib=round(max(rss), 1) if rss else 0.0,
+        # The largest sample in each quarter of the run: a leak climbs, a warm-up levels off.
+        rss_quarters_mib=[
+            round(max(rss[i * len(rss) // 4 : (i + 1) * len(rss) // 4] or [0.0]), 1)
+            for i in range(4)
+        ],
         by_name=[
             {
                 "name": r["Name"],

@@ -8,14 +8,14 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.models import User
 from permissions_app import selectors, services
 from permissions_app.models import Role
+from sv_sdk.api.pagination import CursorPagination
 from sv_sdk.api.permissions import MethodPermission
 from sv_sdk.api.serializers import StrictSerializer, problems
 
@@ -46,20 +46,7 @@ class RoleRefSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class CursorIsInput:
-    """A made-up cursor is bad input (400), not a missing page (DRF's 404)."""
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
-
-
-class RolePagination(CursorIsInput, CursorPagination):
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
+class RolePagination(CursorPagination):
     ordering = "name"
 
 

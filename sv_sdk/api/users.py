@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.models import User
-from permissions_app.api.views import CursorIsInput, RoleRefSerializer
+from permissions_app.api.views import RoleRefSerializer
 from permissions_app.selectors import users_with_roles
 from sv_sdk import flows
 from sv_sdk.api.pagination import NewestFirstCursorPagination
@@ -45,7 +45,7 @@ class ManagedUserOutputSerializer(serializers.ModelSerializer):
         return RoleRefSerializer(getattr(user, "role_list", None) or [], many=True).data
 
 
-class UserPagination(CursorIsInput, NewestFirstCursorPagination):
+class UserPagination(NewestFirstCursorPagination):
     pass
 
 
