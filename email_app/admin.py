@@ -2,7 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import JsonResponse
 from django.template import TemplateSyntaxError
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from sv_sdk.errors import ApplicationError
@@ -40,6 +42,18 @@ class EmailPreferenceForm(forms.ModelForm):
         return cleaned
 
 
+def _preview(subject: str, text_body: str, html_body: str) -> dict:
+    """Render with each variable shown as [name]; raises TemplateSyntaxError."""
+    names = variables(subject, text_body, html_body)
+    (subject, text, html), _missing = render_preview(
+        subject=subject,
+        text_body=text_body,
+        html_body=html_body,
+        context={name: f"[{name}]" for name in names},
+    )
+    return {"subject": subject, "text": text, "html": html, "variables": names, "error": ""}
+
+
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
     form = EmailTemplateForm
@@ -53,40 +67,68 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "key", "locale"] if obj else fields
 
+    class Media:
+        # Re-renders the preview below as the subject and bodies are edited.
+        js = ["email_app/live_preview.js"]
+
+    def get_urls(self):
+        return [
+            path(
+                "live-preview/",
+                self.admin_site.admin_view(self.live_preview),
+                name="email_app_emailtemplate_live_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def live_preview(self, request):
+        """Render the form's unsaved subject and bodies; JSON for the change page's script."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the template's fields"}, status=405)
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "permission denied"}, status=403)
+        try:
+            preview = _preview(
+                request.POST.get("subject", ""),
+                request.POST.get("text_body", ""),
+                request.POST.get("html_body", ""),
+            )
+        except TemplateSyntaxError as exc:
+            return JsonResponse({"error": f"Template syntax error: {exc}"}, status=400)
+        return JsonResponse(preview)
+
     @admin.display(description="Variables")
     def variables(self, obj):
         if obj is None or obj.pk is None:
-            return "-"
+            return format_html('<span id="sv-preview-variables">-</span>')
         try:
             names = variables(obj.subject, obj.text_body, obj.html_body)
         except TemplateSyntaxError as exc:
             return f"Template syntax error: {exc}"
-        return ", ".join(names) or "(none)"
+        return format_html(
+            '<span id="sv-preview-variables">{}</span>', ", ".join(names) or "(none)"
+        )
 
     @admin.display(description="Preview")
     def preview(self, obj):
-        """The saved template rendered with each variable shown as [name]."""
-        if obj is None or obj.pk is None:
-            return "Save the template to see a preview."
-        try:
-            names = variables(obj.subject, obj.text_body, obj.html_body)
-            (subject, text, html), _missing = render_preview(
-                subject=obj.subject,
-                text_body=obj.text_body,
-                html_body=obj.html_body,
-                context={name: f"[{name}]" for name in names},
-            )
-        except TemplateSyntaxError as exc:
-            return f"Template syntax error: {exc}"
+        """The template rendered with each variable shown as [name]; updated while editing."""
+        rendered = {"subject": "", "text": "", "html": "", "error": ""}
+        if obj is not None and obj.pk is not None:
+            try:
+                rendered.update(_preview(obj.subject, obj.text_body, obj.html_body))
+            except TemplateSyntaxError as exc:
+                rendered["error"] = f"Template syntax error: {exc}"
         # The HTML body goes into a sandboxed iframe: its styles and any script stay inside.
         return format_html(
-            "<p><strong>Subject:</strong> {}</p>"
-            '<iframe sandbox srcdoc="{}" style="width:100%;max-width:720px;height:420px;'
-            'border:1px solid #ccc;background:#fff;"></iframe>'
-            '<pre style="white-space:pre-wrap;max-width:720px;">{}</pre>',
-            subject,
-            html,
-            text,
+            '<p id="sv-preview-error" style="color:#ba2121;">{}</p>'
+            '<p><strong>Subject:</strong> <span id="sv-preview-subject">{}</span></p>'
+            '<iframe id="sv-preview-html" sandbox srcdoc="{}" style="width:100%;max-width:720px;'
+            'height:420px;border:1px solid #ccc;background:#fff;"></iframe>'
+            '<pre id="sv-preview-text" style="white-space:pre-wrap;max-width:720px;">{}</pre>',
+            rendered["error"],
+            rendered["subject"],
+            rendered["html"],
+            rendered["text"],
         )
 
     def save_model(self, request, obj, form, change):

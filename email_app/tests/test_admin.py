@@ -89,3 +89,41 @@ def test_a_send_page_is_read_only_and_hides_the_live_token(admin_client):
     assert "[redacted]" in html
     assert send.context["_secrets"][0] not in html
     assert 'name="_save"' not in html
+
+
+LIVE_PREVIEW = "/admin/email_app/emailtemplate/live-preview/"
+
+
+def test_the_live_preview_renders_unsaved_fields_and_reports_syntax_errors(admin_client):
+    response = admin_client.post(
+        LIVE_PREVIEW,
+        {
+            "subject": "Hi {{ name }}",
+            "text_body": "Code: {{ code }}",
+            "html_body": "<b>{{ x }}</b>",
+        },
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "subject": "Hi [name]",
+        "text": "Code: [code]",
+        "html": "<b>[x]</b>",
+        "variables": ["code", "name", "x"],
+        "error": "",
+    }
+    broken = admin_client.post(LIVE_PREVIEW, {"subject": "{% if %}"})
+    assert broken.status_code == 400 and "syntax error" in broken.json()["error"]
+    assert admin_client.get(LIVE_PREVIEW).status_code == 405
+
+
+def test_the_live_preview_needs_email_read(client):
+    from permissions_app.models import Role
+    from permissions_app.services import role_create, role_grant
+
+    clerk = user_onboard(email="clerk@example.com", is_staff=True)
+    client.force_login(clerk)
+    assert client.post(LIVE_PREVIEW, {"subject": "x"}).status_code == 403
+    role = role_create(name="email-reader", permissions=["email:read"])
+    role_grant(user=clerk, role=Role.objects.get(pk=role.pk))
+    clerk.refresh_from_db()
+    assert client.post(LIVE_PREVIEW, {"subject": "x"}).status_code == 200

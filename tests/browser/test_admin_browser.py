@@ -12,6 +12,7 @@ from django.utils import timezone
 from audit_app.models import AuditLog
 from auth_app.models import Session, User
 from auth_app.services import session_create
+from email_app.models import EmailTemplate
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import role_create, role_grant
 from sv_sdk.flows import user_onboard
@@ -122,6 +123,17 @@ def test_previewing_an_email_template_shows_it_rendered_with_its_variables(page,
     preview = page.inner_text(".field-preview")
     assert "Confirm your email address" in preview
     assert "[verify_url]" in preview
+
+    # Live: the preview follows the unsaved edit, variables included.
+    page.fill("#id_subject", "Hello {{ user_name }}, please confirm {{ team }}")
+    page.locator("#sv-preview-subject").filter(has_text="[team]").wait_for()
+    assert page.inner_text("#sv-preview-subject") == "Hello [user_name], please confirm [team]"
+    assert "team" in page.inner_text("#sv-preview-variables")
+    page.fill("#id_subject", "Broken {% if %}")
+    page.locator("#sv-preview-error").filter(has_text="syntax error").wait_for()
+    assert EmailTemplate.objects.get(key="verify-email", locale="en").subject == (
+        "Confirm your email address"
+    )
 
 
 def test_filtering_the_audit_log_by_event_type_and_by_user(page, login, root, ada):
