@@ -14,6 +14,11 @@ _DJANGO_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_rol
 
 
 def _maintenance_connection() -> psycopg.Connection:
+    return connect("postgres")
+
+
+def connect(dbname: str) -> psycopg.Connection:
+    """An autocommit psycopg connection to `dbname` on the default connection's server."""
     db = settings.DATABASES["default"]
     libpq_options = {k: v for k, v in db.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS}
     return psycopg.connect(
@@ -21,7 +26,7 @@ def _maintenance_connection() -> psycopg.Connection:
         port=db.get("PORT") or None,
         user=db.get("USER") or None,
         password=db.get("PASSWORD") or None,
-        dbname="postgres",
+        dbname=dbname,
         autocommit=True,
         **libpq_options,
     )

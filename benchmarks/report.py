@@ -136,9 +136,16 @@ def text(run: OnboardingRun, cost: HashCost, host: Machine) -> str:
 
 
 def markdown(
-    run: OnboardingRun, cost: HashCost, host: Machine, when: datetime, *sections: str
+    run: OnboardingRun,
+    cost: HashCost,
+    host: Machine,
+    when: datetime,
+    wall_seconds: float,
+    targets: str,
+    seed: str,
+    *sections: str,
 ) -> str:
-    """The docs page; `sections` (Markdown, each with its own heading) go before "Run"."""
+    """The docs page: targets and the seed table first, then each section, then the run."""
     table = [HEADER, tuple("---" for _ in HEADER), *rows(run)]
     return "\n".join(
         [
@@ -149,8 +156,12 @@ def markdown(
             "The run creates a database `<name>_bench` (`sv_sdk_bench` by default) on the"
             " server the default connection"
             " points at (embedded PostgreSQL, or `DATABASE_URL`), migrates it, measures, and"
-            " drops it. `--onboard-iterations N` changes the number of timed calls.",
+            " drops it; for the seed comparison it also creates and drops four databases"
+            " `<name>_bench_auth`, `_permissions`, `_email` and `_audit` on the same server."
+            " `python -m benchmarks --help` lists the sizes that can be changed.",
             "",
+            targets,
+            seed,
             "## user_onboard",
             "",
             f"The whole sign-up flow (user, default role, permission cache, audit rows,"
@@ -173,6 +184,7 @@ def markdown(
             "## Run",
             "",
             f"- date: {when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            f"- measuring took {wall_seconds / 60:.1f} min (bench database created to dropped)",
             f"- CPU: {host.cpu}",
             f"- cores: {host.cores or 'unknown'}",
             f"- RAM: {host.ram}",

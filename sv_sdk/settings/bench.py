@@ -12,3 +12,9 @@ DEBUG = False
 # Argon2 stays the first hasher on purpose: its cost is reported next to the flow.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+# For the HTTP benchmark's floor: a bare DRF endpoint with DRF's own
+# TokenAuthentication, served from benchmarks/urls.py. Bench-only; the bench
+# database migrates authtoken's table.
+INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework.authtoken"]  # noqa: F405
+ROOT_URLCONF = "benchmarks.urls"
