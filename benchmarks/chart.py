@@ -34,6 +34,10 @@ def seed_chart(run: SeedRun, path: Path) -> None:
         )
         ax.bar_label(bars, labels=[f"{v:.1f}" for v in p50], padding=2, fontsize=8)
     ax.set_yscale("log")
+    # Headroom above the tallest whisker for the legend.
+    ax.set_ylim(
+        top=max(lat.p99_ms for row in run.rows for lat in (row.code, row.single, row.four)) * 30
+    )
     ax.set_ylabel("milliseconds (bar p50, whisker p99; log scale)")
     ax.set_xticks(list(positions), labels, rotation=12, ha="right", fontsize=9)
     ax.set_title(f"Seed design table, measured at {run.users:,} users")
