@@ -2,28 +2,32 @@
 
 from rest_framework import serializers
 
-from auth_app.models import Account, Session, User
+# Plain serializers with explicit fields: a ModelSerializer rebuilds its fields from
+# the model on every instantiation, which was the largest cost of a session check.
 
 
-class UserOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = User
-        fields = ["id", "email", "email_verified", "name", "image", "created_at", "updated_at"]
+class UserOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    email = serializers.EmailField()
+    email_verified = serializers.BooleanField()
+    name = serializers.CharField()
+    image = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
 
-class AccountOutputSerializer(serializers.ModelSerializer):
+class AccountOutputSerializer(serializers.Serializer):
     """A linked identity, without its tokens."""
 
-    class Meta:
-        model = Account
-        fields = ["id", "provider_id", "account_id", "scope", "created_at"]
+    id = serializers.CharField()
+    provider_id = serializers.CharField()
+    account_id = serializers.CharField()
+    scope = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class MeOutputSerializer(UserOutputSerializer):
     accounts = AccountOutputSerializer(many=True, read_only=True)
-
-    class Meta(UserOutputSerializer.Meta):
-        fields = [*UserOutputSerializer.Meta.fields, "accounts"]
 
 
 class NewSessionOutputSerializer(serializers.Serializer):
@@ -31,20 +35,14 @@ class NewSessionOutputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class SessionOutputSerializer(serializers.ModelSerializer):
+class SessionOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    ip_address = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
     current = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Session
-        fields = [
-            "id",
-            "created_at",
-            "last_seen_at",
-            "expires_at",
-            "ip_address",
-            "user_agent",
-            "current",
-        ]
 
     def get_current(self, session) -> bool:
         current = self.context.get("current_session_id")

@@ -5,7 +5,7 @@ and names the permission it needs in `required_permissions`.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -40,9 +40,12 @@ class ManagedUserOutputSerializer(serializers.ModelSerializer):
             "roles",
         ]
 
+    @extend_schema_field(RoleRefSerializer(many=True))
     def get_roles(self, user) -> list[dict]:
-        # `role_list` comes from users_with_roles(), in the same query as the user.
-        return RoleRefSerializer(getattr(user, "role_list", None) or [], many=True).data
+        # `role_list` comes from users_with_roles(), in the same query as the user, as
+        # JSON objects already shaped like RoleRefSerializer's output; a serializer per
+        # user would only copy them (and cost a fresh set of fields each time).
+        return getattr(user, "role_list", None) or []
 
 
 class UserPagination(NewestFirstCursorPagination):
