@@ -12,3 +12,7 @@ STORAGES = {
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Examples per API operation in the schemathesis fuzz test (make reliability raises it).
 SV_FUZZ_EXAMPLES = 10
+# Tests never run collectstatic: serve static files from the apps, as in development,
+# instead of warning on every request handler that STATIC_ROOT does not exist.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
