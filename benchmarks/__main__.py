@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--audit-rows",
         type=int,
-        default=2_000_000,
-        help="audit rows for the query benchmark (default 2,000,000; the design asks 10,000,000)",
+        default=10_000_000,
+        help="audit rows for the query benchmark (default 10,000,000, the design's size)",
     )
     parser.add_argument(
         "--audit-inserts",

@@ -300,8 +300,8 @@ def markdown(bench: AuditBench) -> str:
             *bench.query.plan,
             "```",
             "",
-            "`--audit-rows N` sets the table size (10,000,000 for the design's figure; the"
-            " default is smaller so `make bench` stays quick), `--audit-inserts N` the inserts"
+            "`--audit-rows N` sets the table size (default 10,000,000, the design's figure;"
+            " filling it is most of `make bench`'s time), `--audit-inserts N` the inserts"
             " per writer process.",
             "",
         ]
