@@ -42,6 +42,22 @@ EVENT_TYPES = (
 )
 
 
+# What readers of the log see (API, export): every column but the row's MAC.
+READABLE_FIELDS = (
+    "id",
+    "occurred_at",
+    "event_type",
+    "actor_id",
+    "user_id",
+    "target_type",
+    "target_id",
+    "metadata",
+    "ip_address",
+    "user_agent",
+    "request_id",
+)
+
+
 class AuditLog(models.Model):
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, editable=False)

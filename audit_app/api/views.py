@@ -12,7 +12,7 @@ from sv_sdk.api.permissions import HasPermission
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import NotFound
 
-from ..models import AuditLog
+from ..models import READABLE_FIELDS, AuditLog
 from ..selectors import audit_log_list
 
 _MAX_ID = 2**63 - 1
@@ -21,19 +21,7 @@ _MAX_ID = 2**63 - 1
 class AuditLogOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditLog
-        fields = [
-            "id",
-            "occurred_at",
-            "event_type",
-            "actor_id",
-            "user_id",
-            "target_type",
-            "target_id",
-            "metadata",
-            "ip_address",
-            "user_agent",
-            "request_id",
-        ]
+        fields = READABLE_FIELDS
 
 
 class AuditLogPagination(NewestFirstCursorPagination):

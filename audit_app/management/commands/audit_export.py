@@ -8,21 +8,10 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from audit_app.management.cli import Progress, parse_moment
+from audit_app.models import READABLE_FIELDS
 from audit_app.selectors import audit_export_rows
 
-COLUMNS = [
-    "id",
-    "occurred_at",
-    "event_type",
-    "actor_id",
-    "user_id",
-    "target_type",
-    "target_id",
-    "metadata",
-    "ip_address",
-    "user_agent",
-    "request_id",
-]
+COLUMNS = list(READABLE_FIELDS)
 CHUNK = 2000
 # Spreadsheets run cells that start with these as formulas; user agents are
 # attacker-controlled, so CSV cells starting with one get a leading quote.
