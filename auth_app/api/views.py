@@ -1,7 +1,7 @@
 """The identity API under /api/v1/auth/: one class per operation."""
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -221,44 +221,43 @@ class VerifyEmailApi(PublicApi):
         return Response(UserOutputSerializer(user).data)
 
 
-class SendVerificationEmailApi(PublicApi):
+class EmailRequestApi(PublicApi):
+    """Take an email, rate limited per IP and per address, and answer 202 whatever it is.
+
+    Subclasses name their rate-limit `scope` and the `flow` to run for the address.
+    """
+
+    scope: str
+    flow: staticmethod
+
     @extend_schema(
-        operation_id="auth_send_verification_email",
         request=EmailInputSerializer,
         responses={202: AcceptedOutputSerializer, **problems(400, 429)},
     )
     def post(self, request):
-        rate_limit_hit(scope="send_verification", subject=client_ip(request))
+        rate_limit_hit(scope=self.scope, subject=client_ip(request))
         data = EmailInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"]
-        rate_limit_hit(scope="send_verification", subject=email.lower())
-        flows.verification_email_resend(email=email)
-        return accepted()
+        rate_limit_hit(scope=self.scope, subject=email.lower())
+        self.flow(email=email)
+        # The same answer whether or not the address is known: no enumeration.
+        return Response(
+            {"detail": "If the address belongs to an account, an email is on its way."},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
-def accepted() -> Response:
-    # The same answer whether or not the address is known: no enumeration.
-    return Response(
-        {"detail": "If the address belongs to an account, an email is on its way."},
-        status=status.HTTP_202_ACCEPTED,
-    )
+@extend_schema_view(post=extend_schema(operation_id="auth_send_verification_email"))
+class SendVerificationEmailApi(EmailRequestApi):
+    scope = "send_verification"
+    flow = staticmethod(flows.verification_email_resend)
 
 
-class ForgotPasswordApi(PublicApi):
-    @extend_schema(
-        operation_id="auth_forgot_password",
-        request=EmailInputSerializer,
-        responses={202: AcceptedOutputSerializer, **problems(400, 429)},
-    )
-    def post(self, request):
-        rate_limit_hit(scope="forgot_password", subject=client_ip(request))
-        data = EmailInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        email = data.validated_data["email"]
-        rate_limit_hit(scope="forgot_password", subject=email.lower())
-        flows.password_reset_request(email=email)
-        return accepted()
+@extend_schema_view(post=extend_schema(operation_id="auth_forgot_password"))
+class ForgotPasswordApi(EmailRequestApi):
+    scope = "forgot_password"
+    flow = staticmethod(flows.password_reset_request)
 
 
 class ResetPasswordApi(PublicApi):
