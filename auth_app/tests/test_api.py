@@ -609,3 +609,13 @@ def test_admin_logins_are_sessions_that_an_api_revocation_ends(client):
 
     sessions_revoke_for_user(user=admin, actor=None, reason="test")
     assert browser.get("/admin/").status_code == 302  # back to the login page
+
+
+def test_a_nul_byte_in_a_path_id_is_bad_input_not_an_outage(signed_in):
+    from permissions_app.models import Role
+    from permissions_app.services import role_grant
+
+    authed, _ = signed_in
+    role_grant(user=User.objects.get(), role=Role.objects.get(name="admin"))
+    assert_problem(authed.get("/api/v1/users/ab%00cd/sessions"), 400, "invalid_input")
+    assert_problem(authed.get("/api/v1/email/sends/ab%00cd"), 400, "invalid_input")

@@ -4,7 +4,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -60,6 +60,16 @@ def _field_errors(detail) -> dict:
 
 def problem_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: application, validation and framework errors as problems."""
+    if isinstance(exc, DataError):
+        # A value PostgreSQL cannot take (a NUL byte in text, a number out of range)
+        # came from the request: bad input, whichever view passed it on.
+        set_rollback()
+        return problem_response(
+            status_code=400,
+            code="invalid_input",
+            title="Invalid input",
+            detail="A value in the request cannot be stored or looked up.",
+        )
     if isinstance(exc, DatabaseError):
         # The database is unreachable, restarting, or failed the statement: the
         # transaction rolled back, so the client may safely retry. Nothing about
