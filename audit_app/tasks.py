@@ -2,8 +2,9 @@
 
 import logging
 
-from django.db import close_old_connections
 from procrastinate.contrib.django import app
+
+from sv_sdk.jobs import db_job
 
 from . import services
 from .errors import CheckpointDelayed
@@ -13,12 +14,10 @@ logger = logging.getLogger(__name__)
 
 @app.periodic(cron="*/5 * * * *", periodic_id="audit_checkpoint")
 @app.task(name="audit.checkpoint", queue="maintenance")
+@db_job
 def audit_checkpoint(timestamp: int) -> None:
-    close_old_connections()
     try:
         services.audit_checkpoint_create(wait_seconds=60)
     except CheckpointDelayed as exc:
         # The next run seals these rows too.
         logger.warning("audit checkpoint skipped: %s", exc.detail)
-    finally:
-        close_old_connections()

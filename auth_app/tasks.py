@@ -1,26 +1,21 @@
 """Periodic housekeeping of the identity schema (Procrastinate)."""
 
-from django.db import close_old_connections
 from procrastinate.contrib.django import app
+
+from sv_sdk.jobs import db_job
 
 from . import services
 
 
 @app.periodic(cron="17 * * * *", periodic_id="prune_sessions")
 @app.task(name="auth.prune_sessions", queue="maintenance")
+@db_job
 def prune_sessions(timestamp: int) -> None:
-    close_old_connections()
-    try:
-        services.sessions_prune()
-    finally:
-        close_old_connections()
+    services.sessions_prune()
 
 
 @app.periodic(cron="47 * * * *", periodic_id="prune_verifications")
 @app.task(name="auth.prune_verifications", queue="maintenance")
+@db_job
 def prune_verifications(timestamp: int) -> None:
-    close_old_connections()
-    try:
-        services.verifications_prune()
-    finally:
-        close_old_connections()
+    services.verifications_prune()

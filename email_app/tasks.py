@@ -1,8 +1,9 @@
 """Background jobs of the email domain (Procrastinate)."""
 
-from django.db import close_old_connections
 from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.contrib.django import app
+
+from sv_sdk.jobs import db_job
 
 from . import services
 
@@ -22,21 +23,13 @@ class _RetryDeferredDelivery(BaseRetryStrategy):
 
 
 @app.task(name="email.deliver", queue="email", retry=_RetryDeferredDelivery())
+@db_job
 def email_deliver(send_id: str) -> None:
-    # Jobs run on worker threads: hand the connection back to the pool after
-    # each one, as Django does at the end of a request.
-    close_old_connections()
-    try:
-        services.email_deliver(send_id=send_id)
-    finally:
-        close_old_connections()
+    services.email_deliver(send_id=send_id)
 
 
 @app.periodic(cron="* * * * *", periodic_id="email-recover-stalled")
 @app.task(name="email.recover_stalled", queue="email", queueing_lock="email.recover_stalled")
+@db_job
 def email_recover_stalled(timestamp: int) -> None:
-    close_old_connections()
-    try:
-        services.email_recover_stalled()
-    finally:
-        close_old_connections()
+    services.email_recover_stalled()
