@@ -173,12 +173,6 @@ class AssignmentFormSet(BaseInlineFormSet):
         except AssignmentNotFound:
             pass
 
-    def save(self, commit=True):
-        saved = super().save(commit)
-        # The user form may have changed is_superuser, which the cache reflects.
-        services.permission_cache_repair(user_ids=[self.instance.pk])
-        return saved
-
 
 class UserRoleInline(admin.TabularInline):
     model = UserRole
