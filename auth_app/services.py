@@ -211,18 +211,17 @@ def sessions_revoke_for_user(
         sessions = Session.objects.filter(user=user)
         if keep is not None:
             sessions = sessions.exclude(pk=keep.pk)
-        ids = list(sessions.values_list("pk", flat=True))
-        Session.objects.filter(pk__in=ids).delete()
-        if ids:
+        count, _ = sessions.delete()
+        if count:
             audit_record(
                 event_type="session.revoked",
                 actor_id=actor.pk if actor else None,
                 user_id=user.pk,
                 target_type="user",
                 target_id=user.pk,
-                metadata={"reason": reason, "count": len(ids)},
+                metadata={"reason": reason, "count": count},
             )
-    return len(ids)
+    return count
 
 
 def credentials_check(
