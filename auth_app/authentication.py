@@ -3,18 +3,13 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.authentication import CSRFCheck
 
 from .models import Session
 from .selectors import session_get_by_token, user_can_sign_in
-
-
-class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request, reason):
-        return reason
 
 
 class SessionTokenAuthentication(authentication.BaseAuthentication):
@@ -51,7 +46,7 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
 
     def _enforce_csrf(self, request):
         # A cookie rides along on cross-site requests; a Bearer header does not.
-        check = _CsrfCheck(lambda req: None)
+        check = CSRFCheck(lambda req: None)
         check.process_request(request)
         reason = check.process_view(request, None, (), {})
         if reason:
