@@ -55,13 +55,12 @@ def catalogue_permission(perm: str) -> str | None:
     return (actions or {}).get(action)
 
 
-def _app_permissions(app_label: str) -> set[str]:
-    return {
-        permission
-        for key, actions in ADMIN_PERMISSIONS.items()
-        if key.partition(".")[0] == app_label
-        for permission in actions.values()
-    }
+# The catalogue permissions behind each app label's admin pages, for has_module_perms,
+# which the admin asks for every app on every page.
+_APP_PERMISSIONS: dict[str, frozenset[str]] = {}
+for _key, _actions in ADMIN_PERMISSIONS.items():
+    _label = _key.partition(".")[0]
+    _APP_PERMISSIONS[_label] = _APP_PERMISSIONS.get(_label, frozenset()) | set(_actions.values())
 
 
 class RoleBackend(BaseBackend):
@@ -74,4 +73,4 @@ class RoleBackend(BaseBackend):
         return needed is not None and user_has_permission(user_obj, needed)
 
     def has_module_perms(self, user_obj, app_label):
-        return any(user_has_permission(user_obj, p) for p in _app_permissions(app_label))
+        return any(user_has_permission(user_obj, p) for p in _APP_PERMISSIONS.get(app_label, ()))

@@ -3,12 +3,13 @@
 from django.core.management.base import CommandError
 
 from auth_app.models import User
+from auth_app.selectors import user_get_by_email
 from permissions_app.models import Role
 from sv_sdk.errors import ApplicationError
 
 
 def user_lookup(identifier: str) -> User:
-    user = User.objects.with_email(identifier).first() or User.objects.filter(pk=identifier).first()
+    user = user_get_by_email(email=identifier) or User.objects.filter(pk=identifier).first()
     if user is None:
         raise CommandError(f"No user with the email or id {identifier!r}.")
     return user
