@@ -31,9 +31,7 @@ _DRF_PROBLEMS = {
 }
 
 
-def problem_response(
-    *, status_code: int, code: str, title: str, detail: str, errors=None, headers=None
-) -> Response:
+def problem_body(*, status_code: int, code: str, title: str, detail: str, errors=None) -> dict:
     body = {
         "type": f"about:blank#{code}" if code else "about:blank",
         "title": title,
@@ -43,6 +41,15 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
+    return body
+
+
+def problem_response(
+    *, status_code: int, code: str, title: str, detail: str, errors=None, headers=None
+) -> Response:
+    body = problem_body(
+        status_code=status_code, code=code, title=title, detail=detail, errors=errors
+    )
     response = Response(body, status=status_code, headers=headers)
     response.content_type = PROBLEM_CONTENT_TYPE
     return response

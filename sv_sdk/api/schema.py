@@ -1,6 +1,7 @@
 """OpenAPI post-processing: every operation documents the problem responses it can give."""
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
+from .exceptions import PROBLEM_CONTENT_TYPE
+
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 _TITLES = {
@@ -19,7 +20,7 @@ _TITLES = {
 def _problem_response(status: int) -> dict:
     return {
         "description": _TITLES.get(status, "Problem details"),
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}},
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}},
     }
 
 
@@ -36,7 +37,7 @@ def add_problem_responses(result, generator, request, public):
             # Errors declared by views carry the problem media type, not application/json.
             for status, response in responses.items():
                 if str(status)[0] in "45" and "content" in response:
-                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+                    response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}}
             statuses = {503}
             secured = [req for req in operation.get("security", []) if req]
             if secured:

@@ -4,18 +4,14 @@ from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
 
+from .exceptions import PROBLEM_CONTENT_TYPE, problem_body
+
 
 def _problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
     return JsonResponse(
-        {
-            "type": f"about:blank#{code}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "code": code,
-        },
+        problem_body(status_code=status, code=code, title=title, detail=detail),
         status=status,
-        content_type="application/problem+json",
+        content_type=PROBLEM_CONTENT_TYPE,
     )
 
 
