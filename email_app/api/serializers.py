@@ -71,15 +71,20 @@ class SendDetailOutputSerializer(SendOutputSerializer):
     context = serializers.SerializerMethodField()
     events = WebhookEventOutputSerializer(source="webhooks.all", many=True)
 
-    # Token links stay hidden until delivery redacts them for good.
+    # Token links stay hidden until delivery redacts them for good: the safe copy is
+    # made once per send and read by the three fields.
+    def to_representation(self, send):
+        self._safe_copy = send_safe_copy(send)
+        return super().to_representation(send)
+
     def get_text_body(self, send) -> str:
-        return send_safe_copy(send)["text_body"]
+        return self._safe_copy["text_body"]
 
     def get_html_body(self, send) -> str:
-        return send_safe_copy(send)["html_body"]
+        return self._safe_copy["html_body"]
 
     def get_context(self, send) -> dict:
-        return send_safe_copy(send)["context"]
+        return self._safe_copy["context"]
 
 
 class PreferenceOutputSerializer(serializers.Serializer):
