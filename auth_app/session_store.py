@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit_app.context import current_context
 
 from .models import Session
+from .services import sessions_prune
 from .tokens import token_hash
 
 
@@ -82,4 +83,5 @@ class SessionStore(SessionBase):
 
     @classmethod
     def clear_expired(cls):
-        Session.objects.filter(expires_at__lte=timezone.now()).delete()
+        # Django's clearsessions lands here: the same pruning as prune_sessions.
+        sessions_prune()
