@@ -2,9 +2,6 @@
 
 import hashlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,59 +37,31 @@ def _secret_keys(value, path: str = "") -> list[str]:
     return found
 
 
-# Rows recorded inside `audit_batch`, waiting for its end to be written together.
-_batch: ContextVar[list[AuditLog] | None] = ContextVar("sv_audit_batch", default=None)
+_IDS_SQL = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
 
 
-@contextmanager
-def audit_batch() -> Iterator[None]:
-    """Write the events recorded in this block together, when it ends, in the same transaction.
+def audit_ids_statement(count: int) -> tuple[str, list]:
+    """The statement that takes `count` ids for new rows (see audit_seal)."""
+    return _IDS_SQL, [_TABLE, count]
 
-    For a flow that records several events in one transaction: one round trip
-    takes all their ids and one multi-row INSERT writes them, instead of two
-    round trips per event. Use it only inside a transaction (the ids must be
-    taken in the transaction that inserts them, see audit_record); rows of a
-    block that raises are never written, as the transaction rolls back anyway.
-    Inside the block audit_record returns rows whose id is still None.
+
+def audit_seal(rows: list[AuditLog], ids: list[int]) -> None:
+    """Give unsaved rows their ids and MACs, ready to insert.
+
+    The id is taken first because the MAC covers it. Taking it in the same
+    transaction as the insert is what lets checkpoints know when every id up
+    to a point has settled.
     """
-    if _batch.get() is not None:  # nested: the outer block writes them
-        yield
-        return
-    token = _batch.set([])
-    try:
-        yield
-        rows = _batch.get()
-    finally:
-        _batch.reset(token)
-    if rows:
-        _insert(rows)
-
-
-def _insert(rows: list[AuditLog]) -> None:
-    # The id is taken first because the MAC covers it. Taking it in the same
-    # transaction as the insert is what lets checkpoints know when every id up
-    # to a point has settled. No savepoint: an audit failure fails the caller.
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [_TABLE, len(rows)],
-            )
-            ids = sorted(row_id for (row_id,) in cursor.fetchall())
-        for row, row_id in zip(rows, ids, strict=True):
-            row.id = row_id
-            row.row_mac = row_mac(row)
-        if len(rows) == 1:
-            rows[0].save(force_insert=True)
-        else:
-            AuditLog.objects.bulk_create(rows)
+    for row, row_id in zip(rows, sorted(ids), strict=True):
+        row.id = row_id
+        row.row_mac = row_mac(row)
 
 
 def _id_or_none(value) -> str | None:
     return None if value is None else str(value)
 
 
-def audit_record(
+def audit_event(
     *,
     event_type: str,
     actor_id=UNSET,
@@ -104,12 +73,7 @@ def audit_record(
     user_agent=UNSET,
     request_id=UNSET,
 ) -> AuditLog:
-    """Append one event to the audit log.
-
-    actor_id, ip_address, user_agent and request_id default to the current
-    request's (or `audit_context`'s); a value passed here wins, and
-    `actor_id=None` means the system acted.
-    """
+    """One event, not yet written: no id, no MAC (see audit_record for the arguments)."""
     metadata = normalise_metadata(metadata or {})
     leaked = _secret_keys(metadata)
     if leaked:
@@ -119,7 +83,7 @@ def audit_record(
     def given_or_context(name: str, value):
         return context.value(name) if value is UNSET else value
 
-    row = AuditLog(
+    return AuditLog(
         event_type=event_type,
         actor_id=_id_or_none(given_or_context("actor_id", actor_id)),
         user_id=_id_or_none(user_id),
@@ -130,11 +94,26 @@ def audit_record(
         user_agent=clean_user_agent(given_or_context("user_agent", user_agent)),
         request_id=(given_or_context("request_id", request_id) or "")[:100],
     )
-    batch = _batch.get()
-    if batch is not None:
-        batch.append(row)
-    else:
-        _insert([row])
+
+
+def audit_record(**event) -> AuditLog:
+    """Append one event to the audit log (the arguments of audit_event).
+
+    actor_id, ip_address, user_agent and request_id default to the current
+    request's (or `audit_context`'s); a value passed here wins, and
+    `actor_id=None` means the system acted.
+    """
+    return audit_write(audit_event(**event))
+
+
+def audit_write(row: AuditLog) -> AuditLog:
+    """Write an event built by audit_event: take its id, seal it, insert it."""
+    # No savepoint: an audit failure fails the caller.
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute(*audit_ids_statement(1))
+            audit_seal([row], [row_id for (row_id,) in cursor.fetchall()])
+        row.save(force_insert=True)
     return row
 
 

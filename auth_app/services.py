@@ -23,7 +23,7 @@ EMAIL_VERIFICATION = "email-verification"
 PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
 
 
-def user_create(
+def user_build(
     *,
     email: str,
     password: str | None = None,
@@ -32,7 +32,7 @@ def user_create(
     is_superuser: bool = False,
     validate_password: bool = True,
 ) -> User:
-    """Create a user; raise EmailTaken if the email exists in any letter case.
+    """A new, unsaved user: the email normalised and checked, the password checked and hashed.
 
     A missing password gives an unusable one (external-only users).
     """
@@ -56,33 +56,67 @@ def user_create(
             except ValidationError as exc:
                 raise ValidationFailed(errors={"password": list(exc.messages)}) from None
         user.set_password(password)
+    return user
+
+
+def raise_if_email_taken(exc: IntegrityError) -> None:
+    """Turn the violation of the case-insensitive email index into EmailTaken."""
+    if "users_email_lower_uniq" in str(exc):
+        raise EmailTaken() from None
+
+
+def user_create(
+    *,
+    email: str,
+    password: str | None = None,
+    name: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    validate_password: bool = True,
+) -> User:
+    """Create a user; raise EmailTaken if the email exists in any letter case."""
+    user = user_build(
+        email=email,
+        password=password,
+        name=name,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+        validate_password=validate_password,
+    )
     try:
         # A savepoint, so a unique violation leaves the caller's transaction usable
         # long enough to turn it into EmailTaken (and roll everything back).
         with transaction.atomic():
             user.save(force_insert=True)
     except IntegrityError as exc:
-        if "users_email_lower_uniq" in str(exc):
-            raise EmailTaken() from None
+        raise_if_email_taken(exc)
         raise
     return user
 
 
+def verification_build(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
+    """A new, unsaved single-use token row for `purpose`, and the token itself."""
+    token = token_generate()
+    verification = Verification(
+        identifier=f"{purpose}:{user.pk}",
+        user=user,
+        value_hash=token_hash(token),
+        expires_at=timezone.now() + ttl,
+    )
+    return verification, token
+
+
 def verification_create(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
     """Issue a single-use token for `purpose`, replacing any unused one; return (row, token)."""
-    identifier = f"{purpose}:{user.pk}"
-    token = token_generate()
+    verification, token = verification_build(user=user, purpose=purpose, ttl=ttl)
     # No savepoint when nested: only a database error can leave this block,
     # and that aborts the caller's transaction anyway; a savepoint costs two round trips.
     with transaction.atomic(savepoint=False):
         # A new token makes the previous one of the same purpose useless.
-        Verification.objects.filter(identifier=identifier, consumed_at__isnull=True).delete()
-        verification = Verification.objects.create(
-            identifier=identifier,
-            user=user,
-            value_hash=token_hash(token),
-            expires_at=timezone.now() + ttl,
-        )
+        Verification.objects.filter(
+            identifier=verification.identifier, consumed_at__isnull=True
+        ).delete()
+        verification.save(force_insert=True)
     return verification, token
 
 

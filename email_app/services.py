@@ -2,20 +2,24 @@
 
 import logging
 import smtplib
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.template import TemplateSyntaxError
 from django.utils import timezone
 
-from audit_app.services import audit_record
+from audit_app.models import AuditLog
+from audit_app.services import audit_event, audit_record, audit_write
 from auth_app.models import User
+from sv_sdk.db.batch import Batch
 from sv_sdk.errors import ValidationFailed
+from sv_sdk.jobs import defer_statement
 
 from .errors import ResendImpossible, TemplateExists, TemplateNotFound
 from .models import (
@@ -44,14 +48,23 @@ _TEMPLATE_SOURCES = ("subject", "text_body", "html_body")
 
 def template_get(*, key: str, locale: str | None = None) -> EmailTemplate:
     """The active template for key and locale, falling back to the default locale."""
+    return template_choose(template_candidates(key=key, locale=locale), key=key, locale=locale)
+
+
+def template_candidates(*, key: str, locale: str | None = None) -> QuerySet[EmailTemplate]:
+    """The active templates template_get chooses from (the locale's and the default's)."""
     locales = [loc for loc in (locale, settings.SV_DEFAULT_LOCALE) if loc]
-    templates = {
-        t.locale: t
-        for t in EmailTemplate.objects.filter(key=key, locale__in=locales, is_active=True)
-    }
-    for loc in locales:
-        if loc in templates:
-            return templates[loc]
+    return EmailTemplate.objects.filter(key=key, locale__in=locales, is_active=True)
+
+
+def template_choose(
+    templates: Iterable[EmailTemplate], *, key: str, locale: str | None = None
+) -> EmailTemplate:
+    """The locale's template from `templates`, else the default locale's."""
+    by_locale = {t.locale: t for t in templates}
+    for loc in (locale, settings.SV_DEFAULT_LOCALE):
+        if loc and loc in by_locale:
+            return by_locale[loc]
     raise TemplateNotFound(f"no active email template {key!r}")
 
 
@@ -193,7 +206,32 @@ def email_queue(
         if existing is not None:
             return existing
     template = template_get(key=template_key, locale=locale)
-    # Raises TemplateVariableMissing before anything is written.
+    send = email_build(
+        template=template,
+        to_email=to_email,
+        category=category,
+        context=context,
+        user=user,
+        secret_keys=secret_keys,
+        idempotency_key=idempotency_key,
+    )
+    return _send_create(send, actor=actor, metadata={"template": template.key})
+
+
+def email_build(
+    *,
+    template: EmailTemplate,
+    to_email: str,
+    category: str,
+    context: dict,
+    user: User | None = None,
+    secret_keys: tuple[str, ...] = (),
+    idempotency_key: str | None = None,
+) -> EmailSend:
+    """An unsaved outbox row: the template rendered, the secrets left out of the stored context.
+
+    Raises TemplateVariableMissing before anything is written.
+    """
     subject, text_body, html_body = render(
         subject=template.subject,
         text_body=template.text_body,
@@ -204,7 +242,7 @@ def email_queue(
         # Preferences and the unsubscribe link belong to a user: find the address's owner.
         user = User.objects.with_email(to_email).first()
     stored_context = {k: (REDACTED if k in secret_keys else v) for k, v in context.items()}
-    send = EmailSend(
+    return EmailSend(
         template=template,
         user=user,
         to_email=to_email,
@@ -218,16 +256,40 @@ def email_queue(
         },
         idempotency_key=idempotency_key,
     )
-    return _send_create(send, actor=actor, metadata={"template": template.key})
 
 
-def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> EmailSend:
+def email_enqueue(batch: Batch, send: EmailSend, *, actor: User | None, metadata: dict) -> AuditLog:
+    """Queue a new send's writes into `batch`; return its audit event, not yet written.
+
+    The writes: the row (unless already saved) and, unless the address is
+    suppressed for the category, the delivery job. A suppressed send is kept
+    as `suppressed` and never delivered.
+    """
     from .tasks import email_deliver
 
+    if send._state.adding:
+        _status_set(send)
+        batch.insert(send)
+    if send.status == Status.QUEUED:
+        batch.add(*defer_statement(email_deliver, send_id=send.pk))
+    return audit_event(
+        event_type="email.queued" if send.status == Status.QUEUED else "email.suppressed",
+        actor_id=actor.pk if actor else None,
+        user_id=send.user_id,
+        target_type="email_send",
+        target_id=send.pk,
+        metadata={**metadata, "category": send.category, "status": send.status},
+    )
+
+
+def _status_set(send: EmailSend) -> None:
     send.last_error = suppression_reason(
         to_email=send.to_email, user_id=send.user_id, category=send.category
     )
     send.status = Status.SUPPRESSED if send.last_error else Status.QUEUED
+
+
+def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> EmailSend:
     # No outer savepoint when nested: apart from the idempotency race, handled by
     # its own savepoint below, only a database error can leave this block, and
     # that aborts the caller's transaction anyway; a savepoint costs two round trips.
@@ -235,6 +297,7 @@ def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> Emai
         if send.idempotency_key:
             # Two racing calls with one key: the second waits for the first to
             # commit, fails on the unique index, and returns the first's send.
+            _status_set(send)
             try:
                 with transaction.atomic():
                     send.save(force_insert=True)
@@ -242,18 +305,10 @@ def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> Emai
                 if "idempotency_key" not in str(exc):
                     raise
                 return EmailSend.objects.get(idempotency_key=send.idempotency_key)
-        else:
-            send.save(force_insert=True)
-        if send.status == Status.QUEUED:
-            email_deliver.defer(send_id=send.pk)
-        audit_record(
-            event_type="email.queued" if send.status == Status.QUEUED else "email.suppressed",
-            actor_id=actor.pk if actor else None,
-            user_id=send.user_id,
-            target_type="email_send",
-            target_id=send.pk,
-            metadata={**metadata, "category": send.category, "status": send.status},
-        )
+        batch = Batch()
+        event = email_enqueue(batch, send, actor=actor, metadata=metadata)
+        batch.run()  # the row and its job in one round trip
+        audit_write(event)
     return send
 
 

@@ -22,8 +22,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, connection, transaction
 
-from audit_app.services import audit_record
+from audit_app.models import AuditLog
+from audit_app.services import audit_event, audit_record, audit_write
 from auth_app.models import User
+from sv_sdk.db.batch import Batch
 from sv_sdk.errors import NotFound, ValidationFailed
 from sv_sdk.ids import new_id
 
@@ -88,6 +90,12 @@ FROM (SELECT unnest(%s::text[]) UNION SELECT role_id FROM {_USER_ROLES} WHERE us
 AS roles(id) ORDER BY id
 """  # noqa: S608
 
+# A grant's shared role lock, taken by role name; returns the role's id.
+_ROLE_LOCK_SQL = f"""
+SELECT id, pg_advisory_xact_lock_shared(hashtextextended(%s || id, 0))
+FROM {Role._meta.db_table} WHERE name = %s
+"""  # noqa: S608
+
 
 def _lock_users(user_ids: Iterable[str], role_ids: Iterable[str] = ()) -> None:
     """Serialise changes to these users' assignments with each other and with role edits."""
@@ -124,13 +132,17 @@ def _forget(user) -> None:
         user._state.fields_cache.pop("permission_cache", None)
 
 
+def _cache_refresh_statement(user_ids: Iterable[str]) -> tuple[str, dict]:
+    return (
+        _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
+        {"now": selectors._now(), "ids": list(user_ids)},
+    )
+
+
 def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
     """Recompute the cache rows of these users from their assignments, in one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
-            {"now": selectors._now(), "ids": list(user_ids)},
-        )
+        cursor.execute(*_cache_refresh_statement(user_ids))
 
 
 def _refresh_role_holders(role_id: str) -> int:
@@ -336,31 +348,10 @@ def role_grant(
     with transaction.atomic(savepoint=False):
         _lock_users([user.pk], role_ids=[role.pk])
         with connection.cursor() as cursor:
-            cursor.execute(
-                _GRANT_SQL,
-                {
-                    "id": new_id(),
-                    "user_id": user.pk,
-                    "role_id": role.pk,
-                    "granted_by_id": granted_by.pk if granted_by else None,
-                    "now": now,
-                    "expires_at": expires_at,
-                },
-            )
+            cursor.execute(*_grant_statement(user, role, granted_by, now, expires_at))
             assignment_id, created = cursor.fetchone()
         permission_cache_refresh(user_ids=[user.pk])
-        audit_record(
-            event_type="role.assigned",
-            actor_id=granted_by.pk if granted_by else None,
-            user_id=user.pk,
-            target_type="role",
-            target_id=role.pk,
-            metadata={
-                "role": role.name,
-                "expires_at": expires_at.isoformat() if expires_at else None,
-                "renewed": not created,
-            },
-        )
+        audit_write(_grant_event(user, role, granted_by, expires_at, renewed=not created))
     _forget(user)
     assignment = UserRole(
         id=assignment_id,
@@ -374,6 +365,58 @@ def role_grant(
     assignment._state.db = connection.alias
     assignment.renewed = not created
     return assignment
+
+
+def role_lock_statement(role_name: str) -> tuple[str, list]:
+    """Take the shared lock a grant of the role named `role_name` takes; return its (id,).
+
+    See the module's notes. The role's permissions must be read by a later
+    statement, whose snapshot is taken after the lock.
+    """
+    return _ROLE_LOCK_SQL, ["permissions:role:", role_name]
+
+
+def role_grant_new_user(
+    batch: Batch, *, user: User, role_id: str, role_name: str, granted_by: User | None
+) -> AuditLog:
+    """role_grant's writes, queued into `batch`, for a user inserted earlier in the same batch.
+
+    The user holds no role yet, and no other transaction can see them before
+    this one commits: the only lock needed is role_lock_statement's, which the
+    caller takes in an earlier round trip (so the cache reads the role after it).
+    Returns the role.assigned event, not yet written.
+    """
+    role = Role(id=role_id, name=role_name)  # what the statements and the event need of it
+    batch.add(*_grant_statement(user, role, granted_by, selectors._now(), None))
+    batch.add(*_cache_refresh_statement([user.pk]))
+    _forget(user)
+    return _grant_event(user, role, granted_by, None, renewed=False)
+
+
+def _grant_statement(user, role, granted_by, now, expires_at) -> tuple[str, dict]:
+    return _GRANT_SQL, {
+        "id": new_id(),
+        "user_id": user.pk,
+        "role_id": role.pk,
+        "granted_by_id": granted_by.pk if granted_by else None,
+        "now": now,
+        "expires_at": expires_at,
+    }
+
+
+def _grant_event(user, role, granted_by, expires_at, *, renewed: bool) -> AuditLog:
+    return audit_event(
+        event_type="role.assigned",
+        actor_id=granted_by.pk if granted_by else None,
+        user_id=user.pk,
+        target_type="role",
+        target_id=role.pk,
+        metadata={
+            "role": role.name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "renewed": renewed,
+        },
+    )
 
 
 def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> None:

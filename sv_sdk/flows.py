@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from audit_app.services import audit_batch, audit_record
+from audit_app.services import audit_event, audit_ids_statement, audit_record, audit_seal
 from auth_app.models import Session, User
 from auth_app.ratelimit import lockout_clear
 from auth_app.selectors import user_get_by_email
@@ -14,21 +14,30 @@ from auth_app.services import (
     PASSWORD_RESET,
     password_check,
     password_validate,
+    raise_if_email_taken,
     session_create,
     sessions_revoke_for_user,
-    user_create,
+    user_build,
     user_delete,
     user_email_verify,
     user_password_set,
     user_profile_update,
+    verification_build,
     verification_consume,
     verification_create,
 )
 from email_app.models import Category
-from email_app.services import email_queue
+from email_app.services import (
+    email_build,
+    email_enqueue,
+    email_queue,
+    template_candidates,
+    template_choose,
+)
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import Role
-from permissions_app.services import role_grant
+from permissions_app.services import role_grant_new_user, role_lock_statement
+from sv_sdk.db.batch import Batch
 
 
 def verification_url(token: str) -> str:
@@ -63,48 +72,84 @@ def user_onboard(
         )
 
 
+# The audit events of an onboarding: role.assigned, user.created, email.queued.
+_ONBOARD_EVENTS = 3
+
+
 def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_password) -> User:
-    # Always inside a caller's durable block: no savepoint of its own. The audit
-    # rows of the flow (user.created, role.assigned, email.queued) are written
-    # together at the end of the block, still inside the transaction.
-    with transaction.atomic(savepoint=False), audit_batch():
-        user = user_create(
-            email=email,
-            password=password,
-            name=name,
-            is_staff=is_staff,
-            is_superuser=is_superuser,
-            validate_password=validate_password,
-        )
-        role = Role.objects.get(name=SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE)
-        role_grant(user=user, role=role, granted_by=actor)
-        audit_record(
-            event_type="user.created",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
-            metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
-        )
-        _verification_email_queue(user=user)
+    # Always inside a caller's durable block: no savepoint of its own. The
+    # statements go to the server in two round trips (sv_sdk.db.batch): first
+    # what the writes depend on, then every write of the seven tables, in order.
+    # A taken email fails the second at its first statement, so nothing is written.
+    user = user_build(
+        email=email,
+        password=password,
+        name=name,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+        validate_password=validate_password,
+    )
+    role_name = SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE
+    with transaction.atomic(savepoint=False):
+        reads = Batch()
+        role_at = reads.add(*role_lock_statement(role_name))
+        templates_at = reads.select(template_candidates(key="verify-email"))
+        ids_at = reads.add(*audit_ids_statement(_ONBOARD_EVENTS))
+        found = reads.run()
+        if not found[role_at]:
+            raise Role.DoesNotExist(f"the {role_name!r} role is missing")
+        [(role_id, _locked)] = found[role_at]
+        template = template_choose(found[templates_at], key="verify-email")
+
+        writes = Batch()
+        writes.insert(user)
+        events = [
+            role_grant_new_user(
+                writes, user=user, role_id=role_id, role_name=role_name, granted_by=actor
+            ),
+            audit_event(
+                event_type="user.created",
+                actor_id=actor.pk if actor else None,
+                user_id=user.pk,
+                target_type="user",
+                target_id=user.pk,
+                metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
+            ),
+        ]
+        ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
+        verification, token = verification_build(user=user, purpose=EMAIL_VERIFICATION, ttl=ttl)
+        writes.insert(verification)
+        send = email_build(template=template, **_verification_email(user, token, ttl))
+        events.append(email_enqueue(writes, send, actor=None, metadata={"template": template.key}))
+        audit_seal(events, [row_id for (row_id,) in found[ids_at]])
+        writes.insert(*events)
+        try:
+            writes.run()
+        except IntegrityError as exc:
+            raise_if_email_taken(exc)
+            raise
     return user
+
+
+def _verification_email(user: User, token: str, ttl: timedelta) -> dict:
+    """The verification email's address, category, context and secrets (email_queue's arguments)."""
+    return {
+        "to_email": user.email,
+        "category": Category.ACCOUNT,
+        "context": {
+            "user_name": user.get_short_name(),
+            "verify_url": verification_url(token),
+            "expires_hours": int(ttl.total_seconds() // 3600),
+        },
+        "user": user,
+        "secret_keys": ("verify_url",),
+    }
 
 
 def _verification_email_queue(*, user: User) -> None:
     ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
     _verification, token = verification_create(user=user, purpose=EMAIL_VERIFICATION, ttl=ttl)
-    email_queue(
-        to_email=user.email,
-        category=Category.ACCOUNT,
-        template_key="verify-email",
-        context={
-            "user_name": user.get_short_name(),
-            "verify_url": verification_url(token),
-            "expires_hours": int(ttl.total_seconds() // 3600),
-        },
-        user=user,
-        secret_keys=("verify_url",),
-    )
+    email_queue(template_key="verify-email", **_verification_email(user, token, ttl))
 
 
 def user_sign_up(

@@ -3,6 +3,9 @@
 import functools
 
 from django.db import close_old_connections
+from procrastinate.sql import queries
+from procrastinate.types import JobToDefer
+from psycopg.types.json import Jsonb
 
 
 def db_job(func):
@@ -21,3 +24,23 @@ def db_job(func):
             close_old_connections()
 
     return job
+
+
+def defer_statement(task, **task_kwargs) -> tuple[str, dict]:
+    """The statement that defers a job of `task`, for a `sv_sdk.db.batch.Batch`.
+
+    procrastinate's own query and job type, with the arguments as its Django
+    connector passes them (dicts as jsonb); what `task.defer` would run, minus
+    the round trip of its own. procrastinate's deferral log lines are not written.
+    """
+    job = task.configure().make_new_job(**task_kwargs)
+    row = JobToDefer(
+        queue_name=job.queue,
+        task_name=job.task_name,
+        priority=job.priority,
+        lock=job.lock,
+        queueing_lock=job.queueing_lock,
+        args=Jsonb(job.task_kwargs),
+        scheduled_at=job.scheduled_at,
+    )
+    return queries["defer_jobs"], {"jobs": [row]}

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 from django.core import mail
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 
 from audit_app.models import AuditLog
 from auth_app.errors import EmailTaken
@@ -91,22 +91,61 @@ def test_a_failure_at_any_step_leaves_no_row_in_any_schema_and_no_job(step):
     assert mail.outbox == []
 
 
-def test_a_failure_at_every_single_statement_of_the_flow_rolls_everything_back():
+def test_a_failure_at_every_single_query_of_the_flow_rolls_everything_back():
     counter = FailAt()
     with connection.execute_wrapper(counter):
         user_onboard(email="probe@example.com")
-    statements = counter.count
-    assert statements >= len(STEPS)
+    # Two round trips: what the writes depend on, then every write (sv_sdk.db.batch).
+    queries = counter.count
+    assert queries == 2
     before = table_counts()
 
-    for nth in range(1, statements + 1):
+    for nth in range(1, queries + 1):
         with connection.execute_wrapper(FailAt(nth=nth)):
             with pytest.raises(InjectedFault):
                 user_onboard(email="ada@example.com")
-        assert table_counts() == before, f"statement {nth} of {statements} left rows behind"
+        assert table_counts() == before, f"query {nth} of {queries} left rows behind"
 
     run_worker()
     assert [m.to for m in mail.outbox] == [["probe@example.com"]]
+
+
+# Every table the write batch inserts into, in the batch's order.
+WRITTEN = [
+    "auth.users",
+    "permissions.user_roles",
+    "permissions.permission_cache",
+    "auth.verifications",
+    "email.email_sends",
+    "public.procrastinate_jobs",
+    "audit.audit_logs",
+]
+
+
+@pytest.mark.parametrize("table", WRITTEN)
+def test_a_server_side_failure_inside_the_write_batch_leaves_nothing_behind(table):
+    # The batch is one query of several statements: the server runs them in
+    # order and stops at the first error. A trigger makes one of them fail
+    # after the earlier ones have written their rows.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'refused by test'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table}"
+            " FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse()"
+        )
+    before = table_counts()
+    try:
+        with pytest.raises(DatabaseError, match="refused by test"):
+            user_onboard(email="ada@example.com")
+        assert table_counts() == before
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER test_refuse ON {table}")
+    run_worker()
+    assert mail.outbox == []
 
 
 def test_the_email_is_never_sent_for_a_user_that_was_rolled_back():

@@ -81,7 +81,9 @@ def test_sign_up_fails_cleanly_at_every_statement():
         )
 
     statements = sweep(sign_up, secrets=(PASSWORD,))
-    assert statements >= 10  # user, role, cache, audit, token, outbox, job, session...
+    # The rate limit, the onboarding's two batched queries (its seven tables and the
+    # job; tests/test_onboarding.py fails each of those on the server), the session.
+    assert statements >= 4
 
 
 def test_password_reset_fails_cleanly_at_every_statement():
