@@ -1,22 +1,126 @@
 """Reads from the identity schema."""
 
+import functools
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
 from django.utils import timezone
+
+from sv_sdk.db.prepared import execute_prepared
 
 from .models import Session, User
 from .tokens import token_hash
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One model's slice of a row: which columns, and how to turn them into an instance."""
+
+    model: type[Model]
+    attnames: tuple[str, ...]
+    pk_index: int
+    # (index in the slice, converter, its column): what the ORM applies to
+    # each value read, e.g. JSONField's from_db_value.
+    converters: tuple[tuple[int, object, object], ...]
+
+    @classmethod
+    def of(cls, model: type[Model], connection) -> "_Part":
+        fields = model._meta.concrete_fields
+        converters = []
+        for i, field in enumerate(fields):
+            col = field.get_col(model._meta.db_table)
+            for converter in connection.ops.get_db_converters(col) + field.get_db_converters(
+                connection
+            ):
+                converters.append((i, converter, col))
+        attnames = tuple(f.attname for f in fields)
+        return cls(model, attnames, attnames.index(model._meta.pk.attname), tuple(converters))
+
+    def columns(self, alias: str) -> str:
+        return ", ".join(f'{alias}."{f.column}"' for f in self.model._meta.concrete_fields)
+
+    def build(self, values: list, connection) -> Model:
+        for i, converter, col in self.converters:
+            values[i] = converter(values[i], col, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+@dataclass(frozen=True)
+class _SessionLookup:
+    sql: str
+    session: _Part
+    user: _Part
+    cache: _Part
+    cache_relation: object  # User -> permission cache, the reverse one-to-one
+
+
+@functools.cache
+def _session_lookup() -> _SessionLookup:
+    """The statement behind session_get_by_token, built once per process.
+
+    Every authenticated API request runs it. Through the ORM the same query
+    (`select_related("user", "user__permission_cache")`) was compiled anew each
+    time, which cost more than the rest of the request; the SQL and the recipe
+    for its rows never change, so they are made once. Only table and column
+    names from the models are interpolated; the token's hash and the time are
+    parameters.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    # The permission cache is a reverse one-to-one named by string, so this app
+    # imports nothing of permissions_app.
+    cache_relation = User._meta.get_field("permission_cache")
+    session, user, cache = (
+        _Part.of(Session, connection),
+        _Part.of(User, connection),
+        _Part.of(cache_relation.related_model, connection),
+    )
+    sql = (
+        f"SELECT {session.columns('s')}, {user.columns('u')}, {cache.columns('pc')}"  # noqa: S608
+        f" FROM {Session._meta.db_table} s"
+        f' JOIN {User._meta.db_table} u ON u."id" = s."user_id"'
+        f" LEFT JOIN {cache.model._meta.db_table} pc"
+        f' ON pc."{cache_relation.field.column}" = u."id"'
+        ' WHERE s."token_hash" = $1 AND s."expires_at" > $2 LIMIT 1'
+    )
+    return _SessionLookup(sql, session, user, cache, cache_relation)
+
+
 def session_get_by_token(*, token: str) -> Session | None:
-    """The live session for `token`, with its user, in one query; None if unknown or expired."""
+    """The live session for `token`, with its user, in one query; None if unknown or expired.
+
+    The user's permission cache row rides along (None if the user has none), so
+    permission checks on `session.user` cost no query; exactly what
+    `select_related("user", "user__permission_cache")` would return.
+    """
     if not token or len(token) > 200:
         return None
-    # The permission cache rides along (a reverse one-to-one, named by string so
-    # this app imports nothing of permissions_app): checks then cost no query.
-    return (
-        Session.objects.select_related("user", "user__permission_cache")
-        .filter(token_hash=token_hash(token), expires_at__gt=timezone.now())
-        .first()
-    )
+    lookup = _session_lookup()
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        execute_prepared(
+            cursor,
+            name="sv_session_by_token",
+            sql=lookup.sql,
+            params=[token_hash(token), timezone.now()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    n_session, n_user = len(lookup.session.attnames), len(lookup.user.attnames)
+    session = lookup.session.build(row[:n_session], connection)
+    user = lookup.user.build(row[n_session : n_session + n_user], connection)
+    cache_values = row[n_session + n_user :]
+    # The cache's primary key is NULL when the LEFT JOIN found no row.
+    has_cache = cache_values[lookup.cache.pk_index] is not None
+    cache = lookup.cache.build(cache_values, connection) if has_cache else None
+    # Link the three as select_related does, both ways for the one-to-one.
+    Session._meta.get_field("user").set_cached_value(session, user)
+    lookup.cache_relation.set_cached_value(user, cache)
+    if cache is not None:
+        lookup.cache_relation.field.set_cached_value(cache, user)
+    return session
 
 
 def user_get_by_email(*, email: str) -> User | None:

@@ -14,6 +14,9 @@ DATABASE_MIGRATE_URL: str | None = env.str("DATABASE_MIGRATE_URL", default=None)
 DATABASE_POOL_SIZE: int = env.int("DATABASE_POOL_SIZE", default=20)
 # Seconds a request waits for a pooled connection before it fails (503) instead of hanging.
 DATABASE_POOL_TIMEOUT: float = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
+# Named statements each connection keeps prepared for the hottest reads; 0 behind
+# a transaction-mode pooler, where a connection's prepared statements cannot be relied on.
+DATABASE_PREPARED_STATEMENTS: int = env.int("DATABASE_PREPARED_STATEMENTS", default=32)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
 DEBUG: bool = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])

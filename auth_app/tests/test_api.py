@@ -14,9 +14,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
+from auth_app import selectors
 from auth_app.models import Account, RateLimit, Session, User, Verification
-from auth_app.services import PASSWORD_RESET, verification_create
+from auth_app.services import PASSWORD_RESET, session_create, verification_create
 from email_app.models import EmailSend
+from permissions_app.models import PermissionCache
+from sv_sdk.db import prepared
 
 from .conftest import PASSWORD, new_ip
 
@@ -268,6 +271,39 @@ def test_authentication_costs_one_query(signed_in):
     with CaptureQueriesContext(connection) as queries:
         assert authed.get("/api/v1/auth/session").status_code == 200
     assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def test_authentication_costs_one_query_even_on_a_fresh_database_connection(signed_in):
+    # The first check on a connection prepares the statement in the same round trip.
+    authed, _token = signed_in
+    prepared._prepared.pop(connection.connection, None)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert authed.get("/api/v1/auth/session").status_code == 200
+        assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def test_the_session_lookup_returns_the_session_its_user_and_their_permission_cache(user):
+    _session, token = session_create(user=user)
+    with CaptureQueriesContext(connection) as queries:
+        session = selectors.session_get_by_token(token=token)
+        assert session.user == user and session.user.email == "ada@example.com"
+        assert session.user.permission_cache.user_id == user.pk
+        assert session.data == {} and session.expires_at > timezone.now()
+        assert session.user.has_perm("profile:read")
+    assert len(queries) == 1
+    assert selectors.session_get_by_token(token=token + "x") is None
+
+
+def test_the_session_lookup_of_a_user_without_a_permission_cache_row_still_answers(user):
+    _session, token = session_create(user=user)
+    PermissionCache.objects.filter(user=user).delete()
+    session = selectors.session_get_by_token(token=token)
+    with pytest.raises(PermissionCache.DoesNotExist):
+        session.user.permission_cache  # noqa: B018
+    assert session.user.has_perm("profile:read")  # computed from the roles instead
 
 
 def test_an_expired_session_is_refused_and_a_used_one_slides_once_a_day(settings, signed_in):

@@ -96,6 +96,8 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# sv_sdk.db.prepared: how many hot reads each connection keeps prepared (0: none).
+SV_PREPARED_STATEMENTS = sv_env.DATABASE_PREPARED_STATEMENTS
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "auth_app.User"

@@ -1,0 +1,52 @@
+"""Named prepared statements for the few reads behind every API request.
+
+PostgreSQL plans a statement anew each time unless it is prepared, and for the
+small statements behind every request (the session lookup, the user list)
+planning costs more than running them. Django leaves psycopg's own preparing
+off (it breaks behind transaction-pooling proxies), so these few are prepared
+by hand: once per connection, in the same round trip as their first run, so
+a request still makes one query.
+"""
+
+import weakref
+
+from django.conf import settings
+
+# The statements prepared on each open database connection (a psycopg
+# connection, pooled across requests), by name; None: unknown after an error.
+_prepared: "weakref.WeakKeyDictionary[object, set[str] | None]" = weakref.WeakKeyDictionary()
+
+
+def execute_prepared(cursor, *, name: str, sql: str, params: list) -> None:
+    """Run `sql` on `cursor` (a Django cursor) as this connection's prepared statement `name`.
+
+    `name` is a constant identifier naming one `sql` only; `sql` takes its
+    values as $1, $2, ... from `params` (never formatted into it) and writes a
+    literal percent sign as %%. The rows are then read from `cursor` as usual.
+    """
+    connection = cursor.db.connection
+    known = _prepared.get(connection, set())
+    if known is None:
+        # An earlier run failed: PREPARE may or may not have taken effect, and
+        # something may have deallocated what was prepared. Ask the server.
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        known = {row[0] for row in cursor.fetchall()}
+    _prepared[connection] = known
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+    # A bound on plans kept per connection (PostgreSQL holds each in the backend's
+    # memory). Past it, or with it at 0, a statement is prepared for one run and
+    # dropped in the same query, which works behind a transaction-mode pooler too.
+    keep = len(known) < settings.SV_PREPARED_STATEMENTS
+    if name in known:
+        text = execute
+    else:
+        text = f"PREPARE {name} AS {sql}; {execute}" + ("" if keep else f"; DEALLOCATE {name}")
+    try:
+        cursor.execute(text, params)
+    except Exception:
+        _prepared[connection] = None
+        raise
+    if name not in known:
+        if keep:
+            known.add(name)
+        cursor.nextset()  # past PREPARE's empty result, to EXECUTE's rows
