@@ -205,10 +205,14 @@ def permissions_run(*, users: int = USERS, checks: int = 20_000, pages: int = 30
     )
 
 
-def users_page(cursor_id: str, role: str | None) -> list[User]:
-    """One page as the users API reads it: newest first, before a cursor, roles included."""
-    return list(
-        selectors.users_with_roles(role=role).filter(pk__lt=cursor_id).order_by("-pk")[: PAGE + 1]
+def users_page(cursor_id: str, role: str | None) -> list[dict]:
+    """One page as the users API reads it: newest first, before a cursor, roles included.
+
+    The API's own read (users_with_roles_window), with the one row past the page
+    that CursorPagination asks for to know whether a next page exists.
+    """
+    return selectors.users_with_roles_window(
+        role=role, descending=True, bound=("<", cursor_id), limit=PAGE + 1
     )
 
 
@@ -235,8 +239,9 @@ def _notes(run: PermissionsRun) -> list[str]:
         f"{run.users} users seeded with set-based INSERT ... SELECT generate_series in"
         f" {run.seed_seconds:.1f} s (every user holds `user`, every tenth also `auditor`;"
         " on Django's side each user is in one or two of five groups of ten permissions).",
-        f"A users page is {run.list_queries} SQL query (users, each with a JSON array of roles),"
-        " keyset-paginated at random positions.",
+        f"A users page is {run.list_queries} SQL query (users joined to their current roles,"
+        " a prepared statement, rows already formatted as the API writes them),"
+        " keyset-paginated at random positions: what `GET /api/v1/users` reads.",
         "A cold check of ours is the first check on a user loaded without its cache row; the"
         " API's authentication joins the row, so there a check is always warm.",
         "Django's cold check runs the two queries ModelBackend.get_all_permissions runs"

@@ -28,3 +28,38 @@ class NewestFirstCursorPagination(CursorPagination):
     """Newest first by id: UUIDv7 ids and the audit log's identity both sort by creation."""
 
     ordering = "-id"
+
+
+class RowSource:
+    """What CursorPagination asks of a queryset, answered by one SQL statement.
+
+    DRF's CursorPagination only orders by its field, filters on it (`<field>__lt`
+    or `__gt` the cursor's position) and slices; this records the first two
+    and calls `fetch(descending=, bound=, offset=, limit=)` for the slice, so a
+    list can reuse DRF's cursor logic (links, offsets, reversing) unchanged
+    while its rows come from a precompiled statement instead of a queryset.
+    `bound` is None or (">" or "<", position). Rows must be dicts holding the
+    ordering field.
+    """
+
+    def __init__(self, fetch):
+        self._fetch = fetch
+        self._descending = False
+        self._bound = None
+
+    def order_by(self, ordering):
+        self._descending = ordering.startswith("-")
+        return self
+
+    def filter(self, **lookup):
+        ((key, position),) = lookup.items()
+        self._bound = ("<" if key.endswith("__lt") else ">", position)
+        return self
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        return self._fetch(
+            descending=self._descending,
+            bound=self._bound,
+            offset=window.start,
+            limit=window.stop - window.start,
+        )
