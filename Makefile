@@ -46,6 +46,7 @@ browser-deps:
 	else echo "browser-deps: no /usr/bin/chromium (installing needs root and apt-get); the browser tests will be skipped"; fi
 
 bench: install
+	$(MANAGE) collectstatic --no-input --verbosity 0
 	$(BIN)/python -m benchmarks
 
 reliability: install
