@@ -4,54 +4,21 @@ import functools
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model
 from django.utils import timezone
 
 from sv_sdk.db.prepared import execute_prepared
+from sv_sdk.db.rows import ModelRow, model_row
 
 from .models import Session, User
 from .tokens import token_hash
 
 
 @dataclass(frozen=True)
-class _Part:
-    """One model's slice of a row: which columns, and how to turn them into an instance."""
-
-    model: type[Model]
-    attnames: tuple[str, ...]
-    pk_index: int
-    # (index in the slice, converter, its column): what the ORM applies to
-    # each value read, e.g. JSONField's from_db_value.
-    converters: tuple[tuple[int, object, object], ...]
-
-    @classmethod
-    def of(cls, model: type[Model], connection) -> "_Part":
-        fields = model._meta.concrete_fields
-        converters = []
-        for i, field in enumerate(fields):
-            col = field.get_col(model._meta.db_table)
-            for converter in connection.ops.get_db_converters(col) + field.get_db_converters(
-                connection
-            ):
-                converters.append((i, converter, col))
-        attnames = tuple(f.attname for f in fields)
-        return cls(model, attnames, attnames.index(model._meta.pk.attname), tuple(converters))
-
-    def columns(self, alias: str) -> str:
-        return ", ".join(f'{alias}."{f.column}"' for f in self.model._meta.concrete_fields)
-
-    def build(self, values: list, connection) -> Model:
-        for i, converter, col in self.converters:
-            values[i] = converter(values[i], col, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
-
-
-@dataclass(frozen=True)
 class _SessionLookup:
     sql: str
-    session: _Part
-    user: _Part
-    cache: _Part
+    session: ModelRow
+    user: ModelRow
+    cache: ModelRow
     cache_relation: object  # User -> permission cache, the reverse one-to-one
 
 
@@ -66,14 +33,13 @@ def _session_lookup() -> _SessionLookup:
     names from the models are interpolated; the token's hash and the time are
     parameters.
     """
-    connection = connections[DEFAULT_DB_ALIAS]
     # The permission cache is a reverse one-to-one named by string, so this app
     # imports nothing of permissions_app.
     cache_relation = User._meta.get_field("permission_cache")
     session, user, cache = (
-        _Part.of(Session, connection),
-        _Part.of(User, connection),
-        _Part.of(cache_relation.related_model, connection),
+        model_row(Session),
+        model_row(User),
+        model_row(cache_relation.related_model),
     )
     sql = (
         f"SELECT {session.columns('s')}, {user.columns('u')}, {cache.columns('pc')}"  # noqa: S608

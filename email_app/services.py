@@ -9,7 +9,7 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Lower
 from django.template import TemplateSyntaxError
 from django.utils import timezone
@@ -48,13 +48,18 @@ _TEMPLATE_SOURCES = ("subject", "text_body", "html_body")
 
 def template_get(*, key: str, locale: str | None = None) -> EmailTemplate:
     """The active template for key and locale, falling back to the default locale."""
-    return template_choose(template_candidates(key=key, locale=locale), key=key, locale=locale)
+    batch = Batch()
+    found = batch.select(EmailTemplate, *template_candidates(key=key, locale=locale))
+    return template_choose(batch.run()[found], key=key, locale=locale)
 
 
-def template_candidates(*, key: str, locale: str | None = None) -> QuerySet[EmailTemplate]:
-    """The active templates template_get chooses from (the locale's and the default's)."""
+def template_candidates(*, key: str, locale: str | None = None) -> tuple[str, list]:
+    """The condition and values of the active templates template_get chooses from.
+
+    For `Batch.select(EmailTemplate, ...)`: the locale's and the default locale's.
+    """
     locales = [loc for loc in (locale, settings.SV_DEFAULT_LOCALE) if loc]
-    return EmailTemplate.objects.filter(key=key, locale__in=locales, is_active=True)
+    return '"key" = %s AND "locale" = ANY(%s) AND "is_active"', [key, locales]
 
 
 def template_choose(

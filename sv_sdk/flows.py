@@ -26,7 +26,7 @@ from auth_app.services import (
     verification_consume,
     verification_create,
 )
-from email_app.models import Category
+from email_app.models import Category, EmailTemplate
 from email_app.services import (
     email_build,
     email_enqueue,
@@ -93,7 +93,7 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
     with transaction.atomic(savepoint=False):
         reads = Batch()
         role_at = reads.add(*role_lock_statement(role_name))
-        templates_at = reads.select(template_candidates(key="verify-email"))
+        templates_at = reads.select(EmailTemplate, *template_candidates(key="verify-email"))
         ids_at = reads.add(*audit_ids_statement(_ONBOARD_EVENTS))
         found = reads.run()
         if not found[role_at]:

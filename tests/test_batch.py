@@ -15,7 +15,7 @@ def test_one_query_runs_every_statement_and_returns_each_ones_rows():
     counter = FailAt()
     batch = Batch()
     with connection.execute_wrapper(counter), transaction.atomic():
-        roles_at = batch.select(Role.objects.filter(name__in=["user", "auditor"]).order_by("name"))
+        roles_at = batch.select(Role, "name = ANY(%s) ORDER BY name", [["user", "auditor"]])
         batch.insert(Role(name="support", permissions=["users:read"]))
         sum_at = batch.add("SELECT %s::int + %s::int", [2, 3])
         quote_at = batch.add("SELECT %s::text", ["it's; -- not SQL"])

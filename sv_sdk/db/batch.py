@@ -11,7 +11,9 @@ Values are merged into the text by psycopg's client-side binding
 (`ClientCursor.mogrify`), the quoting Django's default cursor uses for every
 query; nothing is formatted by hand. INSERTs are compiled by Django's own insert
 compiler, so field preparation (defaults, auto_now, JSON, encryption) is the
-ORM's. Django's execute wrappers and query logging see one query per batch.
+ORM's; rows read come back as instances built as the ORM builds them
+(sv_sdk.db.rows). Django's execute wrappers and query logging see one query
+per batch.
 """
 
 from collections.abc import Callable, Sequence
@@ -19,8 +21,10 @@ from typing import Any
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.db.models.sql import InsertQuery
+
+from .rows import model_row
 
 
 class Batch:
@@ -39,22 +43,20 @@ class Batch:
         self._statements.append(self._mogrifier.mogrify(sql, params) if params is not None else sql)
         return len(self._statements) - 1
 
-    def select(self, queryset: QuerySet) -> int:
-        """Queue a plain queryset (whole rows of its model); its result is model instances."""
-        query = queryset.query
-        if queryset._fields is not None or query.annotations or query.select_related:
-            raise ValueError("a batch selects whole rows of one model")
-        compiler = query.get_compiler(connection=self._db)
-        sql, params = compiler.as_sql()
-        columns = [expression for expression, _, _ in compiler.select]
-        attnames = [column.target.attname for column in columns]
-        converters = compiler.get_converters(columns)
-        model = queryset.model
+    def select(self, model: type[Model], where: str, params: Sequence[Any] = ()) -> int:
+        """Queue a read of whole rows of `model` matching `where`; its result is instances.
+
+        `where` is constant SQL over the table (no alias) with %s placeholders
+        for `params`. The statement is written from the model's columns, not
+        compiled by the ORM, which on a hot path cost more than the read itself.
+        """
+        row = model_row(model)
+        sql = (
+            f"SELECT {row.columns(model._meta.db_table)} FROM {model._meta.db_table} WHERE {where}"
+        )
 
         def load(rows: list[tuple]) -> list[Model]:
-            if converters:
-                rows = compiler.apply_converters(rows, converters)
-            return [model.from_db(self._db.alias, attnames, values) for values in rows]
+            return [row.build(list(values), self._db) for values in rows]
 
         index = self.add(sql, params)
         self._loaders[index] = load
