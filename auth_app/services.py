@@ -65,24 +65,9 @@ def raise_if_email_taken(exc: IntegrityError) -> None:
         raise EmailTaken() from None
 
 
-def user_create(
-    *,
-    email: str,
-    password: str | None = None,
-    name: str = "",
-    is_staff: bool = False,
-    is_superuser: bool = False,
-    validate_password: bool = True,
-) -> User:
-    """Create a user; raise EmailTaken if the email exists in any letter case."""
-    user = user_build(
-        email=email,
-        password=password,
-        name=name,
-        is_staff=is_staff,
-        is_superuser=is_superuser,
-        validate_password=validate_password,
-    )
+def user_create(**fields) -> User:
+    """Create a user (user_build's arguments); raise EmailTaken if the email exists in any case."""
+    user = user_build(**fields)
     try:
         # A savepoint, so a unique violation leaves the caller's transaction usable
         # long enough to turn it into EmailTaken (and roll everything back).

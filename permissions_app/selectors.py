@@ -281,10 +281,13 @@ def users_with_roles_window(
         rows = cursor.fetchall()
     users: list[dict] = []
     width = len(USER_LIST_FIELDS)
+    last_id = roles = None
     for row in rows:
-        if not users or users[-1]["id"] != row[0]:
-            users.append({**dict(zip(USER_LIST_FIELDS, row[:width], strict=True)), "roles": []})
-        role_id, name, expires_at = row[width:]
-        if role_id is not None:
-            users[-1]["roles"].append({"id": role_id, "name": name, "expires_at": expires_at})
+        if row[0] != last_id:
+            user = dict(zip(USER_LIST_FIELDS, row[:width], strict=True))
+            user["roles"] = roles = []
+            users.append(user)
+            last_id = row[0]
+        if row[width] is not None:
+            roles.append({"id": row[width], "name": row[width + 1], "expires_at": row[width + 2]})
     return users

@@ -13,7 +13,11 @@ from rest_framework.views import APIView
 
 from auth_app.models import User
 from permissions_app.api.views import RoleRefSerializer
-from permissions_app.selectors import users_with_roles, users_with_roles_window
+from permissions_app.selectors import (
+    USER_LIST_FIELDS,
+    users_with_roles,
+    users_with_roles_window,
+)
 from sv_sdk import flows
 from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource
 from sv_sdk.api.permissions import MethodPermission
@@ -25,20 +29,8 @@ class ManagedUserOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = [
-            "id",
-            "email",
-            "email_verified",
-            "name",
-            "image",
-            "is_active",
-            "is_staff",
-            "is_superuser",
-            "last_login",
-            "created_at",
-            "updated_at",
-            "roles",
-        ]
+        # The list writes the same fields in SQL (users_with_roles_window).
+        fields = [*USER_LIST_FIELDS, "roles"]
 
     @extend_schema_field(RoleRefSerializer(many=True))
     def get_roles(self, user) -> list[dict]:
@@ -89,9 +81,11 @@ class UserCollectionApi(APIView):
         responses={200: ManagedUserOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        query = self.ListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        role = query.validated_data.get("role")
+        role = None
+        if "role" in request.query_params:  # nothing else to check without it
+            query = self.ListQuerySerializer(data=request.query_params)
+            query.is_valid(raise_exception=True)
+            role = query.validated_data.get("role")
         paginator = self.pagination_class()
         # DRF's cursor logic over rows already shaped as ManagedUserOutputSerializer
         # would render them (see users_with_roles_window): on this busy read a
