@@ -549,7 +549,7 @@ def seed_run(*, samples: int = 300, report_samples: int = 30) -> SeedRun:
                 ),
                 "~15 ms",
                 "~40 ms",
-                "1 query",
+                "1 prepared query, rows shaped as the API writes them",
                 "2 queries in 2 databases, joined in Python",
             ),
             (
@@ -566,7 +566,7 @@ def seed_run(*, samples: int = 300, report_samples: int = 30) -> SeedRun:
                 ),
                 "~20 ms",
                 "~60 ms",
-                "1 transaction, 7 tables, plus its job",
+                "1 transaction of 2 queries (sv_sdk.db.batch), 7 tables, plus its job",
                 "4 commits, no atomicity, no job",
             ),
             (
@@ -657,7 +657,7 @@ def _notes(run: SeedRun) -> list[str]:
         " atomicity: a crash between commits leaves half a user), no foreign keys between"
         " databases (deletes cascade by hand) and joins in Python.",
         "*sv_sdk code* is what the product really runs (ORM, services, user_onboard with its"
-        " Procrastinate job and HMAC'd audit rows, the users selector); the difference to *one"
+        " Procrastinate job and HMAC'd audit rows, the users list's read); the difference to *one"
         " db* is the ORM's and the guarantees' price, not the database layout's.",
         *(f"{row.name}: sv_sdk = {row.code_note}; four dbs = {row.four_note}." for row in run.rows),
         "Report answer (the three agree): "

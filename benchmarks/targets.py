@@ -35,19 +35,24 @@ def targets(
 ) -> list[Target]:
     lat = onboard.latency
     four_page = seed.rows[1].four
+    # The same rows written by hand-written SQL on our one database, with no
+    # job and no MACs: how far the machine's round trips and commits alone go.
+    hand = seed.rows[2].single
     rows = [
         Target(
             "user_onboard p50, password hashing excluded",
             f"{lat.p50_ms:.2f} ms",
             f"<= {ONBOARD_P50_MS:g} ms",
-            f"seed claim ~20 ms; four databases {seed.rows[2].four.p50_ms:.2f} ms",
+            f"seed claim ~20 ms; four databases {seed.rows[2].four.p50_ms:.2f} ms;"
+            f" the same rows in hand-written SQL, one db {hand.p50_ms:.2f} ms",
             lat.p50_ms <= ONBOARD_P50_MS,
         ),
         Target(
             "user_onboard p99, password hashing excluded",
             f"{lat.p99_ms:.2f} ms",
             f"<= {ONBOARD_P99_MS:g} ms",
-            f"four databases {seed.rows[2].four.p99_ms:.2f} ms",
+            f"four databases {seed.rows[2].four.p99_ms:.2f} ms;"
+            f" the same rows in hand-written SQL, one db {hand.p99_ms:.2f} ms",
             lat.p99_ms <= ONBOARD_P99_MS,
         ),
         Target(
