@@ -2,10 +2,16 @@
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_delete
 
 from audit_app.models import AuditLog
-from permissions_app.models import Role
+from auth_app.models import Session, User
+from auth_app.services import session_create, user_delete
+from email_app.models import EmailSend
+from permissions_app.models import PermissionCache, Role, UserRole
+from permissions_app.services import role_grant
 from sv_sdk.db.batch import Batch
+from sv_sdk.flows import user_onboard
 from tests.faults import FailAt
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,3 +54,43 @@ def test_an_error_stops_the_query_and_the_transaction_keeps_nothing_of_it():
 def test_insert_takes_one_model_at_a_time():
     with pytest.raises(TypeError):
         Batch().insert(Role(name="a"), AuditLog(event_type="x"))
+
+
+def test_deleting_a_user_cascades_in_one_query_as_django_would():
+    admin = user_onboard(email="root@example.com", is_superuser=True)
+    ada = user_onboard(email="ada@example.com")  # a role, a cache row, an email, a token
+    session_create(user=ada)
+    grant = role_grant(user=admin, role=Role.objects.get(name="auditor"), granted_by=ada)
+    send = EmailSend.objects.get(user=ada)
+
+    counter = FailAt()
+    with connection.execute_wrapper(counter):
+        user_delete(user=ada)
+
+    assert counter.count == 1
+    assert ada.pk is None
+    assert not User.objects.filter(email="ada@example.com").exists()
+    assert not Session.objects.exists()
+    assert not UserRole.objects.filter(role__name="user", user__email="ada@example.com").exists()
+    assert PermissionCache.objects.filter(user=admin).exists()
+    assert PermissionCache.objects.count() == 1
+    # SET_NULL relations keep their rows.
+    send.refresh_from_db()
+    assert send.user_id is None
+    assert UserRole.objects.get(pk=grant.pk).granted_by_id is None
+
+
+def test_a_delete_with_signal_receivers_falls_back_to_djangos_own():
+    ada = user_onboard(email="ada@example.com")
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance.email)
+
+    post_delete.connect(receiver, sender=User)
+    try:
+        user_delete(user=ada)
+    finally:
+        post_delete.disconnect(receiver, sender=User)
+    assert seen == ["ada@example.com"]
+    assert not User.objects.exists()

@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model
-from django.db.models.sql import InsertQuery
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db.models import Model, QuerySet, signals
+from django.db.models.deletion import Collector
+from django.db.models.sql import DeleteQuery, InsertQuery, UpdateQuery
 
 from .rows import model_row
 
@@ -101,3 +102,54 @@ class Batch:
         self._loaders.clear()
         self._saved.clear()
         return results
+
+
+def delete_cascading(obj: Model) -> None:
+    """`obj.delete()`, with the cascade's statements sent in one round trip.
+
+    Django's Collector decides what goes, by the models' on_delete rules, as
+    `Model.delete` does. When everything it found can go by plain statements
+    (related rows deleted or set to NULL by a query, no delete signals to
+    send), those statements and the object's own DELETE go together in one
+    Batch; otherwise the Collector deletes as usual, a statement at a time.
+    """
+    model = type(obj)
+    db = router.db_for_write(model, instance=obj)
+    collector = Collector(using=db, origin=obj)
+    collector.collect([obj])
+    statements = _plain_cascade(collector, model, db)
+    if statements is None:
+        collector.delete()
+        return
+    batch = Batch(using=db)
+    for sql, params in statements:
+        batch.add(sql, params)
+    meta = model._meta
+    batch.add(f'DELETE FROM {meta.db_table} WHERE "{meta.pk.column}" = %s', [obj.pk])
+    with transaction.atomic(using=db, savepoint=False):
+        batch.run()
+    setattr(obj, meta.pk.attname, None)
+
+
+def _plain_cascade(collector: Collector, model: type[Model], db: str) -> list | None:
+    """The Collector's fast deletes and field updates as SQL; None if it found more than those."""
+    if set(collector.data) != {model} or any(
+        signal.has_listeners(model) for signal in (signals.pre_delete, signals.post_delete)
+    ):
+        return None
+    connection = connections[db]
+    statements = []
+    for queryset in collector.fast_deletes:
+        if not isinstance(queryset, QuerySet):
+            return None
+        query = queryset.query.clone()
+        query.__class__ = DeleteQuery  # as QuerySet._raw_delete does
+        statements.append(query.get_compiler(connection=connection).as_sql())
+    for (field, value), targets in collector.field_updates.items():
+        for queryset in targets:
+            if not isinstance(queryset, QuerySet) or queryset._result_cache is not None:
+                return None
+            query = queryset.query.chain(UpdateQuery)
+            query.add_update_values({field.name: value})
+            statements.append(query.get_compiler(connection=connection).as_sql())
+    return statements
