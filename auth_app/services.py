@@ -66,20 +66,6 @@ def raise_if_email_taken(exc: IntegrityError) -> None:
         raise EmailTaken() from None
 
 
-def user_create(**fields) -> User:
-    """Create a user (user_build's arguments); raise EmailTaken if the email exists in any case."""
-    user = user_build(**fields)
-    try:
-        # A savepoint, so a unique violation leaves the caller's transaction usable
-        # long enough to turn it into EmailTaken (and roll everything back).
-        with transaction.atomic():
-            user.save(force_insert=True)
-    except IntegrityError as exc:
-        raise_if_email_taken(exc)
-        raise
-    return user
-
-
 def verification_build(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
     """A new, unsaved single-use token row for `purpose`, and the token itself."""
     token = token_generate()

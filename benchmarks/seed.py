@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 
 from audit_app.services import audit_record
 from auth_app.models import User
-from auth_app.services import user_create, user_delete
+from auth_app.services import user_build, user_delete
 from email_app.rendering import render
 from sv_sdk.flows import user_onboard
 from sv_sdk.ids import new_id
@@ -421,7 +421,8 @@ class OneDatabase:
 
 
 def single_user_crud(email: str) -> None:
-    user = user_create(email=email, password=None, validate_password=False)
+    user = user_build(email=email, password=None, validate_password=False)
+    user.save(force_insert=True)
     user = User.objects.get(pk=user.pk)
     user.name = "Renamed"
     user.save(update_fields=["name", "updated_at"])

@@ -90,11 +90,8 @@ FROM (SELECT unnest(%s::text[]) UNION SELECT role_id FROM {_USER_ROLES} WHERE us
 AS roles(id) ORDER BY id
 """  # noqa: S608
 
-# A grant's shared role lock, taken by role name; returns the role's id.
-_ROLE_LOCK_SQL = f"""
-SELECT id, pg_advisory_xact_lock_shared(hashtextextended(%s || id, 0))
-FROM {Role._meta.db_table} WHERE name = %s
-"""  # noqa: S608
+# A grant's shared role lock, taken by role name; returns (lock, the role's id).
+_ROLE_LOCK_SQL = _LOCK.format(mode="_shared") + f", id FROM {Role._meta.db_table} WHERE name = %s"
 
 
 def _lock_users(user_ids: Iterable[str], role_ids: Iterable[str] = ()) -> None:
@@ -368,7 +365,7 @@ def role_grant(
 
 
 def role_lock_statement(role_name: str) -> tuple[str, list]:
-    """Take the shared lock a grant of the role named `role_name` takes; return its (id,).
+    """Take the shared lock a grant of the role named `role_name` takes; return (_, its id).
 
     See the module's notes. The role's permissions must be read by a later
     statement, whose snapshot is taken after the lock.

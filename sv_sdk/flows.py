@@ -98,7 +98,7 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
         found = reads.run()
         if not found[role_at]:
             raise Role.DoesNotExist(f"the {role_name!r} role is missing")
-        [(role_id, _locked)] = found[role_at]
+        [(_locked, role_id)] = found[role_at]
         template = template_choose(found[templates_at], key="verify-email")
 
         writes = Batch()

@@ -85,7 +85,7 @@ class Batch:
         """
         if not self._statements:
             return []
-        results: list[list[tuple]] = []
+        results: list[list] = []
         with self._db.cursor() as cursor:
             cursor.execute(";\n".join(self._statements))
             raw = cursor.cursor
