@@ -2,6 +2,8 @@
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
 
 from audit_app.models import AuditLog
@@ -49,6 +51,35 @@ def test_an_error_stops_the_query_and_the_transaction_keeps_nothing_of_it():
 
     assert Role.objects.count() == role_count
     assert not Role.objects.filter(name="first").exists()
+
+
+def test_insert_stores_rows_as_djangos_own_insert_does():
+    # The INSERT's text is written once per model and row count; the values
+    # are still Django's (defaults, auto_now, arrays, JSON, NULLs, expressions).
+    def roles(prefix):
+        return [
+            Role(name=f"{prefix}-plain", permissions=["users:read", "it's"], description="a\nb"),
+            Role(name=f"{prefix}-empty", permissions=[], is_system=True),
+            Role(name=Lower(Value(f"{prefix.upper()}-EXPRESSION")), permissions=["*"]),
+        ]
+
+    Role.objects.bulk_create(roles("django"))
+    batch = Batch()
+    batch.insert(roles("batch")[0])  # one row, then two: two texts of the same model
+    batch.insert(*roles("batch")[1:])
+    batch.add("SELECT 1")
+    with transaction.atomic():
+        batch.run()
+
+    columns = ["name", "description", "permissions", "is_system"]
+    for suffix in ("plain", "empty", "expression"):
+        ours = Role.objects.filter(name=f"batch-{suffix}").values(*columns, "updated_at").get()
+        theirs = Role.objects.filter(name=f"django-{suffix}").values(*columns).get()
+        assert ours["updated_at"] is not None  # auto_now ran
+        assert {c: ours[c] for c in columns} == {
+            **theirs,
+            "name": f"batch-{suffix}",
+        }
 
 
 def test_insert_takes_one_model_at_a_time():

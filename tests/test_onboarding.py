@@ -13,7 +13,9 @@ from auth_app.models import User, Verification
 from auth_app.tokens import token_hash
 from conftest import run_worker, table_counts
 from email_app.models import EmailSend
-from permissions_app.models import PermissionCache, UserRole
+from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
+from permissions_app.models import PermissionCache, Role, UserRole
+from permissions_app.services import permission_cache_repair
 from sv_sdk.flows import user_onboard
 from tests.faults import FailAt, InjectedFault
 
@@ -45,6 +47,28 @@ def test_onboarding_writes_user_role_cache_audit_verification_email_and_job():
     assert send.template.key == "verify-email"
     assert send.category == "account"
     assert jobs() == [("email.deliver", send.pk)]
+
+
+@pytest.mark.parametrize("is_superuser", [False, True])
+def test_a_new_users_cache_row_is_the_one_a_full_recompute_writes(is_superuser):
+    # The sign-up writes the cache row from the one role it grants; it must be
+    # exactly what the general refresh computes from the tables, even for a
+    # role whose stored permissions are out of order, repeated or NULL.
+    role = Role.objects.get(name=SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE)
+    Role.objects.filter(pk=role.pk).update(
+        permissions=["profile:write", None, "profile:read", "profile:write"]
+    )
+
+    user = user_onboard(email="ada@example.com", is_superuser=is_superuser)
+
+    assert permission_cache_repair(user_ids=[user.pk]) == []
+    cache = PermissionCache.objects.get(user=user)
+    assert cache.roles == [role.name]
+    assert cache.valid_until is None
+    if is_superuser:
+        assert cache.permissions == ["*"]
+    else:
+        assert cache.permissions == ["profile:read", "profile:write"]
 
 
 def test_the_worker_delivers_the_verification_email_with_a_working_link(settings):

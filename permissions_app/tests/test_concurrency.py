@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from auth_app.models import User
 from permissions_app import selectors, services
+from permissions_app.catalogue import DEFAULT_USER_ROLE
 from permissions_app.errors import AssignmentNotFound
 from permissions_app.models import PermissionCache, Role
+from sv_sdk.flows import user_onboard
 
 from .factories import RoleFactory, UserFactory
 
@@ -133,3 +135,25 @@ def test_role_edits_racing_grants_to_its_holders_never_leave_a_disagreeing_cache
     assert run_concurrently(work, [u.pk for u in users]) == []
     assert services.permission_cache_repair(user_ids=[u.pk for u in users]) == []
     assert PermissionCache.objects.filter(user__in=users).count() == len(users)
+
+
+def test_sign_ups_racing_edits_of_the_default_role_never_leave_a_disagreeing_cache():
+    # user_onboard writes a new user's cache row from the role it reads under
+    # the role's shared lock; an edit of that role must either come first (and
+    # the row shows it) or wait for the sign-up to commit (and then refresh it).
+    role_id = Role.objects.get(name=DEFAULT_USER_ROLE).pk
+    choices = ["profile:read", "profile:write", "users:read", "email:read"]
+    signed_up: list[str] = []  # grows while the watcher reads it
+
+    def work(i):
+        rng = random.Random(300 + i)
+        for step in range(STEPS):
+            if i % 2:
+                picked = rng.sample(choices, 2)
+                services.role_update(role=Role.objects.get(pk=role_id), permissions=picked)
+            else:
+                signed_up.append(user_onboard(email=f"racer-{i}-{step}@example.com").pk)
+
+    assert run_concurrently(work, signed_up) == []
+    assert len(signed_up) == THREADS // 2 * STEPS
+    assert services.permission_cache_repair(user_ids=signed_up) == []

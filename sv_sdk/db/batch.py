@@ -9,14 +9,15 @@ any database error does).
 
 Values are merged into the text by psycopg's client-side binding
 (`ClientCursor.mogrify`), the quoting Django's default cursor uses for every
-query; nothing is formatted by hand. INSERTs are compiled by Django's own insert
-compiler, so field preparation (defaults, auto_now, JSON, encryption) is the
-ORM's; rows read come back as instances built as the ORM builds them
+query; nothing is formatted by hand. An INSERT's values are prepared by Django's
+own insert compiler, so field preparation (defaults, auto_now, JSON, encryption)
+is the ORM's; rows read come back as instances built as the ORM builds them
 (sv_sdk.db.rows). Django's execute wrappers and query logging see one query
 per batch.
 """
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -24,6 +25,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.db.models import Model, QuerySet, signals
 from django.db.models.deletion import Collector
 from django.db.models.sql import DeleteQuery, InsertQuery, UpdateQuery
+from django.db.models.sql.compiler import SQLInsertCompiler
 
 from .rows import model_row
 
@@ -68,15 +70,31 @@ class Batch:
         model = type(objs[0])
         if any(type(obj) is not model for obj in objs):
             raise TypeError("one INSERT holds rows of one model")
-        meta = model._meta
-        fields = [f for f in meta.local_concrete_fields if not f.generated]
+        fields = _insert_fields(model)
         query = InsertQuery(model)
         query.insert_values(fields, objs, raw=False)
-        # An empty RETURNING list: the primary keys are made in Python (UUIDv7, or
-        # taken from a sequence beforehand), so nothing needs to come back.
-        [(sql, params)] = query.get_compiler(connection=self._db).as_sql()
+        compiler = query.get_compiler(connection=self._db)
+        # The values as Django's insert compiler prepares them (pre_save, then
+        # get_db_prep_save); the text around them depends only on the model and
+        # the number of rows, so it is written once, not compiled for every row.
+        rows = [
+            [compiler.prepare_value(field, compiler.pre_save_val(field, obj)) for field in fields]
+            for obj in objs
+        ]
+        if any(hasattr(value, "as_sql") for row in rows for value in row) or any(
+            hasattr(field, "get_placeholder") for field in fields
+        ):
+            # Expressions or custom placeholders: the compiler writes this one.
+            placeholder_rows, param_rows = SQLInsertCompiler.assemble_as_sql(compiler, fields, rows)
+            values = self._db.ops.bulk_insert_sql(fields, placeholder_rows)
+            sql = f"{_insert_prefix(self._db.alias, model)} {values}"
+            rows = param_rows
+        else:
+            sql = _insert_sql(self._db.alias, model, len(objs))
         self._saved.extend(objs)
-        return self.add(sql, params)
+        # No RETURNING: the primary keys are made in Python (UUIDv7, or taken
+        # from a sequence beforehand), so nothing needs to come back.
+        return self.add(sql, [value for row in rows for value in row])
 
     def run(self) -> list[list]:
         """Send every queued statement at once; return each one's rows ([] if none).
@@ -102,6 +120,28 @@ class Batch:
         self._loaders.clear()
         self._saved.clear()
         return results
+
+
+def _insert_fields(model: type[Model]) -> list:
+    return [f for f in model._meta.local_concrete_fields if not f.generated]
+
+
+def _insert_prefix(using: str, model: type[Model]) -> str:
+    ops = connections[using].ops
+    columns = ", ".join(ops.quote_name(field.column) for field in _insert_fields(model))
+    return f"{ops.insert_statement()} {ops.quote_name(model._meta.db_table)} ({columns})"
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(using: str, model: type[Model], rows: int) -> str:
+    """INSERT of `rows` rows of plain values: Django's text with a VALUES list of %s.
+
+    A VALUES list, not Django's PostgreSQL UNNEST of one array per column:
+    UNNEST saves planning a long insert, but a batch quotes its values into the
+    text, and quoting arrays costs more than planning a few rows.
+    """
+    row = "(" + ", ".join(["%s"] * len(_insert_fields(model))) + ")"
+    return f"{_insert_prefix(using, model)} VALUES {', '.join([row] * rows)}"
 
 
 def delete_cascading(obj: Model) -> None:
