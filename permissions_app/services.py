@@ -143,17 +143,13 @@ def _forget(user) -> None:
         user._state.fields_cache.pop("permission_cache", None)
 
 
-def _cache_refresh_statement(user_ids: Iterable[str]) -> tuple[str, dict]:
-    return (
-        _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
-        {"now": selectors._now(), "ids": list(user_ids)},
-    )
-
-
 def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
     """Recompute the cache rows of these users from their assignments, in one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(*_cache_refresh_statement(user_ids))
+        cursor.execute(
+            _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
+            {"now": selectors._now(), "ids": list(user_ids)},
+        )
 
 
 def _refresh_role_holders(role_id: str) -> int:

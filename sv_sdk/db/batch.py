@@ -88,13 +88,13 @@ class Batch:
             placeholder_rows, param_rows = SQLInsertCompiler.assemble_as_sql(compiler, fields, rows)
             values = self._db.ops.bulk_insert_sql(fields, placeholder_rows)
             sql = f"{_insert_prefix(self._db.alias, model)} {values}"
-            rows = param_rows
         else:
             sql = _insert_sql(self._db.alias, model, len(objs))
+            param_rows = rows
         self._saved.extend(objs)
         # No RETURNING: the primary keys are made in Python (UUIDv7, or taken
         # from a sequence beforehand), so nothing needs to come back.
-        return self.add(sql, [value for row in rows for value in row])
+        return self.add(sql, [value for row in param_rows for value in row])
 
     def run(self) -> list[list]:
         """Send every queued statement at once; return each one's rows ([] if none).
