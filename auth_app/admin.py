@@ -3,13 +3,12 @@
 The user page is the operators' console for one user: profile, verification and
 ban state, active sessions (revocable), linked accounts and recent audit events.
 Writes go through `auth_app.services` (audited); what needs the other apps
-(roles, emails, the onboarding and offboarding flows) is added in sv_sdk/admin.py.
+(roles, emails, the onboarding and offboarding flows) is added in platform_app/admin.py.
 """
 
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
@@ -19,10 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.module_loading import import_string
 
 from audit_app.models import AuditLog
-from sv_sdk.errors import ApplicationError
 
 from . import services
 from .models import Account, Session, User, Verification
@@ -211,7 +208,6 @@ class AccountInline(admin.TabularInline):
         return False
 
 
-@admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     form = UserChangeForm
     list_display = [
@@ -355,25 +351,9 @@ class UserAdmin(admin.ModelAdmin):
     # Writes, through the services ----------------------------------------------
 
     def save_model(self, request, obj, form, change):
-        if change:
-            self.user_change(request, obj, form)
-            return
-        onboard = import_string(settings.SV_USER_ONBOARD)
-        try:
-            created = onboard(
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data.get("password"),
-                name=form.cleaned_data.get("name", ""),
-                is_staff=form.cleaned_data.get("is_staff", False),
-                is_superuser=form.cleaned_data.get("is_superuser", False),
-                actor=request.user,
-            )
-        except ApplicationError as exc:
-            # Only a race can get here (the form checked the email): say so, no 500.
-            raise PermissionDenied(exc.detail) from exc
-        obj.pk = created.pk
-        obj._state.adding = False
-        obj._state.db = created._state.db
+        # Only changes reach here: creating a user is onboarding, which spans the
+        # apps, so the composed admin of the top layer (platform_app.admin) does it.
+        self.user_change(request, obj, form)
 
     def user_change(self, request, obj, form) -> User:
         """Apply the form's changes through the service; a deactivated user is signed out."""

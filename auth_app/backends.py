@@ -13,7 +13,7 @@ from .selectors import user_can_sign_in
 
 # Django's authenticate() lets only PermissionDenied through quietly; RateLimited
 # reaches the caller on purpose, so a login page can say "try again in N seconds"
-# rather than "wrong password" (the admin's login form does, see sv_sdk/admin_site.py).
+# rather than "wrong password" (the admin's login form does, see platform_app/admin_site.py).
 
 
 class EmailBackend(ModelBackend):

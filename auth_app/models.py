@@ -1,12 +1,11 @@
 """Identity: users, sessions, linked accounts and single-use verifications (schema `auth`)."""
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from sv_sdk.db.fields import EncryptedTextField, id_field
 from sv_sdk.db.tables import schema_table
@@ -29,12 +28,21 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         extra_fields.update(is_staff=True, is_superuser=True)
         return self._onboard(email=email, password=password, **extra_fields)
 
+    # Django's createsuperuser and anything else that calls the manager get the
+    # full onboarding (role, cache, audit, verification email). The flow spans
+    # apps, so it lives above this one: the top layer registers it at start-up.
+    _onboarding = None
+
+    @classmethod
+    def register_onboarding(cls, flow) -> None:
+        cls._onboarding = staticmethod(flow)
+
     def _onboard(self, **fields):
-        # Django's createsuperuser and anything else that calls the manager get
-        # the full onboarding (role, cache, audit, verification email) through
-        # the configured flow, without this app importing the other apps.
-        onboard = import_string(settings.SV_USER_ONBOARD)
-        return onboard(**fields)
+        if self._onboarding is None:
+            raise ImproperlyConfigured(
+                "No onboarding flow is registered (is platform_app installed?)."
+            )
+        return self._onboarding(**fields)
 
 
 class User(AbstractBaseUser):

@@ -15,7 +15,7 @@ from statistics import median
 from rest_framework.authtoken.models import Token
 
 from auth_app.services import session_create
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

@@ -7,7 +7,7 @@ from statistics import fmean, median, quantiles
 from django.contrib.auth.hashers import get_hasher, make_password
 
 from auth_app.models import User
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 _NS_PER_MS = 1_000_000
 

@@ -24,7 +24,7 @@ from audit_app.services import audit_record
 from auth_app.models import User
 from auth_app.services import user_build, user_delete
 from email_app.rendering import render
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 from sv_sdk.ids import new_id
 
 from . import permissions as permissions_bench

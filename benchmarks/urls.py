@@ -6,8 +6,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sv_sdk.urls import handler404, handler500
-from sv_sdk.urls import urlpatterns as project_urlpatterns
+from platform_app.urls import handler404, handler500
+from platform_app.urls import urlpatterns as project_urlpatterns
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 

@@ -5,8 +5,6 @@ from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
-from auth_app.admin import UserAdmin
-
 from . import selectors, services
 from .catalogue import PERMISSIONS, grantable
 from .errors import AssignmentNotFound
@@ -188,9 +186,6 @@ class UserRoleInline(admin.TabularInline):
         formset.request = request
         formset.form.actor = request.user
         return formset
-
-
-UserAdmin.inlines = [*UserAdmin.inlines, UserRoleInline]
 
 
 @admin.register(PermissionCache)

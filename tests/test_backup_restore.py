@@ -12,8 +12,8 @@ from django.core.management import get_commands
 from django.db import connection
 
 from auth_app.models import Account
+from platform_app.flows import user_onboard
 from sv_sdk import crypto
-from sv_sdk.flows import user_onboard
 from tests.test_db_roles import (
     ROOT,
     SCHEMAS,

@@ -12,8 +12,8 @@ from auth_app.services import session_create, user_delete
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import role_grant
+from platform_app.flows import user_onboard
 from sv_sdk.db.batch import Batch
-from sv_sdk.flows import user_onboard
 from tests.faults import FailAt
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ("auth", "email", "audit", "permissions")

@@ -16,7 +16,7 @@ from email_app.models import EmailSend
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import permission_cache_repair
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 from tests.faults import FailAt, InjectedFault
 
 pytestmark = pytest.mark.django_db(transaction=True)

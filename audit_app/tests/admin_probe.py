@@ -17,5 +17,5 @@ class PlainUserAdmin(admin.ModelAdmin):
 
 urlpatterns = [
     path("probe-admin/", site.urls),
-    path("", include("sv_sdk.urls")),
+    path("", include("platform_app.urls")),
 ]

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from audit_app.context import audit_context
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
 from auth_app.models import User
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ class RecordApi(APIView):
 
 urlpatterns = [
     path("record", RecordApi.as_view()),
-    path("", include("sv_sdk.urls")),
+    path("", include("platform_app.urls")),
 ]
 
 

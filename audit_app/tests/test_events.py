@@ -11,7 +11,7 @@ from conftest import run_worker
 from email_app.models import EmailSend
 from permissions_app.models import Role
 from permissions_app.services import role_grant
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 
 def events(**filters) -> list[str]:

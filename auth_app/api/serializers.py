@@ -57,3 +57,7 @@ class SignedInOutputSerializer(serializers.Serializer):
 class SessionInfoOutputSerializer(serializers.Serializer):
     user = UserOutputSerializer()
     session = SessionOutputSerializer()
+
+
+class RevokedOutputSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many sessions ended.")

@@ -5,7 +5,7 @@ import itertools
 import pytest
 from rest_framework.test import APIClient
 
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 PASSWORD = "correct horse battery staple"
 _ips = (f"198.51.100.{i}" for i in itertools.count(1))

@@ -13,7 +13,7 @@ from auth_app.services import session_create, user_ban
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import role_create, role_grant
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
 

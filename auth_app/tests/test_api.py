@@ -159,7 +159,7 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(client, user):
 def test_unknown_email_takes_as_long_as_a_wrong_password(settings, client):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
     settings.SV_RATE_LIMITS = {**settings.SV_RATE_LIMITS, "sign_in": (100, 10)}
-    from sv_sdk.flows import user_onboard
+    from platform_app.flows import user_onboard
 
     user_onboard(email="slow@example.com", password=PASSWORD)
 
@@ -225,7 +225,7 @@ def test_sign_in_rehashes_a_password_stored_with_older_parameters(settings, clie
         "django.contrib.auth.hashers.Argon2PasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
-    from sv_sdk.flows import user_onboard
+    from platform_app.flows import user_onboard
 
     user = user_onboard(email="old@example.com")
     User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
@@ -359,7 +359,7 @@ def test_users_list_and_revoke_their_own_sessions(user, signed_in):
 
 
 def test_nobody_revokes_someone_elses_session_through_their_own_endpoint(signed_in):
-    from sv_sdk.flows import user_onboard
+    from platform_app.flows import user_onboard
 
     stranger = user_onboard(email="mallory@example.com", password=PASSWORD)
     token = sign_in(APIClient(REMOTE_ADDR=new_ip()), stranger.email, PASSWORD).json()["session"]
@@ -612,7 +612,7 @@ def test_change_password_can_end_the_other_sessions(signed_in, user):
 def test_user_sessions_admin_endpoints_need_sessions_permissions(signed_in, user):
     from permissions_app.models import Role
     from permissions_app.services import role_grant
-    from sv_sdk.flows import user_onboard
+    from platform_app.flows import user_onboard
 
     admin = user_onboard(email="ops@example.com", password=PASSWORD)
     ops = bearer(
@@ -632,7 +632,7 @@ def test_user_sessions_admin_endpoints_need_sessions_permissions(signed_in, user
 def test_admin_logins_are_sessions_that_an_api_revocation_ends(client):
     from django.test import Client
 
-    from sv_sdk.flows import user_onboard
+    from platform_app.flows import user_onboard
 
     admin = user_onboard(email="root@example.com", password=PASSWORD, is_superuser=True)
     browser = Client()

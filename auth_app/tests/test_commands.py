@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from auth_app.models import Session, Verification
 from auth_app.services import session_create, verification_consume, verification_create
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from email_app.testing import SmtpServer
 from permissions_app.models import Role
 from permissions_app.services import role_grant
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 
 @pytest.fixture

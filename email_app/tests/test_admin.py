@@ -5,7 +5,7 @@ import pytest
 from audit_app.models import AuditLog
 from email_app import services
 from email_app.models import EmailSend, EmailTemplate
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from email_app import services
 from email_app.models import EmailPreference, EmailSend
 from email_app.tasks import email_deliver
 from email_app.testing import start_workers
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 from .conftest import client_for
 

@@ -13,8 +13,8 @@ from audit_app.models import AuditLog
 from email_app import services
 from email_app.errors import ResendImpossible, TemplateExists, TemplateVariableMissing
 from email_app.models import EmailPreference, EmailSend, EmailTemplate
+from platform_app.flows import user_onboard
 from sv_sdk.errors import ValidationFailed
-from sv_sdk.flows import user_onboard
 
 
 def jobs_for(send_id: str) -> int:

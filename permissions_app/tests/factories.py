@@ -5,7 +5,7 @@ import factory
 from auth_app.models import User
 from permissions_app import services
 from permissions_app.models import Role
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 
 class UserFactory(factory.Factory):

@@ -13,7 +13,7 @@ from permissions_app import selectors, services
 from permissions_app.catalogue import DEFAULT_USER_ROLE
 from permissions_app.errors import AssignmentNotFound
 from permissions_app.models import PermissionCache, Role
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 from .factories import RoleFactory, UserFactory
 

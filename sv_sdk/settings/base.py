@@ -26,6 +26,7 @@ SECRET_KEY = sv_env.SECRET_KEY or _development_secret_key()
 
 INSTALLED_APPS = [
     # First, so its createsuperuser (through user_onboard) wins over Django's.
+    "platform_app.apps.PlatformConfig",
     "sv_sdk.apps.SvSdkConfig",
     "auth_app",
     "permissions_app",
@@ -55,7 +56,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "sv_sdk.urls"
+ROOT_URLCONF = "platform_app.urls"
 WSGI_APPLICATION = "sv_sdk.wsgi.application"
 
 TEMPLATES = [
@@ -176,7 +177,6 @@ LOGGING = {
 SV_PUBLIC_URL = sv_env.PUBLIC_URL
 SV_DATA_DIR = sv_env.DATA_DIR
 SV_ADMIN_EMAIL = sv_env.ADMIN_EMAIL
-SV_USER_ONBOARD = "sv_sdk.flows.user_onboard"
 SV_EMAIL_VERIFICATION_TTL = 24 * 60 * 60
 SV_EMAIL_MAX_ATTEMPTS = 5
 SV_DEFAULT_LOCALE = "en"
@@ -268,4 +268,6 @@ SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
 
 # Admin (issue 8): sv_sdk's admin site, with the operators' dashboard on the index and a
 # login that is rate limited, locked out and audited like the API's sign-in.
-INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "sv_sdk.admin_apps.SvAdminConfig"
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
+    "platform_app.admin_apps.SvAdminConfig"
+)

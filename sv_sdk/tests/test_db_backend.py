@@ -13,8 +13,8 @@ from django.db.migrations.state import ModelState, ProjectState
 from audit_app.models import AuditLog
 from conftest import table_counts
 from permissions_app.models import Role
+from platform_app.flows import user_onboard
 from sv_sdk.db.tables import schema_table
-from sv_sdk.flows import user_onboard
 
 OUR_TABLES = {
     schema_table(schema, table)

@@ -19,8 +19,8 @@ from conftest import table_counts
 from email_app.models import EmailSend, EmailWebhook
 from email_app.services import email_deliver, email_queue
 from permissions_app.models import Role, UserRole
-from sv_sdk.flows import user_onboard
-from sv_sdk.invariants import invariants_check
+from platform_app.flows import user_onboard
+from platform_app.invariants import invariants_check
 from tests.faults import FailAt, InjectedFault
 
 pytestmark = pytest.mark.django_db(transaction=True)

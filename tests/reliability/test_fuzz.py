@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from auth_app.services import session_create
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 from sv_sdk.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)

@@ -9,7 +9,7 @@ from django.db import connection
 
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, UserRole
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from auth_app.models import User
 from auth_app.services import PASSWORD_RESET, verification_create
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, UserRole
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

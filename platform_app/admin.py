@@ -1,8 +1,9 @@
-"""The parts of the admin that span apps: the user page's roles and emails, and the dashboard.
+"""The user admin page composed from the apps, and the dashboard.
 
 auth_app's UserAdmin knows identities and their audit trail; this subclass adds
-what needs the other apps (granting roles, recent emails, verification emails,
-onboarding and offboarding through sv_sdk.flows) and replaces it on the site.
+what needs the other apps (the roles inline, granting roles, recent emails,
+verification emails, onboarding and offboarding through platform_app.flows) and
+is the one registered for the user model.
 """
 
 from datetime import timedelta
@@ -12,6 +13,7 @@ import django.contrib.auth.admin  # noqa: F401 (registers Group, removed below)
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
@@ -23,9 +25,10 @@ from auth_app.admin import UserAdmin, html_table
 from auth_app.models import Session, User
 from email_app.models import EmailSend
 from permissions_app import selectors as permission_selectors
+from permissions_app.admin import UserRoleInline
 from permissions_app.models import Role
 from permissions_app.services import permission_cache_refresh, role_grant
-from sv_sdk import flows
+from platform_app import flows
 from sv_sdk.errors import ApplicationError
 
 RECENT = 10
@@ -68,6 +71,7 @@ class GrantRoleForm(forms.Form):
 
 
 class OperatorUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, UserRoleInline]
     actions = [*UserAdmin.actions, "resend_verification", "grant_role"]
     readonly_fields = [*UserAdmin.readonly_fields, "recent_emails"]
 
@@ -108,6 +112,26 @@ class OperatorUserAdmin(UserAdmin):
         )
 
     # Writes --------------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            created = flows.user_onboard(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data.get("password"),
+                name=form.cleaned_data.get("name", ""),
+                is_staff=form.cleaned_data.get("is_staff", False),
+                is_superuser=form.cleaned_data.get("is_superuser", False),
+                actor=request.user,
+            )
+        except ApplicationError as exc:
+            # Only a race can get here (the form checked the email): say so, no 500.
+            raise PermissionDenied(exc.detail) from exc
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj._state.db = created._state.db
 
     def user_change(self, request, obj, form):
         user = super().user_change(request, obj, form)
@@ -172,7 +196,6 @@ class OperatorUserAdmin(UserAdmin):
         )
 
 
-admin.site.unregister(User)
 admin.site.register(User, OperatorUserAdmin)
 # Roles replace Django's groups, which this user model does not have: the page would mislead.
 admin.site.unregister(Group)

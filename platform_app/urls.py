@@ -11,8 +11,7 @@ api_v1 = [
     path("", include("permissions_app.api.urls")),
     path("", include("audit_app.api.urls")),
     path("", include("email_app.api.urls")),
-    path("", include("sv_sdk.api.urls")),
-    path("", include("sv_sdk.api.sessions")),
+    path("", include("platform_app.api.urls")),
 ]
 
 urlpatterns = [

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sv_sdk.invariants import invariants_check
+from platform_app.invariants import invariants_check
 
 
 class Command(BaseCommand):

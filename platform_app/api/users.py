@@ -18,7 +18,7 @@ from permissions_app.selectors import (
     users_with_roles,
     users_with_roles_window,
 )
-from sv_sdk import flows
+from platform_app import flows
 from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource
 from sv_sdk.api.permissions import MethodPermission
 from sv_sdk.api.serializers import StrictSerializer, problems

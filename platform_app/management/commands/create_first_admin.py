@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from auth_app.models import User
-from sv_sdk.flows import user_onboard
+from platform_app.flows import user_onboard
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The admin app, configured to use sv_sdk's admin site (sv_sdk/admin_site.py).
+"""The admin app, configured to use sv_sdk's admin site (platform_app/admin_site.py).
 
 A module of its own because INSTALLED_APPS imports it before the models are
 loaded, while the site's login form needs them.
@@ -8,4 +8,4 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class SvAdminConfig(AdminConfig):
-    default_site = "sv_sdk.admin_site.SvAdminSite"
+    default_site = "platform_app.admin_site.SvAdminSite"

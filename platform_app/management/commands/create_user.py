@@ -4,8 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from platform_app.flows import user_onboard
 from sv_sdk.errors import ApplicationError
-from sv_sdk.flows import user_onboard
 
 
 class Command(BaseCommand):

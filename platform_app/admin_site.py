@@ -29,8 +29,8 @@ class SvAdminSite(admin.AdminSite):
     index_template = "admin/sv_sdk/index.html"
 
     def index(self, request, extra_context=None):
-        # Imported here: sv_sdk.admin registers model admins on this very site.
-        from sv_sdk.admin import dashboard
+        # Imported here: platform_app.admin registers model admins on this very site.
+        from platform_app.admin import dashboard
 
         context = {"dashboard": dashboard(request), **(extra_context or {})}
         return super().index(request, context)

@@ -1,13 +1,11 @@
 """Admin view of any user's sessions: list (sessions:read) and revoke all (sessions:revoke)."""
 
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth_app.api.serializers import SessionOutputSerializer
-from auth_app.api.views import RevokedOutputSerializer
+from auth_app.api.serializers import RevokedOutputSerializer, SessionOutputSerializer
 from auth_app.models import Session, User
 from auth_app.services import sessions_revoke_for_user
 from sv_sdk.api.permissions import HasPermission
@@ -43,13 +41,3 @@ class UserSessionRevokeApi(APIView):
         user = get_object_or_404(User, pk=user_id)
         count = sessions_revoke_for_user(user=user, actor=request.user, reason="admin")
         return Response({"revoked": count})
-
-
-urlpatterns = [
-    path("users/<str:user_id>/sessions", UserSessionListApi.as_view(), name="user-sessions"),
-    path(
-        "users/<str:user_id>/sessions/revoke",
-        UserSessionRevokeApi.as_view(),
-        name="user-sessions-revoke",
-    ),
-]
