@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from email_app.models import EmailSend
 from email_app.services import email_queue, message_id_for
-from email_app.testing import SmtpServer, start_workers
+from reliability.mail import SmtpServer, start_workers
 
 WORKER_COUNTS = (1, 2)
 

@@ -11,8 +11,10 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "sv_reliability"
@@ -64,6 +66,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The DATABASE_URL of the database Django is connected to, for child processes."""
+    db = settings.DATABASES["default"]
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    if host.startswith("/"):
+        # A Unix socket directory (the embedded server) goes in the query string,
+        # which django-environ passes on to libpq as its `host`.
+        return f"postgres://{auth}@{port}/{db['NAME']}?host={quote(host, safe='/')}"
+    return f"postgres://{auth}@{quote(host, safe='')}{port}/{db['NAME']}"
 
 
 def app_environment(database_url: str) -> dict[str, str]:

@@ -3,6 +3,8 @@
 import functools
 
 from django.db import close_old_connections
+from procrastinate.contrib.django import app
+from procrastinate.jobs import JobDeferrer
 from procrastinate.sql import queries
 from procrastinate.types import JobToDefer
 from psycopg.types.json import Jsonb
@@ -26,14 +28,23 @@ def db_job(func):
     return job
 
 
-def defer_statement(task, **task_kwargs) -> tuple[str, dict]:
-    """The statement that defers a job of `task`, for a `sv_sdk.db.batch.Batch`.
+def deferrer(task_name: str, **options) -> JobDeferrer:
+    """What defers a job of the registered task `task_name`, found by its name.
+
+    A service queues its app's jobs by name: the jobs module imports the
+    services it runs, so the services importing it back would make a cycle.
+    """
+    return app.configure_task(task_name, allow_unknown=False, **options)
+
+
+def defer_statement(task_name: str, **task_kwargs) -> tuple[str, dict]:
+    """The statement that defers a job of `task_name`, for a `sv_sdk.db.batch.Batch`.
 
     procrastinate's own query and job type, with the arguments as its Django
     connector passes them (dicts as jsonb); what `task.defer` would run, minus
     the round trip of its own. procrastinate's deferral log lines are not written.
     """
-    job = task.configure().make_new_job(**task_kwargs)
+    job = deferrer(task_name).make_new_job(**task_kwargs)
     row = JobToDefer(
         queue_name=job.queue,
         task_name=job.task_name,

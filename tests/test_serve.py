@@ -10,8 +10,7 @@ import urllib.request
 import psutil
 import pytest
 
-from email_app.testing import database_url
-from reliability.servers import ROOT, free_port
+from reliability.servers import ROOT, database_url, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

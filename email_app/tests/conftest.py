@@ -6,10 +6,10 @@ import pytest
 from django.apps import apps
 from rest_framework.test import APIClient
 
-from email_app.testing import SmtpServer
 from permissions_app.models import Role
 from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
+from reliability.mail import SmtpServer
 
 
 @pytest.fixture

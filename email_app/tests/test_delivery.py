@@ -11,9 +11,10 @@ from audit_app.models import AuditLog
 from conftest import run_worker
 from email_app import services
 from email_app.models import EmailPreference, EmailSend
+from email_app.services import delivery
 from email_app.tasks import email_deliver
-from email_app.testing import start_workers
 from platform_app.flows import user_onboard
+from reliability.mail import start_workers
 
 from .conftest import client_for
 
@@ -180,7 +181,7 @@ def test_a_crash_right_after_the_server_accepted_redelivers_with_the_same_messag
     def crash(send, message):
         raise WorkerCrashed()
 
-    monkeypatch.setattr(services, "_record_success", crash)
+    monkeypatch.setattr(delivery, "_record_success", crash)
     (send,) = queue()
     run_worker()
     send.refresh_from_db()

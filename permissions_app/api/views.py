@@ -19,31 +19,16 @@ from sv_sdk.api.pagination import CursorPagination
 from sv_sdk.api.permissions import MethodPermission
 from sv_sdk.api.serializers import StrictSerializer, problems
 
+from .serializers import (
+    AssignmentOutputSerializer,
+    RoleOutputSerializer,
+)
+
 
 def require_holding(actor, permissions, what: str) -> None:
     """Refuse to let `actor` hand out permissions they do not hold themselves."""
     if not selectors.user_holds_all(actor, permissions):
         raise PermissionDenied(f"You cannot {what} permissions you do not hold yourself.")
-
-
-class RoleOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Role
-        fields = [
-            "id",
-            "name",
-            "description",
-            "permissions",
-            "is_system",
-            "created_at",
-            "updated_at",
-        ]
-
-
-class RoleRefSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class RolePagination(CursorPagination):
@@ -137,19 +122,6 @@ class RoleDetailApi(APIView):
         query.is_valid(raise_exception=True)
         services.role_delete(role=role, force=query.validated_data["force"], actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class AssignedRoleSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    permissions = serializers.ListField(child=serializers.CharField())
-
-
-class AssignmentOutputSerializer(serializers.Serializer):
-    role = AssignedRoleSerializer()
-    granted_at = serializers.DateTimeField()
-    granted_by_id = serializers.CharField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class UserRoleCollectionApi(APIView):

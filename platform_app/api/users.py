@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.models import User
-from permissions_app.api.views import RoleRefSerializer
+from permissions_app.api.serializers import RoleRefSerializer
 from permissions_app.selectors import (
     USER_LIST_FIELDS,
     users_with_roles,

@@ -2,15 +2,15 @@
 
 import email
 import os
-import socket
 import subprocess
 import sys
 import threading
 from email import policy
-from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
 from django.conf import settings
+
+from reliability.servers import database_url, free_port
 
 
 class Inbox:
@@ -38,12 +38,6 @@ class Inbox:
             return [m["Message-ID"] for m in self.messages]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class SmtpServer:
     """A real SMTP server on 127.0.0.1 (a free port) that can stop and start again."""
 
@@ -64,21 +58,6 @@ class SmtpServer:
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
-
-
-def database_url() -> str:
-    """The DATABASE_URL of the database Django is connected to, for child processes."""
-    db = settings.DATABASES["default"]
-    auth = quote(db.get("USER") or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    if host.startswith("/"):
-        # A Unix socket directory (the embedded server) goes in the query string,
-        # which django-environ passes on to libpq as its `host`.
-        return f"postgres://{auth}@{port}/{db['NAME']}?host={quote(host, safe='/')}"
-    return f"postgres://{auth}@{quote(host, safe='')}{port}/{db['NAME']}"
 
 
 def start_workers(

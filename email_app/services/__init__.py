@@ -1,0 +1,33 @@
+"""The email domain's writes, one module per concern; the public services, by name."""
+
+from .delivery import DeliveryDeferred, email_deliver, email_recover_stalled, message_id_for
+from .outbox import email_build, email_enqueue, email_queue, email_resend, suppression_reason
+from .preferences import email_unsubscribe, preference_set
+from .templates import (
+    template_candidates,
+    template_choose,
+    template_create,
+    template_get,
+    template_update,
+)
+from .tracking import email_webhook_record
+
+__all__ = [
+    "DeliveryDeferred",
+    "email_build",
+    "email_deliver",
+    "email_enqueue",
+    "email_queue",
+    "email_recover_stalled",
+    "email_resend",
+    "email_unsubscribe",
+    "email_webhook_record",
+    "message_id_for",
+    "preference_set",
+    "suppression_reason",
+    "template_candidates",
+    "template_choose",
+    "template_create",
+    "template_get",
+    "template_update",
+]

@@ -1,0 +1,278 @@
+"""Delivery: claim a queued send, hand it to the email backend, record the outcome."""
+
+import logging
+import smtplib
+from datetime import timedelta
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+from procrastinate.exceptions import AlreadyEnqueued
+
+from audit_app.services import audit_record
+from sv_sdk.jobs import deferrer
+
+from ..models import (
+    ESSENTIAL_CATEGORIES,
+    EmailSend,
+)
+from ..unsubscribe import unsubscribe_url
+from .outbox import DELIVER_TASK, suppression_reason
+
+logger = logging.getLogger(__name__)
+
+Status = EmailSend.Status
+
+
+class DeliveryDeferred(Exception):
+    """A transient delivery failure: the job tries again in `retry_in` seconds."""
+
+    def __init__(self, send_id: str, retry_in: float, reason: str):
+        super().__init__(f"email {send_id} deferred for {retry_in:g}s: {reason}")
+        self.retry_in = retry_in
+
+
+def _claim(send_id: str) -> EmailSend | None:
+    """Move a deliverable send to `sending`, committed before any SMTP/API call."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SV_EMAIL_SENDING_TIMEOUT)
+    with transaction.atomic():
+        send = (
+            EmailSend.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(status__in=[Status.QUEUED, Status.DEFERRED])
+                # Left in `sending` by a worker that died: its lease has run out.
+                | Q(status=Status.SENDING, claimed_at__lt=stale),
+                pk=send_id,
+            )
+            .first()
+        )
+        if send is None:
+            return None  # delivered, final, or claimed by another worker
+        reason = suppression_reason(
+            to_email=send.to_email, user_id=send.user_id, category=send.category
+        )
+        if reason:
+            # Unsubscribed, bounced or complained since it was queued.
+            send.status = Status.SUPPRESSED
+            send.last_error = reason
+            send.save(update_fields=["status", "last_error", "updated_at"])
+            audit_record(
+                event_type="email.suppressed",
+                user_id=send.user_id,
+                target_type="email_send",
+                target_id=send.pk,
+                metadata={"category": send.category, "status": send.status},
+            )
+            return send
+        if send.status == Status.SENDING and send.attempts >= settings.SV_EMAIL_MAX_ATTEMPTS:
+            # A message that keeps killing its worker must not loop forever.
+            _fail(send, error="the worker stopped during every delivery attempt")
+            return send
+        send.status = Status.SENDING
+        send.attempts += 1
+        send.claimed_at = now
+        send.save(update_fields=["status", "attempts", "claimed_at", "updated_at"])
+    return send
+
+
+def _is_anymail_backend() -> bool:
+    return settings.EMAIL_BACKEND.startswith("anymail.")
+
+
+def message_id_for(send_id: str) -> str:
+    """The Message-ID of every attempt of one send, so a repeat is recognisable."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<{send_id}@{domain}>"
+
+
+def _message(send: EmailSend) -> EmailMultiAlternatives:
+    headers = {}
+    if not _is_anymail_backend():
+        # SMTP: the same Message-ID on every attempt lets receivers drop a
+        # duplicate from the doubt window (see docs/email.md). ESPs set their own.
+        headers["Message-ID"] = message_id_for(send.pk)
+    if send.category not in ESSENTIAL_CATEGORIES and send.user_id:
+        headers["List-Unsubscribe"] = (
+            f"<{unsubscribe_url(user_id=send.user_id, category=send.category)}>"
+        )
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = EmailMultiAlternatives(
+        subject=send.subject,
+        body=send.text_body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[send.to_email],
+        headers=headers,
+    )
+    if send.html_body:
+        message.attach_alternative(send.html_body, "text/html")
+    # Anymail passes metadata to the ESP, whose webhooks echo it back: the
+    # event finds its send even before the provider's message id is stored.
+    message.metadata = {"send_id": send.pk}
+    return message
+
+
+def email_deliver(*, send_id: str) -> EmailSend | None:
+    """Claim a send, deliver it through Django's email backend, record the outcome.
+
+    Raises DeliveryDeferred after a transient failure that has attempts left.
+    """
+    send = _claim(send_id)
+    if send is None or send.status != Status.SENDING:
+        return send
+    message = _message(send)
+    connection = get_connection()
+    try:
+        connection.open()
+        connection.send_messages([message])
+    except Exception as exc:
+        _close_quietly(connection)
+        _record_failure(send, exc)
+        return send
+    # Recorded before QUIT: the window where a crash loses the fact that the
+    # server accepted the message is one UPDATE and one INSERT wide.
+    _record_success(send, message)
+    _close_quietly(connection)
+    return send
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception as exc:  # the message is already accepted or already failed
+        logger.info("closing the email connection failed: %s", exc)
+
+
+def _provider_name() -> str:
+    # "smtp", "console", "locmem", or the ESP for anymail backends ("resend", ...).
+    return settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+
+
+def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
+    status = getattr(message, "anymail_status", None)
+    if status is not None:
+        send.provider = (status.esp_name or _provider_name()).lower()
+        send.provider_message_id = status.message_id or ""
+    else:
+        send.provider = _provider_name()
+        send.provider_message_id = message.extra_headers["Message-ID"]
+    send.text_body = send.without_secrets(send.text_body)
+    send.html_body = send.without_secrets(send.html_body)
+    send.context.pop("_secrets", None)
+    send.sent_at = timezone.now()
+    with transaction.atomic():
+        # A provider event that arrived first may already have moved the status on.
+        EmailSend.objects.filter(pk=send.pk).update(
+            status=Case(
+                When(
+                    status__in=[Status.SENDING, Status.QUEUED, Status.DEFERRED],
+                    then=Value(Status.SENT),
+                ),
+                default=F("status"),
+            ),
+            sent_at=send.sent_at,
+            provider=send.provider,
+            provider_message_id=send.provider_message_id,
+            text_body=send.text_body,
+            html_body=send.html_body,
+            context=send.context,
+            last_error="",
+            updated_at=send.sent_at,
+        )
+        audit_record(
+            event_type="email.sent",
+            user_id=send.user_id,
+            target_type="email_send",
+            target_id=send.pk,
+            metadata={"category": send.category, "provider": send.provider},
+        )
+    send.status = Status.SENT
+    send.last_error = ""
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """Whether retrying cannot help: the server or ESP refused the message itself."""
+    from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+
+    if isinstance(exc, AnymailRecipientsRefused | AnymailInvalidAddress):
+        return True
+    if isinstance(exc, AnymailAPIError):
+        code = exc.status_code or 0
+        return 400 <= code < 500 and code not in (408, 429)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _msg in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def _record_failure(send: EmailSend, exc: Exception) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if _is_permanent(exc) or send.attempts >= settings.SV_EMAIL_MAX_ATTEMPTS:
+        logger.warning("delivery of email %s failed for good: %s", send.pk, error)
+        with transaction.atomic():
+            _fail(send, error=error)
+        return
+    retry_in = settings.SV_EMAIL_RETRY_BASE_SECONDS * 2 ** (send.attempts - 1)
+    logger.warning(
+        "delivery of email %s failed (attempt %s), retrying in %gs: %s",
+        send.pk,
+        send.attempts,
+        retry_in,
+        error,
+    )
+    send.status = Status.DEFERRED
+    send.last_error = error
+    send.scheduled_at = timezone.now() + timedelta(seconds=retry_in)
+    EmailSend.objects.filter(pk=send.pk, status=Status.SENDING).update(
+        status=send.status,
+        last_error=error,
+        scheduled_at=send.scheduled_at,
+        updated_at=timezone.now(),
+    )
+    raise DeliveryDeferred(send.pk, retry_in, error)
+
+
+def _fail(send: EmailSend, *, error: str) -> None:
+    send.status = Status.FAILED
+    send.last_error = error
+    send.save(update_fields=["status", "last_error", "updated_at"])
+    audit_record(
+        event_type="email.failed",
+        user_id=send.user_id,
+        target_type="email_send",
+        target_id=send.pk,
+        metadata={"attempts": send.attempts, "category": send.category},
+    )
+
+
+def email_recover_stalled() -> int:
+    """Queue again the sends left in `sending` past SV_EMAIL_SENDING_TIMEOUT; return how many.
+
+    Their worker died between claiming and recording the outcome. The new
+    attempt claims them under the same lease rule, so two recoveries never
+    deliver one send twice.
+    """
+    stale = timezone.now() - timedelta(seconds=settings.SV_EMAIL_SENDING_TIMEOUT)
+    send_ids = list(
+        EmailSend.objects.filter(status=Status.SENDING, claimed_at__lt=stale)
+        .order_by("claimed_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    queued = 0
+    for send_id in send_ids:
+        try:
+            # A savepoint: a refused duplicate must not abort a caller's transaction.
+            with transaction.atomic():
+                deferrer(DELIVER_TASK, queueing_lock=f"email-recover:{send_id}").defer(
+                    send_id=send_id
+                )
+        except AlreadyEnqueued:
+            continue
+        queued += 1
+    if queued:
+        logger.warning("re-queued %s email(s) left in 'sending' by a stopped worker", queued)
+    return queued
