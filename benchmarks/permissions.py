@@ -94,7 +94,7 @@ def _seed(users: int) -> None:
             services._UPSERT_CACHE_SQL.replace(
                 "{truth}", selectors.effective_sql("u.email LIKE 'perm-bench-%%'")
             ),
-            {"now": selectors._now()},
+            {"now": selectors.clock()},
         )
         # ModelBackend's side: five groups of ten permissions, each user in one or two.
         cursor.execute(

@@ -28,7 +28,7 @@ from platform_app.flows import user_onboard
 from sv_sdk.ids import new_id
 
 from . import permissions as permissions_bench
-from .database import _maintenance_connection, connect
+from .database import connect, maintenance_connection
 from .onboarding import Latency, latency
 
 # Our tables, by the database of the rejected design that would hold them.
@@ -118,7 +118,7 @@ class FourDatabases:
         self.conns: dict[str, psycopg.Connection] = {}
 
     def __enter__(self):
-        with _maintenance_connection() as conn:
+        with maintenance_connection() as conn:
             for name in self.names.values():
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -131,7 +131,7 @@ class FourDatabases:
     def __exit__(self, *exc):
         for conn in self.conns.values():
             conn.close()
-        with _maintenance_connection() as conn:
+        with maintenance_connection() as conn:
             for name in self.names.values():
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

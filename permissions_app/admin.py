@@ -92,7 +92,7 @@ class AssignmentForm(forms.ModelForm):
 
     def clean_expires_at(self):
         expires_at = self.cleaned_data.get("expires_at")
-        if expires_at is not None and expires_at <= selectors._now():
+        if expires_at is not None and expires_at <= selectors.clock():
             raise forms.ValidationError("The expiry must be in the future.")
         return expires_at
 

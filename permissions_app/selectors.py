@@ -17,7 +17,7 @@ from .catalogue import WILDCARD
 from .models import PermissionCache, Role, UserRole
 
 
-def _now() -> datetime:
+def clock() -> datetime:
     # The one clock of the permissions domain (selectors and services): tests
     # move it forward to make assignments expire.
     return timezone.now()
@@ -64,7 +64,7 @@ def permissions_compute(*, user_ids: Iterable[str]) -> dict[str, Effective]:
     with connection.cursor() as cursor:
         cursor.execute(
             effective_sql("u.id = ANY(%(ids)s)"),
-            {"now": _now(), "ids": list(user_ids)},
+            {"now": clock(), "ids": list(user_ids)},
         )
         return {
             user_id: Effective(frozenset(permissions), tuple(roles), valid_until)
@@ -94,7 +94,7 @@ def effective_for_user(user) -> Effective:
         cache = user.permission_cache
     except PermissionCache.DoesNotExist:
         cache = None
-    if cache is None or (cache.valid_until is not None and cache.valid_until <= _now()):
+    if cache is None or (cache.valid_until is not None and cache.valid_until <= clock()):
         effective = permissions_compute(user_ids=[user.pk]).get(user.pk) or Effective(
             frozenset(), (), None
         )
@@ -134,12 +134,12 @@ def permission_sources(user) -> dict[str, list[str]]:
     return dict(sorted(sources.items()))
 
 
-def _active(now: datetime) -> Q:
+def unexpired(now: datetime) -> Q:
     return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
 
 
 def _active_assignments(*, user_id: str) -> QuerySet[UserRole]:
-    return UserRole.objects.filter(_active(_now()), user_id=user_id).order_by("role__name")
+    return UserRole.objects.filter(unexpired(clock()), user_id=user_id).order_by("role__name")
 
 
 def user_assignments(*, user_id: str) -> QuerySet[UserRole]:
@@ -152,9 +152,9 @@ def users_with_roles(*, role: str | None = None) -> QuerySet[User]:
 
     `role` keeps only users who currently hold the role of that name.
     """
-    now = _now()
+    now = clock()
     roles = (
-        UserRole.objects.filter(_active(now), user_id=OuterRef("pk"))
+        UserRole.objects.filter(unexpired(now), user_id=OuterRef("pk"))
         .order_by()
         .values("user_id")
         .annotate(
@@ -171,7 +171,7 @@ def users_with_roles(*, role: str | None = None) -> QuerySet[User]:
         # of the (user_id, role_id) unique index, and a page stops after 50 hits.
         role_id = Subquery(Role.objects.filter(name=role).values("pk")[:1])
         users = users.filter(
-            Exists(UserRole.objects.filter(_active(now), user_id=OuterRef("pk"), role_id=role_id))
+            Exists(UserRole.objects.filter(unexpired(now), user_id=OuterRef("pk"), role_id=role_id))
         )
     return users
 
@@ -258,7 +258,7 @@ def users_with_roles_window(
     "name", "expires_at"}] by name, `expires_at` as PostgreSQL writes it in JSON.
     """
     limit, offset = int(limit), int(offset)
-    where, params, shape = ["true"], [_now()], ["desc" if descending else "asc"]
+    where, params, shape = ["true"], [clock()], ["desc" if descending else "asc"]
     if bound is not None:
         operator, position = bound
         params.append(position)

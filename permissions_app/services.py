@@ -148,7 +148,7 @@ def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
-            {"now": selectors._now(), "ids": list(user_ids)},
+            {"now": selectors.clock(), "ids": list(user_ids)},
         )
 
 
@@ -158,7 +158,7 @@ def _refresh_role_holders(role_id: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql(holders)),
-            {"now": selectors._now(), "role_id": role_id},
+            {"now": selectors.clock(), "role_id": role_id},
         )
         return cursor.rowcount
 
@@ -183,7 +183,7 @@ def permission_cache_repair(*, user_ids: Iterable[str]) -> list[CacheFix]:
                 _REPAIR_CACHE_SQL.replace(
                     "{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")
                 ),
-                {"now": selectors._now(), "ids": user_ids},
+                {"now": selectors.clock(), "ids": user_ids},
             )
             return [CacheFix(*row) for row in cursor.fetchall()]
 
@@ -305,9 +305,9 @@ def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -
             raise NotFound("No such role.")
         if current.is_system:
             raise SystemRole("System roles cannot be deleted.")
-        now = selectors._now()
+        now = selectors.clock()
         assignments = UserRole.objects.filter(role=current)
-        holders = assignments.filter(selectors._active(now)).count()
+        holders = assignments.filter(selectors.unexpired(now)).count()
         if holders and not force:
             raise RoleInUse(
                 f"The role is assigned to {holders} user(s); revoke it first or force the deletion."
@@ -346,7 +346,7 @@ def role_grant(
     Granting a role the user already has renews that assignment with the new
     expiry; the returned assignment's `renewed` attribute says which happened.
     """
-    now = selectors._now()
+    now = selectors.clock()
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
     # No savepoint when nested: nothing in this block raises an error a caller
@@ -394,7 +394,7 @@ def role_grant_new_user(
     Returns the role.assigned event, not yet written.
     """
     role = Role(id=role_id, name=role_name)  # what the statements and the event need of it
-    now = selectors._now()
+    now = selectors.clock()
     batch.add(*_grant_statement(user, role, granted_by, now, None))
     batch.add(
         _NEW_USER_CACHE_SQL,
