@@ -1,12 +1,13 @@
 """Writes to the audit log; callers run them inside their own transaction."""
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Model
 
 from .context import UNSET, clean_ip, clean_user_agent, current_context
 from .errors import CheckpointDelayed
@@ -61,11 +62,28 @@ def _id_or_none(value) -> str | None:
     return None if value is None else str(value)
 
 
+def target_type_of(obj: Model) -> str:
+    """The audit name of a model instance: its class name in snake_case (EmailSend: email_send)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(obj).__name__).lower()
+
+
+def _one_of(name: str, obj, given_id, default):
+    # An object, or its id when no object exists (say, a user already deleted); not both.
+    if obj is not default and given_id is not default:
+        raise TypeError(f"pass {name}= or {name}_id=, not both")
+    if obj is default:
+        return given_id
+    return None if obj is None else obj.pk
+
+
 def audit_event(
     *,
     event_type: str,
-    actor_id=UNSET,
+    actor: Model | None = UNSET,
+    actor_id: str | None = UNSET,
+    user: Model | None = None,
     user_id: str | None = None,
+    target: Model | None = None,
     target_type: str = "",
     target_id: str = "",
     metadata: dict | None = None,
@@ -83,10 +101,15 @@ def audit_event(
     def given_or_context(name: str, value):
         return context.value(name) if value is UNSET else value
 
+    if target is not None:
+        if target_type or target_id:
+            raise TypeError("pass target= or target_type= and target_id=, not both")
+        target_type, target_id = target_type_of(target), target.pk
+    actor_id = given_or_context("actor_id", _one_of("actor", actor, actor_id, UNSET))
     return AuditLog(
         event_type=event_type,
-        actor_id=_id_or_none(given_or_context("actor_id", actor_id)),
-        user_id=_id_or_none(user_id),
+        actor_id=_id_or_none(actor_id),
+        user_id=_id_or_none(_one_of("user", user, user_id, None)),
         target_type=target_type,
         target_id="" if target_id is None else str(target_id),
         metadata=metadata,
@@ -99,9 +122,12 @@ def audit_event(
 def audit_record(**event) -> AuditLog:
     """Append one event to the audit log (the arguments of audit_event).
 
-    actor_id, ip_address, user_agent and request_id default to the current
-    request's (or `audit_context`'s); a value passed here wins, and
-    `actor_id=None` means the system acted.
+    `actor` is who acted (a user, or None: the system), `user` the user the
+    event concerns, `target` what was acted on; each takes the object, or
+    `actor_id=`, `user_id=`, `target_type=` and `target_id=` where no object
+    exists (a user already deleted). actor, ip_address, user_agent and
+    request_id default to the current request's (or `audit_context`'s); a
+    value passed here wins.
     """
     return audit_write(audit_event(**event))
 

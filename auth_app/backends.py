@@ -48,10 +48,9 @@ class EmailBackend(ModelBackend):
             # Django's login() sets last_login and opens the session row afterwards.
             audit_record(
                 event_type="auth.sign_in",
-                actor_id=user.pk,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                actor=user,
+                user=user,
+                target=user,
                 metadata={"via": "django_login"},
                 ip_address=ip_address,
                 user_agent=user_agent,

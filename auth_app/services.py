@@ -131,10 +131,9 @@ def user_password_set(*, user: User, password: str, event_type: str, actor: User
         user.save(update_fields=["password", "updated_at"])
         audit_record(
             event_type=event_type,
-            actor_id=actor.pk if actor else user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor or user,
+            user=user,
+            target=user,
         )
 
 
@@ -144,9 +143,8 @@ def user_email_verify(*, user: User) -> User:
         user.save(update_fields=["email_verified", "updated_at"])
         audit_record(
             event_type="user.email_verified",
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            user=user,
+            target=user,
             metadata={"email": user.email},
         )
     return user
@@ -164,10 +162,9 @@ def user_profile_update(*, user: User, actor: User, **changes) -> User:
         user.save(update_fields=[*changed, "updated_at"])
         audit_record(
             event_type="user.updated",
-            actor_id=actor.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"fields": changed},
         )
     return user
@@ -204,10 +201,9 @@ def session_revoke(*, session: Session, actor: User | None, reason: str) -> None
         Session.objects.filter(pk=session.pk).delete()
         audit_record(
             event_type="auth.sign_out" if reason == "sign_out" else "session.revoked",
-            actor_id=actor.pk if actor else None,
+            actor=actor,
             user_id=session.user_id,
-            target_type="session",
-            target_id=session.pk,
+            target=session,
             metadata={"reason": reason},
         )
 
@@ -224,10 +220,9 @@ def sessions_revoke_for_user(
         if count:
             audit_record(
                 event_type="session.revoked",
-                actor_id=actor.pk if actor else None,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                actor=actor,
+                user=user,
+                target=user,
                 metadata={"reason": reason, "count": count},
             )
     return count
@@ -255,9 +250,8 @@ def credentials_check(
         with transaction.atomic():
             audit_record(
                 event_type="auth.sign_in_failed",
-                user_id=user.pk if user else None,
-                target_type="user" if user else "",
-                target_id=user.pk if user else "",
+                user=user,
+                target=user,
                 metadata={"email": email, "reason": "wrong_password" if user else "unknown_email"},
                 ip_address=ip_address,
                 user_agent=user_agent,
@@ -283,10 +277,9 @@ def sign_in(
         lockout_clear(ip=ip_address, email=email)
         audit_record(
             event_type="auth.sign_in",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="session",
-            target_id=session.pk,
+            actor=user,
+            user=user,
+            target=session,
             ip_address=ip_address,
             user_agent=user_agent,
         )
@@ -321,10 +314,9 @@ def user_ban(*, user: User, until, actor: User | None) -> int:
         user.save(update_fields=["banned_until", "updated_at"])
         audit_record(
             event_type="user.updated",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"fields": ["banned_until"], "banned_until": until.isoformat()},
         )
         return sessions_revoke_for_user(user=user, actor=actor, reason="banned")
@@ -339,9 +331,8 @@ def user_unban(*, user: User, actor: User | None) -> None:
         user.save(update_fields=["banned_until", "updated_at"])
         audit_record(
             event_type="user.updated",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"fields": ["banned_until"], "banned_until": None},
         )

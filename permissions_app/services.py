@@ -233,9 +233,8 @@ def role_create(
             raise RoleNameTaken() from None
         audit_record(
             event_type="role.created",
-            actor_id=actor.pk if actor else None,
-            target_type="role",
-            target_id=role.pk,
+            actor=actor,
+            target=role,
             metadata={"role": role.name, "permissions": role.permissions},
         )
     return role
@@ -285,9 +284,8 @@ def role_update(
                 holders = _refresh_role_holders(current.pk)
             audit_record(
                 event_type="role.updated",
-                actor_id=actor.pk if actor else None,
-                target_type="role",
-                target_id=current.pk,
+                actor=actor,
+                target=current,
                 metadata={"role": current.name, "changes": changes, "holders": holders},
             )
     for field in ("name", "description", "permissions", "updated_at"):
@@ -323,9 +321,8 @@ def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -
             permission_cache_refresh(user_ids=user_ids)
         audit_record(
             event_type="role.deleted",
-            actor_id=actor.pk if actor else None,
-            target_type="role",
-            target_id=current.pk,
+            actor=actor,
+            target=role,  # not `current`: deleting it cleared its pk
             metadata={
                 "role": current.name,
                 "permissions": current.permissions,
@@ -418,10 +415,9 @@ def _grant_statement(user, role, granted_by, now, expires_at) -> tuple[str, dict
 def _grant_event(user, role, granted_by, expires_at, *, renewed: bool) -> AuditLog:
     return audit_event(
         event_type="role.assigned",
-        actor_id=granted_by.pk if granted_by else None,
-        user_id=user.pk,
-        target_type="role",
-        target_id=role.pk,
+        actor=granted_by,
+        user=user,
+        target=role,
         metadata={
             "role": role.name,
             "expires_at": expires_at.isoformat() if expires_at else None,
@@ -440,10 +436,9 @@ def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> No
         permission_cache_refresh(user_ids=[user.pk])
         audit_record(
             event_type="role.revoked",
-            actor_id=revoked_by.pk if revoked_by else None,
-            user_id=user.pk,
-            target_type="role",
-            target_id=role.pk,
+            actor=revoked_by,
+            user=user,
+            target=role,
             metadata={"role": role.name},
         )
     _forget(user)

@@ -109,10 +109,9 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
             ),
             audit_event(
                 event_type="user.created",
-                actor_id=actor.pk if actor else None,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                actor=actor,
+                user=user,
+                target=user,
                 metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
             ),
         ]
@@ -208,9 +207,8 @@ def password_reset_request(*, email: str) -> None:
         _verification, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=ttl)
         audit_record(
             event_type="user.password_reset_requested",
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            user=user,
+            target=user,
         )
         email_queue(
             to_email=user.email,

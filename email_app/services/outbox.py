@@ -154,10 +154,9 @@ def email_enqueue(batch: Batch, send: EmailSend, *, actor: User | None, metadata
         batch.add(*defer_statement(DELIVER_TASK, send_id=send.pk))
     return audit_event(
         event_type="email.queued" if send.status == Status.QUEUED else "email.suppressed",
-        actor_id=actor.pk if actor else None,
+        actor=actor,
         user_id=send.user_id,
-        target_type="email_send",
-        target_id=send.pk,
+        target=send,
         metadata={**metadata, "category": send.category, "status": send.status},
     )
 

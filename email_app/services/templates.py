@@ -126,9 +126,8 @@ def template_update(
 def _template_audit(template: EmailTemplate, *, actor: User | None, changed: list[str]) -> None:
     audit_record(
         event_type="email_template.changed",
-        actor_id=actor.pk if actor else None,
-        target_type="email_template",
-        target_id=template.pk,
+        actor=actor,
+        target=template,
         metadata={
             "key": template.key,
             "locale": template.locale,
