@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.services import audit_record
-from sv_sdk.db.batch import delete_cascading
+from sv_sdk.db.batch import Batch, delete_cascading
 from sv_sdk.errors import ValidationFailed
 
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
@@ -19,6 +19,10 @@ from .models import Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
 from .selectors import user_can_sign_in, user_get_by_email
 from .tokens import token_generate, token_hash
+
+_UNUSED_VERIFICATIONS_DELETE = (
+    f"DELETE FROM {Verification._meta.db_table} WHERE identifier = %s AND consumed_at IS NULL"  # noqa: S608
+)
 
 EMAIL_VERIFICATION = "email-verification"
 PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
@@ -66,8 +70,13 @@ def raise_if_email_taken(exc: IntegrityError) -> None:
         raise EmailTaken() from None
 
 
-def verification_build(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
-    """A new, unsaved single-use token row for `purpose`, and the token itself."""
+def verification_create(
+    *, user: User, purpose: str, ttl: timedelta, batch: Batch | None = None
+) -> tuple[Verification, str]:
+    """Issue a single-use token for `purpose`, replacing any unused one; return (row, token).
+
+    With `batch`, the row is written when the batch runs.
+    """
     token = token_generate()
     verification = Verification(
         identifier=f"{purpose}:{user.pk}",
@@ -75,20 +84,14 @@ def verification_build(*, user: User, purpose: str, ttl: timedelta) -> tuple[Ver
         value_hash=token_hash(token),
         expires_at=timezone.now() + ttl,
     )
-    return verification, token
-
-
-def verification_create(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
-    """Issue a single-use token for `purpose`, replacing any unused one; return (row, token)."""
-    verification, token = verification_build(user=user, purpose=purpose, ttl=ttl)
-    # No savepoint when nested: only a database error can leave this block,
-    # and that aborts the caller's transaction anyway; a savepoint costs two round trips.
-    with transaction.atomic(savepoint=False):
-        # A new token makes the previous one of the same purpose useless.
-        Verification.objects.filter(
-            identifier=verification.identifier, consumed_at__isnull=True
-        ).delete()
-        verification.save(force_insert=True)
+    own = batch is None
+    if own:
+        batch = Batch()
+    # A new token makes the previous one of the same purpose useless.
+    batch.add(_UNUSED_VERIFICATIONS_DELETE, [verification.identifier])
+    batch.insert(verification)
+    if own:
+        batch.run()
     return verification, token
 
 

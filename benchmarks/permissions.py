@@ -20,7 +20,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from auth_app.models import User
-from permissions_app import selectors, services
+from permissions_app import selectors
+from permissions_app.effective import cache_upsert_sql
 from permissions_app.models import Role, UserRole
 
 from .onboarding import Latency, latency
@@ -91,9 +92,7 @@ def _seed(users: int) -> None:
             {"user": user_role, "auditor": auditor},
         )
         cursor.execute(
-            services._UPSERT_CACHE_SQL.replace(
-                "{truth}", selectors.effective_sql("u.email LIKE 'perm-bench-%%'")
-            ),
+            cache_upsert_sql("u.email LIKE 'perm-bench-%%'"),
             {"now": selectors.clock()},
         )
         # ModelBackend's side: five groups of ten permissions, each user in one or two.

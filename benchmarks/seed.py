@@ -567,7 +567,7 @@ def seed_run(*, samples: int = 300, report_samples: int = 30) -> SeedRun:
                 ),
                 "~20 ms",
                 "~60 ms",
-                "1 transaction of 2 queries (sv_sdk.db.batch), 7 tables, plus its job",
+                "1 transaction of 3 queries (sv_sdk.db.batch), 7 tables, plus its job",
                 "4 commits, no atomicity, no job",
             ),
             (

@@ -11,9 +11,11 @@ from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from auth_app.models import User
+from sv_sdk.db.batch import Batch, Result
 from sv_sdk.db.prepared import execute_prepared
 
 from .catalogue import WILDCARD
+from .effective import effective_sql
 from .models import PermissionCache, Role, UserRole
 
 
@@ -21,35 +23,6 @@ def clock() -> datetime:
     # The one clock of the permissions domain (selectors and services): tests
     # move it forward to make assignments expire.
     return timezone.now()
-
-
-# The truth, computed from users, user_roles and roles, for the users that
-# `{where}` selects. Only constant fragments and table names are interpolated;
-# values always go in as parameters.
-_EFFECTIVE_SQL = f"""
-SELECT u.id AS user_id,
-       CASE WHEN u.is_superuser THEN ARRAY['*']::varchar[]
-            ELSE coalesce(granted.permissions, '{{}}') END AS permissions,
-       coalesce(granted.roles, '{{}}') AS roles,
-       granted.valid_until
-FROM {User._meta.db_table} u
-LEFT JOIN LATERAL (
-    SELECT array_agg(DISTINCT p.permission ORDER BY p.permission)
-               FILTER (WHERE p.permission IS NOT NULL) AS permissions,
-           array_agg(DISTINCT r.name ORDER BY r.name) AS roles,
-           min(ur.expires_at) AS valid_until
-    FROM {UserRole._meta.db_table} ur
-    JOIN {Role._meta.db_table} r ON r.id = ur.role_id
-    LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
-    WHERE ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
-) granted ON true
-WHERE {{where}}
-"""  # noqa: S608
-
-
-def effective_sql(where: str) -> str:
-    """The effective-permissions query for the users matching the constant SQL `where`."""
-    return _EFFECTIVE_SQL.replace("{where}", where)
 
 
 @dataclass(frozen=True)
@@ -145,6 +118,17 @@ def _active_assignments(*, user_id: str) -> QuerySet[UserRole]:
 def user_assignments(*, user_id: str) -> QuerySet[UserRole]:
     """A user's current (unexpired) assignments, with their roles."""
     return _active_assignments(user_id=user_id).select_related("role")
+
+
+def role_find(batch: Batch, *, name: str) -> Result:
+    """Queue into `batch` the read of the role called `name`; Role.DoesNotExist if none."""
+
+    def one(roles: list[Role]) -> Role:
+        if not roles:
+            raise Role.DoesNotExist(f"the {name!r} role is missing")
+        return roles[0]
+
+    return batch.select(Role, '"name" = %s', [name], then=one)
 
 
 def users_with_roles(*, role: str | None = None) -> QuerySet[User]:

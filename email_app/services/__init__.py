@@ -1,22 +1,14 @@
 """The email domain's writes, one module per concern; the public services, by name."""
 
 from .delivery import DeliveryDeferred, email_deliver, email_recover_stalled, message_id_for
-from .outbox import email_build, email_enqueue, email_queue, email_resend, suppression_reason
+from .outbox import email_queue, email_resend, suppression_reason
 from .preferences import email_unsubscribe, preference_set
-from .templates import (
-    template_candidates,
-    template_choose,
-    template_create,
-    template_get,
-    template_update,
-)
+from .templates import template_create, template_find, template_get, template_update
 from .tracking import email_webhook_record
 
 __all__ = [
     "DeliveryDeferred",
-    "email_build",
     "email_deliver",
-    "email_enqueue",
     "email_queue",
     "email_recover_stalled",
     "email_resend",
@@ -25,9 +17,8 @@ __all__ = [
     "message_id_for",
     "preference_set",
     "suppression_reason",
-    "template_candidates",
-    "template_choose",
     "template_create",
+    "template_find",
     "template_get",
     "template_update",
 ]

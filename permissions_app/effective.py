@@ -1,0 +1,110 @@
+"""The effective-permission rule in SQL, in one place: who holds what, and the cache rows of it.
+
+A user's effective permissions are the distinct, sorted permissions of the roles
+they hold through an unexpired assignment (`*` alone for a superuser), with
+those roles' names and the earliest expiry among them. Only constant fragments
+and table names are interpolated; values always go in as parameters.
+"""
+
+from auth_app.models import User
+
+from .models import PermissionCache, Role, UserRole
+
+_CACHE = PermissionCache._meta.db_table
+
+# The truth, computed from users, user_roles and roles, for the users that
+# `{where}` selects.
+_EFFECTIVE_SQL = f"""
+SELECT u.id AS user_id,
+       CASE WHEN u.is_superuser THEN ARRAY['*']::varchar[]
+            ELSE coalesce(granted.permissions, '{{}}') END AS permissions,
+       coalesce(granted.roles, '{{}}') AS roles,
+       granted.valid_until
+FROM {User._meta.db_table} u
+LEFT JOIN LATERAL (
+    SELECT array_agg(DISTINCT p.permission ORDER BY p.permission)
+               FILTER (WHERE p.permission IS NOT NULL) AS permissions,
+           array_agg(DISTINCT r.name ORDER BY r.name) AS roles,
+           min(ur.expires_at) AS valid_until
+    FROM {UserRole._meta.db_table} ur
+    JOIN {Role._meta.db_table} r ON r.id = ur.role_id
+    LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
+    WHERE ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
+) granted ON true
+WHERE {{where}}
+"""  # noqa: S608
+
+
+def effective_sql(where: str) -> str:
+    """The effective-permissions query for the users matching the constant SQL `where`.
+
+    Rows (user_id, permissions, roles, valid_until); the time is %(now)s.
+    """
+    return _EFFECTIVE_SQL.replace("{where}", where)
+
+
+_UPSERT_SQL = f"""
+INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
+SELECT truth.user_id, truth.permissions, truth.roles, %(now)s, truth.valid_until
+FROM ({{truth}}) truth
+ON CONFLICT (user_id) DO UPDATE
+SET permissions = EXCLUDED.permissions,
+    roles = EXCLUDED.roles,
+    computed_at = EXCLUDED.computed_at,
+    valid_until = EXCLUDED.valid_until
+"""  # noqa: S608
+
+# Rows of the cache that disagree with the truth, fixed in the same statement;
+# the old values come back so the caller can report them.
+_REPAIR_SQL = f"""
+WITH truth AS ({{truth}}),
+wrong AS (
+    SELECT truth.*, cache.user_id IS NULL AS missing,
+           cache.permissions AS old_permissions, cache.roles AS old_roles
+    FROM truth LEFT JOIN {_CACHE} cache ON cache.user_id = truth.user_id
+    WHERE cache.user_id IS NULL
+       OR cache.permissions IS DISTINCT FROM truth.permissions
+       OR cache.roles IS DISTINCT FROM truth.roles
+       OR cache.valid_until IS DISTINCT FROM truth.valid_until
+),
+fixed AS (
+    INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
+    SELECT user_id, permissions, roles, %(now)s, valid_until FROM wrong
+    ON CONFLICT (user_id) DO UPDATE
+    SET permissions = EXCLUDED.permissions,
+        roles = EXCLUDED.roles,
+        computed_at = EXCLUDED.computed_at,
+        valid_until = EXCLUDED.valid_until
+)
+SELECT user_id, missing, old_permissions, permissions, old_roles, roles FROM wrong
+ORDER BY user_id
+"""  # noqa: S608
+
+
+def cache_upsert_sql(where: str) -> str:
+    """Write the cache rows of the users matching `where` from the truth (%(now)s: the time)."""
+    return _UPSERT_SQL.replace("{truth}", effective_sql(where))
+
+
+def cache_repair_sql(where: str) -> str:
+    """Rewrite the cache rows of the users matching `where` that disagree with the truth.
+
+    Returns (user_id, missing, old_permissions, permissions, old_roles, roles) per row fixed.
+    """
+    return _REPAIR_SQL.replace("{truth}", effective_sql(where))
+
+
+# The cache row of a user whose only assignment is the one, without expiry, just
+# made in the same transaction (role_grant for a user the same batch inserts):
+# the truth (_EFFECTIVE_SQL) of that one role, read with the role's lock
+# held. Cheaper to plan than the general refresh, which matters on the sign-up
+# path; tests hold the two to the same answer.
+NEW_USER_CACHE_SQL = f"""
+INSERT INTO {_CACHE} (user_id, permissions, roles, computed_at, valid_until)
+SELECT %(user_id)s,
+       CASE WHEN %(is_superuser)s THEN ARRAY['*']::varchar[]
+            ELSE ARRAY(SELECT DISTINCT p FROM unnest(r.permissions) AS p
+                       WHERE p IS NOT NULL ORDER BY p)::varchar[] END,
+       ARRAY[r.name]::varchar[], %(now)s, NULL
+FROM {Role._meta.db_table} r WHERE r.id = %(role_id)s
+"""  # noqa: S608
