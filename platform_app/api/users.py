@@ -5,7 +5,7 @@ and names the permission it needs in `required_permissions`.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -13,11 +13,7 @@ from rest_framework.views import APIView
 
 from auth_app.models import User
 from permissions_app.api.serializers import RoleRefSerializer
-from permissions_app.selectors import (
-    USER_LIST_FIELDS,
-    users_with_roles,
-    users_with_roles_window,
-)
+from permissions_app.selectors import users_with_roles
 from platform_app import flows
 from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource
 from sv_sdk.api.permissions import MethodPermission
@@ -25,19 +21,50 @@ from sv_sdk.api.serializers import StrictSerializer, problems
 
 
 class ManagedUserOutputSerializer(serializers.ModelSerializer):
-    roles = serializers.SerializerMethodField()
+    """The users API's shape of a user; its rows come from users_with_roles (see `listed`)."""
+
+    roles = RoleRefSerializer(many=True, read_only=True)
 
     class Meta:
         model = User
-        # The list writes the same fields in SQL (users_with_roles_window).
-        fields = [*USER_LIST_FIELDS, "roles"]
+        fields = [
+            "id",
+            "email",
+            "email_verified",
+            "name",
+            "image",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "last_login",
+            "created_at",
+            "updated_at",
+            "roles",
+        ]
 
-    @extend_schema_field(RoleRefSerializer(many=True))
-    def get_roles(self, user) -> list[dict]:
-        # `role_list` comes from users_with_roles(), in the same query as the user, as
-        # JSON objects already shaped like RoleRefSerializer's output; a serializer per
-        # user would only copy them (and cost a fresh set of fields each time).
-        return getattr(user, "role_list", None) or []
+
+_USER_FIELDS = tuple(f for f in ManagedUserOutputSerializer.Meta.fields if f != "roles")
+# DRF's own formatting of the datetime columns, the only ones not already in JSON's terms.
+_DATETIMES = {
+    name: field
+    for name, field in ManagedUserOutputSerializer().fields.items()
+    if isinstance(field, serializers.DateTimeField)
+}
+
+
+def listed(**query) -> list[dict]:
+    """Users as the API writes them: users_with_roles's rows, datetimes as DRF writes them.
+
+    On the busiest list a serializer per row cost more than the query; the
+    other columns and the roles are already what ManagedUserOutputSerializer
+    would write, so only the datetimes are formatted, by its own fields.
+    """
+    users = users_with_roles(fields=_USER_FIELDS, **query)
+    for user in users:
+        for name, field in _DATETIMES.items():
+            if user[name] is not None:
+                user[name] = field.to_representation(user[name])
+    return users
 
 
 class UserPagination(NewestFirstCursorPagination):
@@ -45,10 +72,17 @@ class UserPagination(NewestFirstCursorPagination):
 
 
 def _user_or_404(user_id: str) -> User:
-    user = users_with_roles().filter(pk=user_id).first()
+    user = User.objects.filter(pk=user_id).first()
     if user is None:
         raise Http404
     return user
+
+
+def _output(user_id: str) -> dict:
+    found = listed(user_id=user_id)
+    if not found:
+        raise Http404
+    return found[0]
 
 
 def _protect_superusers(actor: User, user: User) -> None:
@@ -87,14 +121,9 @@ class UserCollectionApi(APIView):
             query.is_valid(raise_exception=True)
             role = query.validated_data.get("role")
         paginator = self.pagination_class()
-        # DRF's cursor logic over rows already shaped as ManagedUserOutputSerializer
-        # would render them (see users_with_roles_window): on this busy read a
-        # serializer per row cost more than the query. The two are kept equal by
-        # test_the_user_list_renders_each_user_as_the_user_endpoint_does.
+        # DRF's cursor logic over rows already shaped as the API writes them.
         page = paginator.paginate_queryset(
-            RowSource(lambda **window: users_with_roles_window(role=role, **window)),
-            request,
-            view=self,
+            RowSource(lambda **window: listed(role=role, **window)), request, view=self
         )
         return paginator.get_paginated_response(page)
 
@@ -107,9 +136,7 @@ class UserCollectionApi(APIView):
         data = self.CreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = flows.user_onboard(**data.validated_data, actor=request.user, validate_password=True)
-        return Response(
-            ManagedUserOutputSerializer(_user_or_404(user.pk)).data, status=status.HTTP_201_CREATED
-        )
+        return Response(_output(user.pk), status=status.HTTP_201_CREATED)
 
 
 class UserDetailApi(APIView):
@@ -128,7 +155,7 @@ class UserDetailApi(APIView):
         responses={200: ManagedUserOutputSerializer, **problems(401, 403, 404)},
     )
     def get(self, request, user_id):
-        return Response(ManagedUserOutputSerializer(_user_or_404(user_id)).data)
+        return Response(_output(user_id))
 
     @extend_schema(
         operation_id="users_update",
@@ -140,8 +167,8 @@ class UserDetailApi(APIView):
         data = self.UpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _protect_superusers(request.user, user)
-        user = flows.user_update(user=user, actor=request.user, **data.validated_data)
-        return Response(ManagedUserOutputSerializer(user).data)
+        flows.user_update(user=user, actor=request.user, **data.validated_data)
+        return Response(_output(user.pk))
 
     @extend_schema(operation_id="users_delete", responses={204: None, **problems(401, 403, 404)})
     def delete(self, request, user_id):
