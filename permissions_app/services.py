@@ -307,13 +307,8 @@ def role_grant(
             # can see them before this one commits. The role's shared lock is the
             # only one needed, taken by an earlier statement than the cache
             # row's, so that statement reads the role after any edit of it.
-            batch.add(
-                _LOCK.format(mode="_shared") + " FROM (VALUES (%s)) AS r(id)",
-                [
-                    "permissions:role:",
-                    role.pk,
-                ],
-            )
+            lock = _LOCK.format(mode="_shared") + " FROM (VALUES (%s)) AS r(id)"
+            batch.add(lock, ["permissions:role:", role.pk])
             assignment_id = None
             cache = (
                 NEW_USER_CACHE_SQL,
