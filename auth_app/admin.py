@@ -3,7 +3,8 @@
 The user page is the operators' console for one user: profile, verification and
 ban state, active sessions (revocable), linked accounts and recent audit events.
 Writes go through `auth_app.services` (audited); what needs the other apps
-(roles, emails, the onboarding and offboarding flows) is added in sv_sdk/admin.py.
+(roles, emails, the flows that change, ban, onboard and offboard users under the
+privilege rule) is added in sv_sdk/admin.py.
 """
 
 from datetime import timedelta
@@ -226,7 +227,7 @@ class UserAdmin(admin.ModelAdmin):
     list_filter = ["email_verified", "is_active", "is_staff", "is_superuser", BannedFilter]
     search_fields = ["email", "name", "=id"]
     inlines = [SessionInline, AccountInline]
-    actions = ["revoke_all_sessions", "ban_users", "unban_users"]
+    actions = ["revoke_all_sessions"]
     readonly_fields = [
         "id",
         "ban_state",
@@ -356,6 +357,8 @@ class UserAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
+            # Through sv_sdk.flows.user_update, which the composed admin (sv_sdk/admin.py)
+            # calls: the privilege rule and an email change need the other apps.
             self.user_change(request, obj, form)
             return
         onboard = import_string(settings.SV_USER_ONBOARD)
@@ -374,17 +377,6 @@ class UserAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj._state.adding = False
         obj._state.db = created._state.db
-
-    def user_change(self, request, obj, form) -> User:
-        """Apply the form's changes through the service; a deactivated user is signed out."""
-        current = User.objects.get(pk=obj.pk)
-        changes = {field: getattr(obj, field) for field in form.changed_data}
-        services.user_profile_update(user=current, actor=request.user, **changes)
-        if "is_active" in changes and not current.is_active:
-            services.sessions_revoke_for_user(
-                user=current, actor=request.user, reason="deactivated"
-            )
-        return current
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.revoke_sessions_view)
@@ -430,33 +422,6 @@ class UserAdmin(admin.ModelAdmin):
                 user=user, actor=request.user, reason="admin"
             )
         self.message_user(request, f"Revoked {total} session(s).", messages.SUCCESS)
-
-    @admin.action(
-        description="Ban the selected users (ends their sessions)", permissions=["change"]
-    )
-    def ban_users(self, request, queryset):
-        form = BanDurationForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            until = form.until()
-            for user in queryset:
-                services.user_ban(user=user, until=until, actor=request.user)
-            self.message_user(request, f"Banned {len(queryset)} user(s).", messages.SUCCESS)
-            return None
-        return self.action_form_page(
-            request,
-            queryset,
-            form,
-            action="ban_users",
-            title="Ban users",
-            submit="Ban",
-            note="Their sessions end at once; they cannot sign in until the ban ends.",
-        )
-
-    @admin.action(description="Lift the ban of the selected users", permissions=["change"])
-    def unban_users(self, request, queryset):
-        for user in queryset:
-            services.user_unban(user=user, actor=request.user)
-        self.message_user(request, f"Lifted the ban of {len(queryset)} user(s).", messages.SUCCESS)
 
     def action_form_page(self, request, queryset, form, *, action, title, submit, note=""):
         """The intermediate page of an action that needs input (a form, then "apply")."""
