@@ -205,10 +205,7 @@ def role_grant_check(
     fresh grant, so it never lengthens an expiry the actor could not have granted.
     """
     if expires_at is not None and expires_at <= selectors._now():
-        raise ValidationFailed(
-            "The expiry must be in the future.",
-            errors={"expires_at": ["The expiry must be in the future."]},
-        )
+        raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
     if actor is None:
         return
     if actor.pk == user.pk:

@@ -178,7 +178,8 @@ class OperatorUserAdmin(UserAdmin):
                 for user in queryset:
                     write(user)
         except ApplicationError as exc:
-            self.message_user(request, f"Nothing was changed: {exc.detail}", messages.ERROR)
+            reasons = " ".join([exc.detail, *(m for ms in exc.errors.values() for m in ms)])
+            self.message_user(request, f"Nothing was changed: {reasons}", messages.ERROR)
             return False
         return True
 
