@@ -434,6 +434,30 @@ def test_time_limited_grant_self_renewal_is_refused_in_the_admin_form_and_action
     assert UserRole.objects.get(pk=assignment.pk).expires_at == assignment.expires_at
 
 
+def test_time_limited_grant_cannot_be_extended_on_ones_own_user_page(rolemgr):
+    client, holder = staff_client("users:read", "users:write", "roles:read")
+    services.role_grant(
+        user=holder, role=rolemgr, expires_at=timezone.now() + timedelta(minutes=30)
+    )
+    assignment = UserRole.objects.get(user=holder, role=rolemgr)
+    data = change_form(client, holder)
+    data.update(
+        {
+            "user_roles-TOTAL_FORMS": "1",
+            "user_roles-INITIAL_FORMS": "1",
+            "user_roles-0-id": assignment.pk,
+            "user_roles-0-user": holder.pk,
+            "user_roles-0-role": rolemgr.pk,
+        }
+    )
+
+    response = client.post(f"{USERS}{holder.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert "Nobody grants or renews roles on themselves." in page_text(response)
+    assert UserRole.objects.get(pk=assignment.pk).expires_at == assignment.expires_at
+
+
 def test_time_limited_grant_self_grant_is_refused_by_the_command(rolemgr):
     holder = temporary_holder(rolemgr)
 
