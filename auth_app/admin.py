@@ -3,7 +3,8 @@
 The user page is the operators' console for one user: profile, verification and
 ban state, active sessions (revocable), linked accounts and recent audit events.
 Writes go through `auth_app.services` (audited); what needs the other apps
-(roles, emails, the onboarding and offboarding flows) is added in platform_app/admin.py.
+(roles, emails, the flows that change, ban, onboard and offboard users under the
+privilege rule) is added in platform_app/admin.py.
 """
 
 from datetime import timedelta
@@ -222,7 +223,7 @@ class UserAdmin(admin.ModelAdmin):
     list_filter = ["email_verified", "is_active", "is_staff", "is_superuser", BannedFilter]
     search_fields = ["email", "name", "=id"]
     inlines = [SessionInline, AccountInline]
-    actions = ["revoke_all_sessions", "ban_users", "unban_users"]
+    actions = ["revoke_all_sessions"]
     readonly_fields = [
         "id",
         "ban_state",
@@ -349,22 +350,8 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     # Writes, through the services ----------------------------------------------
-
-    def save_model(self, request, obj, form, change):
-        # Only changes reach here: creating a user is onboarding, which spans the
-        # apps, so the composed admin of the top layer (platform_app.admin) does it.
-        self.user_change(request, obj, form)
-
-    def user_change(self, request, obj, form) -> User:
-        """Apply the form's changes through the service; a deactivated user is signed out."""
-        current = User.objects.get(pk=obj.pk)
-        changes = {field: getattr(obj, field) for field in form.changed_data}
-        services.user_profile_update(user=current, actor=request.user, **changes)
-        if "is_active" in changes and not current.is_active:
-            services.sessions_revoke_for_user(
-                user=current, actor=request.user, reason="deactivated"
-            )
-        return current
+    # Saving a user (a change under the privilege rule, or onboarding a new one)
+    # needs the other apps: the composed admin in platform_app/admin.py does it.
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.revoke_sessions_view)
@@ -410,33 +397,6 @@ class UserAdmin(admin.ModelAdmin):
                 user=user, actor=request.user, reason="admin"
             )
         self.message_user(request, f"Revoked {total} session(s).", messages.SUCCESS)
-
-    @admin.action(
-        description="Ban the selected users (ends their sessions)", permissions=["change"]
-    )
-    def ban_users(self, request, queryset):
-        form = BanDurationForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            until = form.until()
-            for user in queryset:
-                services.user_ban(user=user, until=until, actor=request.user)
-            self.message_user(request, f"Banned {len(queryset)} user(s).", messages.SUCCESS)
-            return None
-        return self.action_form_page(
-            request,
-            queryset,
-            form,
-            action="ban_users",
-            title="Ban users",
-            submit="Ban",
-            note="Their sessions end at once; they cannot sign in until the ban ends.",
-        )
-
-    @admin.action(description="Lift the ban of the selected users", permissions=["change"])
-    def unban_users(self, request, queryset):
-        for user in queryset:
-            services.user_unban(user=user, actor=request.user)
-        self.message_user(request, f"Lifted the ban of {len(queryset)} user(s).", messages.SUCCESS)
 
     def action_form_page(self, request, queryset, form, *, action, title, submit, note=""):
         """The intermediate page of an action that needs input (a form, then "apply")."""

@@ -1,14 +1,11 @@
 """Authentication backend: email (case-insensitive) and password, rate limited like the API."""
 
 from django.contrib.auth.backends import ModelBackend
-from django.db import transaction
-
-from audit_app.services import audit_record
 
 from . import services
 from .errors import AccountDisabled, InvalidCredentials
 from .models import User
-from .ratelimit import lockout_clear, rate_limit_hit
+from .ratelimit import rate_limit_hit
 from .selectors import user_can_sign_in
 
 # Django's authenticate() lets only PermissionDenied through quietly; RateLimited
@@ -43,19 +40,10 @@ class EmailBackend(ModelBackend):
             )
         except (InvalidCredentials, AccountDisabled):
             return None
-        with transaction.atomic():
-            lockout_clear(ip=ip_address, email=email)
-            # Django's login() sets last_login and opens the session row afterwards.
-            audit_record(
-                event_type="auth.sign_in",
-                actor_id=user.pk,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
-                metadata={"via": "django_login"},
-                ip_address=ip_address,
-                user_agent=user_agent,
-            )
+        # Django's login() sets last_login and opens the session row afterwards.
+        services.sign_in_succeeded(
+            user=user, email=email, ip_address=ip_address, user_agent=user_agent
+        )
         return user
 
     def user_can_authenticate(self, user):

@@ -24,6 +24,16 @@ EMAIL_VERIFICATION = "email-verification"
 PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
 
 
+def email_clean(email: str) -> str:
+    """An email address as it is stored: normalised, or ValidationFailed if it is not one."""
+    email = BaseUserManager.normalize_email((email or "").strip())
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationFailed(errors={"email": list(exc.messages)}) from None
+    return email
+
+
 def user_build(
     *,
     email: str,
@@ -37,13 +47,8 @@ def user_build(
 
     A missing password gives an unusable one (external-only users).
     """
-    email = BaseUserManager.normalize_email((email or "").strip())
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ValidationFailed(errors={"email": list(exc.messages)}) from None
     user = User(
-        email=email,
+        email=email_clean(email),
         name=name.strip(),
         is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
@@ -154,14 +159,27 @@ def user_email_verify(*, user: User) -> User:
 
 def user_profile_update(*, user: User, actor: User, **changes) -> User:
     """Change fields of a user (their own name and image, or an administrator's edit of
-    account flags) and record user.updated with the names of the fields that changed."""
+    account flags) and record user.updated with the names of the fields that changed.
+
+    A new email address must be free (EmailTaken) and is unverified until its
+    owner confirms it, whatever `email_verified` says.
+    """
+    if "email" in changes:
+        changes["email"] = email_clean(changes["email"])
+        if changes["email"] != user.email:
+            changes["email_verified"] = False
     changed = sorted(field for field, value in changes.items() if getattr(user, field) != value)
     if not changed:
         return user
     with transaction.atomic():
         for field in changed:
             setattr(user, field, changes[field])
-        user.save(update_fields=[*changed, "updated_at"])
+        try:
+            with transaction.atomic():
+                user.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError as exc:
+            raise_if_email_taken(exc)
+            raise
         audit_record(
             event_type="user.updated",
             actor_id=actor.pk,
@@ -280,17 +298,39 @@ def sign_in(
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
+        sign_in_succeeded(
+            user=user, email=email, ip_address=ip_address, user_agent=user_agent, session=session
+        )
+    return user, session, token
+
+
+def sign_in_succeeded(
+    *,
+    user: User,
+    email: str,
+    ip_address: str | None,
+    user_agent: str,
+    session: Session | None = None,
+) -> None:
+    """What every sign-in does once the password is right: clear the earlier failures of
+    (IP, email) and record auth.sign_in.
+
+    The API's sign_in passes the session it opened; Django's login (the admin,
+    through backends.EmailBackend) opens its own afterwards, so the event then
+    names the user and says so.
+    """
+    with transaction.atomic():
         lockout_clear(ip=ip_address, email=email)
         audit_record(
             event_type="auth.sign_in",
             actor_id=user.pk,
             user_id=user.pk,
-            target_type="session",
-            target_id=session.pk,
+            target_type="session" if session else "user",
+            target_id=session.pk if session else user.pk,
+            metadata={} if session else {"via": "django_login"},
             ip_address=ip_address,
             user_agent=user_agent,
         )
-    return user, session, token
 
 
 def password_check(*, user: User, password: str) -> None:

@@ -23,6 +23,19 @@ def _now() -> datetime:
     return timezone.now()
 
 
+def active_sql(alias: str, now: str) -> str:
+    """The condition of a current (unexpired) assignment `alias`, at the SQL value `now`.
+
+    The one definition of "active" in SQL; assignment_active() is the same for the ORM.
+    """
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > {now})"
+
+
+def assignment_active(now: datetime) -> Q:
+    """active_sql()'s condition as an ORM filter on UserRole."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
 # The truth, computed from users, user_roles and roles, for the users that
 # `{where}` selects. Only constant fragments and table names are interpolated;
 # values always go in as parameters.
@@ -41,7 +54,7 @@ LEFT JOIN LATERAL (
     FROM {UserRole._meta.db_table} ur
     JOIN {Role._meta.db_table} r ON r.id = ur.role_id
     LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
-    WHERE ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
+    WHERE ur.user_id = u.id AND {active_sql("ur", "%(now)s")}
 ) granted ON true
 WHERE {{where}}
 """  # noqa: S608
@@ -50,6 +63,51 @@ WHERE {{where}}
 def effective_sql(where: str) -> str:
     """The effective-permissions query for the users matching the constant SQL `where`."""
     return _EFFECTIVE_SQL.replace("{where}", where)
+
+
+# The cache rows that disagree with the truth (or are missing), for the users
+# that `{where}` selects: the one comparison of cache and truth, read by the
+# invariant checks and rewritten by services.permission_cache_repair.
+_CACHE_DISAGREEMENTS_SQL = f"""
+SELECT truth.user_id, cache.user_id IS NULL AS missing,
+       cache.permissions AS old_permissions, truth.permissions,
+       cache.roles AS old_roles, truth.roles,
+       cache.valid_until AS old_valid_until, truth.valid_until
+FROM ({{truth}}) truth
+LEFT JOIN {PermissionCache._meta.db_table} cache ON cache.user_id = truth.user_id
+WHERE cache.user_id IS NULL
+   OR cache.permissions IS DISTINCT FROM truth.permissions
+   OR cache.roles IS DISTINCT FROM truth.roles
+   OR cache.valid_until IS DISTINCT FROM truth.valid_until
+"""  # noqa: S608
+
+
+def cache_disagreements_sql(where: str) -> str:
+    """The query of the cache rows that disagree with the truth for the users matching
+    the constant SQL `where`; its columns are CacheDisagreement's fields, in order."""
+    return _CACHE_DISAGREEMENTS_SQL.replace("{truth}", effective_sql(where))
+
+
+@dataclass(frozen=True)
+class CacheDisagreement:
+    user_id: str
+    missing: bool
+    old_permissions: list[str] | None
+    permissions: list[str]
+    old_roles: list[str] | None
+    roles: list[str]
+    old_valid_until: datetime | None
+    valid_until: datetime | None
+
+
+def permission_cache_disagreements(*, user_ids: Iterable[str]) -> list[CacheDisagreement]:
+    """These users' cache rows that are missing or differ from the truth (read-only)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            cache_disagreements_sql("u.id = ANY(%(ids)s)") + " ORDER BY user_id",
+            {"now": _now(), "ids": list(user_ids)},
+        )
+        return [CacheDisagreement(*row) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -123,6 +181,46 @@ def user_holds_all(user, permissions: Iterable[str]) -> bool:
     return all(any(permission_matches(g, wanted) for g in held) for wanted in permissions)
 
 
+def role_grantable_by(actor, role: Role) -> bool:
+    """Grant only what you hold: whether `actor` holds every permission of `role`."""
+    return user_holds_all(actor, role.permissions)
+
+
+def permissions_held_until(user, permissions: Iterable[str]) -> datetime | None:
+    """Until when `user`, who holds `permissions` now, keeps all of them (None: without end).
+
+    A permission held through several roles lasts as long as the longest of them.
+    """
+    if user.is_superuser:
+        return None
+    assignments = list(user_assignments(user_id=user.pk))
+    ends = []
+    for wanted in permissions:
+        covering = [
+            a.expires_at
+            for a in assignments
+            if any(permission_matches(g, wanted) for g in a.role.permissions)
+        ]
+        if None not in covering:
+            ends.append(max(covering, default=_now()))
+    return min(ends, default=None)
+
+
+def user_may_act_on(actor, user) -> bool:
+    """The privilege rule: whether `actor` may change, ban, deactivate, delete, demote or
+    revoke `user`, that is hold every permission `user` holds (a superuser: be one).
+
+    `user`'s permissions are read from the tables, active or not: reactivating a user
+    gives their permissions back. None (the system: commands, sign-up) may do anything.
+    """
+    if actor is None:
+        return True
+    if user.is_superuser:
+        return actor.is_superuser and actor.is_active
+    held = permissions_compute(user_ids=[user.pk]).get(user.pk)
+    return held is None or user_holds_all(actor, held.permissions)
+
+
 def permission_sources(user) -> dict[str, list[str]]:
     """Each effective permission of `user` and the roles (or superuser status) it comes from."""
     sources: dict[str, list[str]] = {}
@@ -134,12 +232,10 @@ def permission_sources(user) -> dict[str, list[str]]:
     return dict(sorted(sources.items()))
 
 
-def _active(now: datetime) -> Q:
-    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-
-
 def _active_assignments(*, user_id: str) -> QuerySet[UserRole]:
-    return UserRole.objects.filter(_active(_now()), user_id=user_id).order_by("role__name")
+    return UserRole.objects.filter(assignment_active(_now()), user_id=user_id).order_by(
+        "role__name"
+    )
 
 
 def user_assignments(*, user_id: str) -> QuerySet[UserRole]:
@@ -154,7 +250,7 @@ def users_with_roles(*, role: str | None = None) -> QuerySet[User]:
     """
     now = _now()
     roles = (
-        UserRole.objects.filter(_active(now), user_id=OuterRef("pk"))
+        UserRole.objects.filter(assignment_active(now), user_id=OuterRef("pk"))
         .order_by()
         .values("user_id")
         .annotate(
@@ -171,7 +267,11 @@ def users_with_roles(*, role: str | None = None) -> QuerySet[User]:
         # of the (user_id, role_id) unique index, and a page stops after 50 hits.
         role_id = Subquery(Role.objects.filter(name=role).values("pk")[:1])
         users = users.filter(
-            Exists(UserRole.objects.filter(_active(now), user_id=OuterRef("pk"), role_id=role_id))
+            Exists(
+                UserRole.objects.filter(
+                    assignment_active(now), user_id=OuterRef("pk"), role_id=role_id
+                )
+            )
         )
     return users
 
@@ -226,7 +326,7 @@ FROM (
     LIMIT {{limit}} OFFSET {{offset}}
 ) u
 LEFT JOIN {UserRole._meta.db_table} ur
-       ON ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > $1)
+       ON ur.user_id = u.id AND {active_sql("ur", "$1")}
 LEFT JOIN {Role._meta.db_table} r ON r.id = ur.role_id
 ORDER BY u.id {{direction}}, r.name
 """  # noqa: S608
@@ -235,7 +335,7 @@ ORDER BY u.id {{direction}}, r.name
 # one probe of the (user_id, role_id) unique index per user.
 _HOLDS_ROLE_SQL = f"""EXISTS (
     SELECT 1 FROM {UserRole._meta.db_table} h
-    WHERE h.user_id = u.id AND (h.expires_at IS NULL OR h.expires_at > $1)
+    WHERE h.user_id = u.id AND {active_sql("h", "$1")}
       AND h.role_id = (SELECT id FROM {Role._meta.db_table} WHERE name = {{role}})
 )"""  # noqa: S608
 

@@ -15,7 +15,6 @@ sorted, so two writers never wait for each other in a cycle.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -30,8 +29,15 @@ from sv_sdk.errors import NotFound, ValidationFailed
 from sv_sdk.ids import new_id
 
 from . import selectors
-from .catalogue import unknown_permissions
-from .errors import AssignmentNotFound, RoleInUse, RoleNameTaken, SystemRole, UnknownPermission
+from .catalogue import SYSTEM_ROLE_CORE, unknown_permissions
+from .errors import (
+    AssignmentNotFound,
+    PrivilegeExceeded,
+    RoleInUse,
+    RoleNameTaken,
+    SystemRole,
+    UnknownPermission,
+)
 from .models import PermissionCache, Role, UserRole
 
 _CACHE = PermissionCache._meta.db_table
@@ -48,19 +54,10 @@ SET permissions = EXCLUDED.permissions,
     valid_until = EXCLUDED.valid_until
 """  # noqa: S608
 
-# Rows of the cache that disagree with the truth, fixed in the same statement;
-# the old values come back so the caller can report them.
+# The rows of the cache that disagree with the truth (selectors.cache_disagreements_sql),
+# fixed in the same statement; the disagreements come back so the caller can report them.
 _REPAIR_CACHE_SQL = f"""
-WITH truth AS ({{truth}}),
-wrong AS (
-    SELECT truth.*, cache.user_id IS NULL AS missing,
-           cache.permissions AS old_permissions, cache.roles AS old_roles
-    FROM truth LEFT JOIN {_CACHE} cache ON cache.user_id = truth.user_id
-    WHERE cache.user_id IS NULL
-       OR cache.permissions IS DISTINCT FROM truth.permissions
-       OR cache.roles IS DISTINCT FROM truth.roles
-       OR cache.valid_until IS DISTINCT FROM truth.valid_until
-),
+WITH wrong AS ({{wrong}}),
 fixed AS (
     INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
     SELECT user_id, permissions, roles, %(now)s, valid_until FROM wrong
@@ -70,8 +67,7 @@ fixed AS (
         computed_at = EXCLUDED.computed_at,
         valid_until = EXCLUDED.valid_until
 )
-SELECT user_id, missing, old_permissions, permissions, old_roles, roles FROM wrong
-ORDER BY user_id
+SELECT * FROM wrong ORDER BY user_id
 """  # noqa: S608
 
 _GRANT_SQL = f"""
@@ -163,17 +159,7 @@ def _refresh_role_holders(role_id: str) -> int:
         return cursor.rowcount
 
 
-@dataclass(frozen=True)
-class CacheFix:
-    user_id: str
-    missing: bool
-    old_permissions: list[str] | None
-    permissions: list[str]
-    old_roles: list[str] | None
-    roles: list[str]
-
-
-def permission_cache_repair(*, user_ids: Iterable[str]) -> list[CacheFix]:
+def permission_cache_repair(*, user_ids: Iterable[str]) -> list[selectors.CacheDisagreement]:
     """Compare these users' cache rows with the truth and rewrite those that differ."""
     user_ids = list(user_ids)
     with transaction.atomic():
@@ -181,11 +167,87 @@ def permission_cache_repair(*, user_ids: Iterable[str]) -> list[CacheFix]:
         with connection.cursor() as cursor:
             cursor.execute(
                 _REPAIR_CACHE_SQL.replace(
-                    "{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")
+                    "{wrong}", selectors.cache_disagreements_sql("u.id = ANY(%(ids)s)")
                 ),
                 {"now": selectors._now(), "ids": user_ids},
             )
-            return [CacheFix(*row) for row in cursor.fetchall()]
+            return [selectors.CacheDisagreement(*row) for row in cursor.fetchall()]
+
+
+# The privilege rule (docs/security.md), one home for every write path. An actor
+# of None is the system (sign-up, commands run without --actor): it may do anything.
+
+
+def privilege_check(*, actor: User | None, user: User) -> None:
+    """Refuse unless `actor` may change, ban, deactivate, delete, demote or revoke `user`."""
+    if not selectors.user_may_act_on(actor, user):
+        if user.is_superuser:
+            raise PrivilegeExceeded("Only a superuser can act on a superuser.")
+        raise PrivilegeExceeded(
+            "You can act only on users whose permissions you all hold yourself."
+        )
+
+
+def superuser_change_check(*, actor: User | None) -> None:
+    """Refuse unless `actor` may make (or unmake) a superuser: only a superuser may."""
+    if actor is not None and not actor.is_superuser:
+        raise PrivilegeExceeded("Only a superuser can make or unmake a superuser.")
+
+
+def role_grant_check(
+    *, actor: User | None, user: User, role: Role, expires_at: datetime | None
+) -> None:
+    """Refuse a grant (or renewal) of `role` to `user` by `actor` that breaks a rule.
+
+    The expiry lies in the future; nobody grants to themselves; the actor holds
+    the role's permissions (grant only what you hold) at least as long as the
+    grant lasts, and may act on `user`. A renewal passes the same checks as a
+    fresh grant, so it never lengthens an expiry the actor could not have granted.
+    """
+    if expires_at is not None and expires_at <= selectors._now():
+        raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
+    if actor is None:
+        return
+    if actor.pk == user.pk:
+        raise PrivilegeExceeded("Nobody grants or renews roles on themselves.")
+    if not selectors.role_grantable_by(actor, role):
+        raise PrivilegeExceeded("You cannot grant permissions you do not hold yourself.")
+    until = selectors.permissions_held_until(actor, role.permissions)
+    if until is not None and (expires_at is None or expires_at > until):
+        raise PrivilegeExceeded(
+            f"You hold this role's permissions only until {until.isoformat()};"
+            " a grant cannot last longer."
+        )
+    privilege_check(actor=actor, user=user)
+
+
+def role_change_check(
+    *,
+    actor: User | None,
+    role: Role | None,
+    name: str | None = None,
+    permissions: Iterable[str] | None = None,
+) -> None:
+    """Refuse the creation (`role` None), change or deletion of a role that breaks a rule.
+
+    Only superusers edit system roles; anyone else must hold every permission
+    the role has and is given. System roles keep their names and their core
+    permissions (catalogue.SYSTEM_ROLE_CORE), even for a superuser.
+    """
+    if actor is not None:
+        if role is not None and role.is_system and not actor.is_superuser:
+            raise PrivilegeExceeded("Only a superuser can change a system role.")
+        touched = {*(role.permissions if role else ()), *(permissions or ())}
+        if not selectors.user_holds_all(actor, touched):
+            raise PrivilegeExceeded(
+                "You cannot grant or change permissions you do not hold yourself."
+            )
+    if role is not None and role.is_system:
+        if name is not None and name != role.name:
+            raise SystemRole("System roles cannot be renamed.")
+        lost = sorted(SYSTEM_ROLE_CORE.get(role.name, set()) - set(permissions or ()))
+        if permissions is not None and lost:
+            raise SystemRole(f"The system role {role.name} keeps {', '.join(lost)}.")
 
 
 def _clean_name(name: str) -> str:
@@ -225,6 +287,7 @@ def role_create(
         description=(description or "").strip(),
         permissions=_clean_permissions(permissions),
     )
+    role_change_check(actor=actor, role=None, permissions=role.permissions)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -251,7 +314,8 @@ def role_update(
 ) -> Role:
     """Change a role; every holder's cache follows in the same transaction.
 
-    System roles keep their names (code looks them up by name).
+    See role_change_check for who may: system roles keep their names (code looks
+    them up by name) and their core permissions.
     """
     with transaction.atomic():
         _lock_role(role.pk)
@@ -265,13 +329,17 @@ def role_update(
             wanted["description"] = description.strip()
         if permissions is not None:
             wanted["permissions"] = _clean_permissions(permissions)
+        role_change_check(
+            actor=actor,
+            role=current,
+            name=wanted.get("name"),
+            permissions=wanted.get("permissions"),
+        )
         changes = {
             field: {"from": getattr(current, field), "to": value}
             for field, value in wanted.items()
             if getattr(current, field) != value
         }
-        if "name" in changes and current.is_system:
-            raise SystemRole("System roles cannot be renamed.")
         if changes:
             for field, change in changes.items():
                 setattr(current, field, change["to"])
@@ -305,9 +373,10 @@ def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -
             raise NotFound("No such role.")
         if current.is_system:
             raise SystemRole("System roles cannot be deleted.")
+        role_change_check(actor=actor, role=current)
         now = selectors._now()
         assignments = UserRole.objects.filter(role=current)
-        holders = assignments.filter(selectors._active(now)).count()
+        holders = assignments.filter(selectors.assignment_active(now)).count()
         if holders and not force:
             raise RoleInUse(
                 f"The role is assigned to {holders} user(s); revoke it first or force the deletion."
@@ -345,10 +414,10 @@ def role_grant(
 
     Granting a role the user already has renews that assignment with the new
     expiry; the returned assignment's `renewed` attribute says which happened.
+    Grants and renewals alike pass role_grant_check.
     """
+    role_grant_check(actor=granted_by, user=user, role=role, expires_at=expires_at)
     now = selectors._now()
-    if expires_at is not None and expires_at <= now:
-        raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
     # No savepoint when nested: nothing in this block raises an error a caller
     # could recover from (any failure is a database error, which aborts the
     # caller's transaction anyway), and a savepoint costs two round trips.
@@ -431,7 +500,11 @@ def _grant_event(user, role, granted_by, expires_at, *, renewed: bool) -> AuditL
 
 
 def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> None:
-    """Take the role away from `user`; raise AssignmentNotFound if they do not have it."""
+    """Take the role away from `user`; raise AssignmentNotFound if they do not have it.
+
+    Refused unless `revoked_by` may act on `user` (privilege_check).
+    """
+    privilege_check(actor=revoked_by, user=user)
     with transaction.atomic():
         _lock_users([user.pk], role_ids=[role.pk])
         deleted, _ = UserRole.objects.filter(user=user, role=role).delete()

@@ -1,11 +1,12 @@
 """Cross-domain work, each flow one transaction: all of it happens or none of it does."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit_app.services import audit_event, audit_ids_statement, audit_record, audit_seal
+from auth_app import services as auth_services
 from auth_app.models import Session, User
 from auth_app.ratelimit import lockout_clear
 from auth_app.selectors import user_get_by_email
@@ -36,7 +37,13 @@ from email_app.services import (
 )
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import Role
-from permissions_app.services import role_grant_new_user, role_lock_statement
+from permissions_app.services import (
+    permission_cache_refresh,
+    privilege_check,
+    role_grant_new_user,
+    role_lock_statement,
+    superuser_change_check,
+)
 from sv_sdk.db.batch import Batch
 
 
@@ -59,7 +66,10 @@ def user_onboard(
 
     Used by sign-up, the admin, createsuperuser and create_user. Raises
     EmailTaken when the email exists in any letter case; then nothing is written.
+    Only a superuser `actor` (or the system) creates a superuser.
     """
+    if is_superuser:
+        superuser_change_check(actor=actor)
     with transaction.atomic(durable=True):
         return _onboard(
             email=email,
@@ -269,22 +279,72 @@ def _password_changed_email_queue(*, user: User) -> None:
 
 
 def user_update(*, user: User, actor: User, **changes) -> User:
-    """Change a user's account as an administrator (name, image, is_active, is_staff,
-    email_verified); deactivating ends every session of theirs in the same transaction."""
-    with transaction.atomic(durable=True):
-        was_active = user.is_active
+    """Change a user's account as an administrator (email, name, image, email_verified,
+    is_active, is_staff, is_superuser), under the privilege rule (docs/security.md).
+
+    Making or unmaking a superuser takes a superuser and refreshes the permission
+    cache; a new email address goes through _email_changed; deactivating ends
+    every session of theirs. Not durable: the admin saves a user and their role
+    rows in one transaction, this flow's writes among them.
+    """
+    with transaction.atomic():
+        privilege_check(actor=actor, user=user)
+        if changes.get("is_superuser", user.is_superuser) != user.is_superuser:
+            superuser_change_check(actor=actor)
+        was_active, was_superuser, old_email = user.is_active, user.is_superuser, user.email
         user_profile_update(user=user, actor=actor, **changes)
+        if user.is_superuser != was_superuser:
+            # A superuser holds `*`: the cache row follows in the same transaction.
+            permission_cache_refresh(user_ids=[user.pk])
+        if user.email != old_email:
+            _email_changed(user=user, old_email=old_email, actor=actor)
         if was_active and not user.is_active:
             # A deactivated user must not stay signed in anywhere (API tokens and admin).
             sessions_revoke_for_user(user=user, actor=actor, reason="deactivated")
     return user
 
 
+def _email_changed(*, user: User, old_email: str, actor: User) -> None:
+    # A new address taken over by someone else would let them reset the password:
+    # the old address hears of the change, the new one (unverified now, see
+    # user_profile_update) gets a verification link, and when the change was not
+    # the user's own, every session of theirs ends.
+    email_queue(
+        to_email=old_email,
+        category=Category.SECURITY,
+        template_key="email-changed",
+        context={"user_name": user.get_short_name(), "new_email": user.email},
+        user=user,
+    )
+    _verification_email_queue(user=user)
+    if actor.pk != user.pk:
+        sessions_revoke_for_user(user=user, actor=actor, reason="email_changed")
+
+
+def user_ban(*, user: User, until: datetime, actor: User | None) -> int:
+    """Ban `user` until `until`, under the privilege rule; every session of theirs ends.
+
+    Returns how many sessions ended. Not durable, so that an admin action bans
+    all its users in one transaction or none.
+    """
+    with transaction.atomic():
+        privilege_check(actor=actor, user=user)
+        return auth_services.user_ban(user=user, until=until, actor=actor)
+
+
+def user_unban(*, user: User, actor: User | None) -> None:
+    """Lift the ban of `user`, under the privilege rule."""
+    with transaction.atomic():
+        privilege_check(actor=actor, user=user)
+        auth_services.user_unban(user=user, actor=actor)
+
+
 def user_offboard(*, user: User, actor: User | None = None) -> None:
     """Delete a user and everything that cascades from them (sessions, accounts, tokens,
-    role assignments, permission cache, email preferences); the audit trail stays, and
-    records user.deleted."""
+    role assignments, permission cache, email preferences), under the privilege rule;
+    the audit trail stays, and records user.deleted."""
     with transaction.atomic(durable=True):
+        privilege_check(actor=actor, user=user)
         # Read before the delete, which clears the pk (the actor may be the user).
         user_id, actor_id = user.pk, actor.pk if actor else None
         roles = sorted(user.user_roles.values_list("role__name", flat=True))

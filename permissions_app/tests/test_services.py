@@ -19,6 +19,7 @@ from permissions_app.errors import (
 from permissions_app.models import PermissionCache, Role, UserRole
 from sv_sdk.errors import ValidationFailed
 
+from .conftest import user_with
 from .factories import RoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ def test_creating_a_role_is_audited_and_a_duplicate_name_is_refused():
 
 
 def test_granting_a_role_updates_the_cache_and_records_role_assigned():
-    user, actor = UserFactory(), UserFactory()
+    user, actor = UserFactory(), user_with("users:read")
     role = RoleFactory(permissions=["users:read"])
 
     assignment = services.role_grant(user=user, role=role, granted_by=actor)

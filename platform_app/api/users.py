@@ -7,7 +7,6 @@ and names the permission it needs in `required_permissions`.
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,12 +48,6 @@ def _user_or_404(user_id: str) -> User:
     if user is None:
         raise Http404
     return user
-
-
-def _protect_superusers(actor: User, user: User) -> None:
-    # users:write must not be a way to lock out or remove those above you.
-    if user.is_superuser and not actor.is_superuser:
-        raise PermissionDenied("Only a superuser can change or delete a superuser.")
 
 
 class UserCollectionApi(APIView):
@@ -139,13 +132,11 @@ class UserDetailApi(APIView):
         user = _user_or_404(user_id)
         data = self.UpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _protect_superusers(request.user, user)
         user = flows.user_update(user=user, actor=request.user, **data.validated_data)
         return Response(ManagedUserOutputSerializer(user).data)
 
     @extend_schema(operation_id="users_delete", responses={204: None, **problems(401, 403, 404)})
     def delete(self, request, user_id):
         user = _user_or_404(user_id)
-        _protect_superusers(request.user, user)
         flows.user_offboard(user=user, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,6 +15,20 @@ def user_lookup(identifier: str) -> User:
     return user
 
 
+def add_actor_argument(parser) -> None:
+    parser.add_argument(
+        "--actor",
+        help="Act as this user (email address or id), under the privilege rule of"
+        " docs/security.md, and record them in the audit trail."
+        " Default: the system, which the rule does not restrict.",
+    )
+
+
+def actor_lookup(identifier: str | None) -> User | None:
+    """The user named by --actor, or None (the system) without one."""
+    return user_lookup(identifier) if identifier else None
+
+
 def role_lookup(name: str) -> Role:
     role = Role.objects.filter(name=name).first()
     if role is None:

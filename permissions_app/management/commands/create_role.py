@@ -6,7 +6,7 @@ from permissions_app.catalogue import grantable
 from permissions_app.services import role_create
 from sv_sdk.errors import ApplicationError
 
-from ._lookups import describe
+from ._lookups import actor_lookup, add_actor_argument, describe
 
 
 class Command(BaseCommand):
@@ -25,10 +25,14 @@ class Command(BaseCommand):
             help="A permission the role holds (repeatable), e.g. users:read, users:* or *."
             f" Known: {', '.join(grantable())}.",
         )
+        add_actor_argument(parser)
 
-    def handle(self, *args, name, description, permissions, **options):
+    def handle(self, *args, name, description, permissions, actor, **options):
+        creator = actor_lookup(actor)
         try:
-            role = role_create(name=name, description=description, permissions=permissions)
+            role = role_create(
+                name=name, description=description, permissions=permissions, actor=creator
+            )
         except ApplicationError as exc:
             raise CommandError(describe(exc)) from None
         held = ", ".join(role.permissions) or "no permissions"

@@ -7,7 +7,7 @@ from django.utils.dateparse import parse_datetime
 from permissions_app.services import role_grant
 from sv_sdk.errors import ApplicationError
 
-from ._lookups import describe, role_lookup, user_lookup
+from ._lookups import actor_lookup, add_actor_argument, describe, role_lookup, user_lookup
 
 
 class Command(BaseCommand):
@@ -21,8 +21,9 @@ class Command(BaseCommand):
             help="When the assignment ends, ISO 8601 (e.g. 2030-01-31T18:00:00+00:00;"
             " without an offset, the project's time zone). Default: never.",
         )
+        add_actor_argument(parser)
 
-    def handle(self, *args, user, role, expires_at, **options):
+    def handle(self, *args, user, role, expires_at, actor, **options):
         expiry = None
         if expires_at:
             try:
@@ -33,9 +34,11 @@ class Command(BaseCommand):
                 raise CommandError(f"--expires-at: {expires_at!r} is not an ISO 8601 date-time.")
             if timezone.is_naive(expiry):
                 expiry = timezone.make_aware(expiry)
-        target, granted = user_lookup(user), role_lookup(role)
+        target, granted, granter = user_lookup(user), role_lookup(role), actor_lookup(actor)
         try:
-            assignment = role_grant(user=target, role=granted, expires_at=expiry)
+            assignment = role_grant(
+                user=target, role=granted, granted_by=granter, expires_at=expiry
+            )
         except ApplicationError as exc:
             raise CommandError(describe(exc)) from None
         until = f" until {expiry.isoformat()}" if expiry else ""

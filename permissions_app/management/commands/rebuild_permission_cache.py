@@ -41,7 +41,8 @@ class Command(BaseCommand):
                 else:
                     self.stdout.write(
                         f"{fix.user_id}: permissions {fix.old_permissions} -> {fix.permissions},"
-                        f" roles {fix.old_roles} -> {fix.roles}"
+                        f" roles {fix.old_roles} -> {fix.roles},"
+                        f" valid until {fix.old_valid_until} -> {fix.valid_until}"
                     )
             if progress:
                 self._bar(min(start + batch_size, len(ids)), len(ids))
