@@ -9,10 +9,10 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit_app.models import AuditLog
+from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.models import PermissionCache, Role, UserRole
-
-from .factories import RoleFactory, UserFactory
+from permissions_app.tests.factories import RoleFactory
 
 pytestmark = pytest.mark.django_db
 
