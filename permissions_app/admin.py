@@ -5,6 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+
 from . import selectors, services
 from .catalogue import PERMISSIONS, grantable
 from .errors import AssignmentNotFound
@@ -189,16 +191,7 @@ class UserRoleInline(admin.TabularInline):
 
 
 @admin.register(PermissionCache)
-class PermissionCacheAdmin(admin.ModelAdmin):
+class PermissionCacheAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "roles", "permissions", "computed_at", "valid_until"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
