@@ -1,5 +1,7 @@
 """Helpers the tests of every app share: problems, signed-in clients, users with permissions."""
 
+import io
+
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -10,6 +12,13 @@ from permissions_app.services import role_grant
 from permissions_app.tests.factories import RoleFactory
 
 PASSWORD = "correct horse battery staple"
+
+
+class Terminal(io.StringIO):
+    """Output that says it is a terminal, where commands draw their progress bars."""
+
+    def isatty(self):
+        return True
 
 
 def assert_problem(response, status: int, code: str) -> dict:

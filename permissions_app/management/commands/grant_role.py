@@ -1,10 +1,9 @@
 """Grant a role to a user, optionally until a given time."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from permissions_app.services import role_grant
+from sv_sdk.commands import parse_moment
 from sv_sdk.errors import ApplicationError
 
 from ._lookups import describe, role_lookup, user_lookup
@@ -18,21 +17,13 @@ class Command(BaseCommand):
         parser.add_argument("role", help="The role's name.")
         parser.add_argument(
             "--expires-at",
-            help="When the assignment ends, ISO 8601 (e.g. 2030-01-31T18:00:00+00:00;"
-            " without an offset, the project's time zone). Default: never.",
+            help="When the assignment ends, an ISO 8601 date or date and time (e.g."
+            " 2030-01-31T18:00:00+00:00; without an offset, the project's time zone)."
+            " Default: never.",
         )
 
     def handle(self, *args, user, role, expires_at, **options):
-        expiry = None
-        if expires_at:
-            try:
-                expiry = parse_datetime(expires_at)
-            except ValueError:
-                expiry = None
-            if expiry is None:
-                raise CommandError(f"--expires-at: {expires_at!r} is not an ISO 8601 date-time.")
-            if timezone.is_naive(expiry):
-                expiry = timezone.make_aware(expiry)
+        expiry = parse_moment(expires_at, "--expires-at")
         target, granted = user_lookup(user), role_lookup(role)
         try:
             assignment = role_grant(user=target, role=granted, expires_at=expiry)
