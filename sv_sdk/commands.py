@@ -1,4 +1,4 @@
-"""What every management command shares: moments from the command line, a progress bar."""
+"""What every management command shares: error messages, dates, a progress bar."""
 
 import time
 from datetime import datetime
@@ -6,6 +6,14 @@ from datetime import datetime
 from django.core.management.base import CommandError, OutputWrapper
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
+from sv_sdk.errors import ApplicationError
+
+
+def error_message(exc: ApplicationError) -> str:
+    """A service's refusal as one line for a CommandError: its detail, then each field's."""
+    fields = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
+    return f"{exc.detail} {fields}".strip()
 
 
 def parse_moment(value: str | None, option: str) -> datetime | None:

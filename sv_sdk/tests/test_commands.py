@@ -1,4 +1,4 @@
-"""The helpers every command shares: one rule for dates, one progress bar."""
+"""The helpers every command shares: error messages, one rule for dates, one progress bar."""
 
 import io
 from datetime import UTC, datetime
@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management.base import CommandError, OutputWrapper
 
-from sv_sdk.commands import Progress, parse_moment
+from sv_sdk.commands import Progress, error_message, parse_moment
+from sv_sdk.errors import ValidationFailed
 from tests.support import Terminal
 
 
@@ -46,3 +47,19 @@ def test_the_bar_is_silent_when_piped():
         progress.write("user-1: fixed")
 
     assert piped.getvalue() == "user-1: fixed\n"
+
+
+def test_a_refusal_reads_as_its_detail_then_each_fields_messages():
+    refusal = ValidationFailed(
+        "The user was not created.",
+        errors={
+            "email": ["Enter a valid email address."],
+            "password": ["Too short.", "Too common."],
+        },
+    )
+
+    assert error_message(refusal) == (
+        "The user was not created. email: Enter a valid email address.;"
+        " password: Too short. Too common."
+    )
+    assert error_message(ValidationFailed()) == "Some fields are invalid."

@@ -3,10 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from permissions_app.services import role_grant
-from sv_sdk.commands import parse_moment
+from sv_sdk.commands import error_message, parse_moment
 from sv_sdk.errors import ApplicationError
 
-from ._lookups import describe, role_lookup, user_lookup
+from ._lookups import role_lookup, user_lookup
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         try:
             assignment = role_grant(user=target, role=granted, expires_at=expiry)
         except ApplicationError as exc:
-            raise CommandError(describe(exc)) from None
+            raise CommandError(error_message(exc)) from None
         until = f" until {expiry.isoformat()}" if expiry else ""
         verb = "Renewed" if assignment.renewed else "Granted"
         self.stdout.write(f"{verb} role {granted.name} for {target.email}{until}.")
