@@ -25,7 +25,7 @@ LAYERS = {
 }
 # Test and tooling code, which no shipped module may import.
 NOT_SHIPPED = {"tests", "conftest", "reliability", "benchmarks"}
-SETTINGS = ["sv_sdk/settings/base.py"]
+SETTINGS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "sv_sdk/settings").glob("*.py"))
 SKIPPED_DIRS = {"tests", "migrations"}
 IMPORTERS = {"import_string", "import_module"}
 
@@ -172,8 +172,8 @@ class Graph:
             elif isinstance(node, ast.Call) and self._called_name(node) in IMPORTERS and node.args:
                 for path in self._path_arguments(node.args[0]):
                     found |= self._targets(path)
-            elif self._is_settings_read(node) and node.attr.startswith("SV_"):
-                for value in self.settings.get(node.attr, []):
+            elif (setting := self._setting_name(node)) and setting.startswith("SV_"):
+                for value in self.settings.get(setting, []):
                     found |= self._targets(value)
             for target in found:
                 if target != module and not (
@@ -190,18 +190,27 @@ class Graph:
         return None
 
     @staticmethod
-    def _is_settings_read(node: ast.AST) -> bool:
-        return (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "settings"
-        )
+    def _setting_name(node: ast.AST) -> str | None:
+        """NAME, for `settings.NAME` and `getattr(settings, "NAME", ...)`."""
+        if isinstance(node, ast.Attribute):
+            owner, name = node.value, node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            owner, name = node.args[0], node.args[1].value
+        else:
+            return None
+        return name if isinstance(owner, ast.Name) and owner.id == "settings" else None
 
     def _path_arguments(self, node: ast.AST) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return [node.value]
-        if self._is_settings_read(node):
-            return self.settings.get(node.attr, [])
+        if setting := self._setting_name(node):
+            return self.settings.get(setting, [])
         return []
 
     # What the test asserts.
@@ -328,6 +337,8 @@ def test_the_checker_passes_a_tree_that_imports_downwards(tmp_path):
         "from django.conf import settings\n"
         "from django.utils.module_loading import import_string\n"
         "def onboard():\n    return import_string(settings.SV_ONBOARD)()\n",
+        "from django.conf import settings\n"
+        "def onboard(hook=getattr(settings, 'SV_ONBOARD', None)):\n    return hook\n",
     ],
     ids=[
         "from",
@@ -337,6 +348,7 @@ def test_the_checker_passes_a_tree_that_imports_downwards(tmp_path):
         "import_string",
         "import_module",
         "setting",
+        "setting-getattr",
     ],
 )
 def test_the_checker_fails_on_a_planted_upward_import(tmp_path, source):
