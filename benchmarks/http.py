@@ -69,7 +69,7 @@ def http_run(*, seconds: float = 4.0, rounds: int = 3) -> HttpRun:
     environment = {
         **os.environ,
         **LOAD_ENVIRONMENT,
-        "DJANGO_SETTINGS_MODULE": "sv_sdk.settings.bench",
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
     }
     results: dict[str, list[dict]] = {label: [] for label, _, _ in ENDPOINTS}
     with gunicorn(environment, workers=WORKERS) as base:

@@ -232,6 +232,15 @@ class Graph:
                 wrong.append(f"{edge.source}:{edge.line} imports {edge.target}, a higher layer")
         return wrong
 
+    def settings_naming_tooling(self) -> list[str]:
+        """Settings of the shipped packages that point at test or tooling modules."""
+        return sorted(
+            f"{name} names {value}"
+            for name, values in self.settings.items()
+            for value in values
+            if value.split(".")[0] in NOT_SHIPPED
+        )
+
     def cycles(self) -> list[list[str]]:
         """Strongly connected groups of more than one module (Tarjan's algorithm)."""
         graph: dict[str, set[str]] = {name: set() for name in self.files}
@@ -283,6 +292,10 @@ def test_no_shipped_module_imports_a_higher_layer_or_test_code(project):
 
 def test_no_import_cycle_between_shipped_modules(project):
     assert project.cycles() == []
+
+
+def test_no_shipped_setting_names_test_or_tooling_code(project):
+    assert project.settings_naming_tooling() == []
 
 
 # The checker, on small trees made for it.
@@ -373,6 +386,13 @@ def test_the_checker_fails_on_a_shipped_module_importing_test_code(tmp_path):
     assert graph.upward_imports(FAKE_LAYERS) == [
         "low.mail:1 imports test or tooling code reliability"
     ]
+
+
+def test_the_checker_fails_on_a_shipped_setting_naming_tooling_code(tmp_path):
+    settings = "ROOT_URLCONF = 'benchmarks.urls'\nDEBUG = True\nLANGUAGE_CODE = 'en'\n"
+    graph = fake_tree(tmp_path, {"base/settings.py": settings})
+
+    assert graph.settings_naming_tooling() == ["ROOT_URLCONF names benchmarks.urls"]
 
 
 def test_the_checker_leaves_out_tests_and_migrations(tmp_path):
