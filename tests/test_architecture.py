@@ -1,8 +1,9 @@
 """The shipped packages import one way, down the layers, and no module imports itself back.
 
 The walk reads the source (ast), so imports inside functions count, and so do
-`import_string("...")` / `import_module("...")` calls with a literal project path and
-`settings.X` values that name a project module: a dotted path in a setting is an import too.
+`import_string("...")`, `import_module("...")` and `include("...")` calls with a literal
+project path, and reads of `SV_` settings whose value names a project module: a dotted path
+in a setting is an import too.
 """
 
 import ast
@@ -27,7 +28,8 @@ LAYERS = {
 NOT_SHIPPED = {"tests", "conftest", "reliability", "benchmarks"}
 SETTINGS = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "sv_sdk/settings").glob("*.py"))
 SKIPPED_DIRS = {"tests", "migrations"}
-IMPORTERS = {"import_string", "import_module"}
+# Calls that import the module their literal argument names (include: a URLconf).
+IMPORTERS = {"import_string", "import_module", "include"}
 
 
 @dataclass(frozen=True, order=True)
@@ -347,6 +349,7 @@ def test_the_checker_passes_a_tree_that_imports_downwards(tmp_path):
         "from django.utils.module_loading import import_string\n"
         "ONBOARD = import_string('top.flows.onboard')\n",
         "import importlib\nflows = importlib.import_module('top.flows')\n",
+        "from django.urls import include, path\nurlpatterns = [path('', include('top.flows'))]\n",
         "from django.conf import settings\n"
         "from django.utils.module_loading import import_string\n"
         "def onboard():\n    return import_string(settings.SV_ONBOARD)()\n",
@@ -360,6 +363,7 @@ def test_the_checker_passes_a_tree_that_imports_downwards(tmp_path):
         "in-function",
         "import_string",
         "import_module",
+        "include",
         "setting",
         "setting-getattr",
     ],
