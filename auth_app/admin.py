@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit_app.models import AuditLog
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 
 from . import services
 from .models import Account, Session, User, Verification
@@ -145,12 +146,11 @@ class BannedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SessionInline(admin.TabularInline):
+class SessionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The user's live sessions (admin and API alike), read-only, each with a revoke button."""
 
     model = Session
     extra = 0
-    can_delete = False
     verbose_name_plural = "active sessions"
     fields = ["created_at", "last_seen_at", "expires_at", "ip_address", "client"]
     readonly_fields = fields
@@ -167,12 +167,6 @@ class SessionInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("auth_app.view_session") or can_revoke_sessions(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="User agent")
     def client(self, session):
@@ -192,21 +186,14 @@ class SessionInline(admin.TabularInline):
         )
 
 
-class AccountInline(admin.TabularInline):
+class AccountInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Linked external identities; the provider tokens are never shown."""
 
     model = Account
     extra = 0
-    can_delete = False
     verbose_name_plural = "linked accounts"
     fields = ["provider_id", "account_id", "scope", "access_token_expires_at", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -415,7 +402,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "last_seen_at", "expires_at", "ip_address"]
     list_filter = ["expires_at"]
     search_fields = ["user__email", "ip_address", "=id"]
@@ -423,16 +410,8 @@ class SessionAdmin(admin.ModelAdmin):
     exclude = ["token_hash", "data"]
     raw_id_fields = ["user"]
     actions = ["revoke_selected"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Ending a session is the revoke action (audited), not a raw delete.
-        return False
+    # Ending a session is the revoke action (audited), not a raw delete.
+    deletable = False
 
     def has_revoke_permission(self, request):
         return can_revoke_sessions(request)
@@ -446,7 +425,7 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["provider_id", "account_id", "user", "created_at"]
     list_filter = ["provider_id"]
     search_fields = ["account_id", "user__email"]
@@ -455,15 +434,11 @@ class AccountAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     # Accounts are linked by the sign-in flow with the provider; here they are seen or unlinked.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(Verification)
-class VerificationAdmin(admin.ModelAdmin):
+class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["identifier", "user", "expires_at", "consumed_at", "created_at"]
     list_filter = ["consumed_at", "expires_at"]
     search_fields = ["identifier", "user__email"]
@@ -471,8 +446,4 @@ class VerificationAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     # Tokens are issued by the flows that email them; here they are seen or withdrawn.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True

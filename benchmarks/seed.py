@@ -30,6 +30,7 @@ from sv_sdk.ids import new_id
 from . import permissions as permissions_bench
 from .database import _maintenance_connection, connect
 from .onboarding import Latency, latency
+from .tables import markdown_table, text_table
 
 # Our tables, by the database of the rejected design that would hold them.
 DOMAINS = {
@@ -670,19 +671,11 @@ def _notes(run: SeedRun) -> list[str]:
 
 
 def text(run: SeedRun) -> str:
-    table = [HEADER, *table_rows(run)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
-
-    def line(row):
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
     return "\n".join(
         [
             "The seed design's table: one database with four schemas vs four databases",
             "",
-            line(HEADER),
-            line(tuple("-" * w for w in widths)),
-            *(line(r) for r in table[1:]),
+            *text_table(HEADER, table_rows(run)),
             "",
             *_notes(run),
         ]
@@ -690,7 +683,6 @@ def text(run: SeedRun) -> str:
 
 
 def markdown(run: SeedRun, chart: str | None) -> str:
-    table = [HEADER, tuple("---" for _ in HEADER), *table_rows(run)]
     return "\n".join(
         [
             "## The seed design's table: one database vs four",
@@ -699,7 +691,7 @@ def markdown(run: SeedRun, chart: str | None) -> str:
             " databases and quoted a table of latencies for it. Both designs, measured in the"
             " same run (times are p50 / p99):",
             "",
-            *("| " + " | ".join(r) + " |" for r in table),
+            *markdown_table(HEADER, table_rows(run)),
             "",
             *(f"- {note}" for note in _notes(run)),
             "",

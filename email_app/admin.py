@@ -7,6 +7,7 @@ from django.template import TemplateSyntaxError
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 from sv_sdk.errors import ApplicationError
 
 from . import services
@@ -154,7 +155,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmailSend)
-class EmailSendAdmin(admin.ModelAdmin):
+class EmailSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "to_email",
         "category",
@@ -173,12 +174,7 @@ class EmailSendAdmin(admin.ModelAdmin):
     readonly_fields = ["safe_text_body", "safe_html_body", "events"]
     raw_id_fields = ["user", "template"]
     actions = ["resend"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
     @admin.display(description="Text body")
     def safe_text_body(self, obj):
@@ -224,17 +220,12 @@ class EmailSendAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmailWebhook)
-class EmailWebhookAdmin(admin.ModelAdmin):
+class EmailWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["provider", "event_type", "event_id", "send", "received_at", "processed_at"]
     list_filter = ["provider", "event_type"]
     search_fields = ["event_id", "send__to_email", "=send__id"]
     raw_id_fields = ["send"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(EmailPreference)

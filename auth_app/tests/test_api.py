@@ -20,6 +20,7 @@ from auth_app.services import PASSWORD_RESET, session_create, verification_creat
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache
 from sv_sdk.db import prepared
+from tests.support import assert_problem
 
 from .conftest import PASSWORD, new_ip
 
@@ -36,15 +37,6 @@ def bearer(token: str) -> APIClient:
 
 def sign_in(client, email, password):
     return client.post(SIGN_IN, {"email": email, "password": password}, format="json")
-
-
-def assert_problem(response, status, code):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code and body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
-    return body
 
 
 # Sign-up

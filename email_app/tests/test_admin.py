@@ -3,17 +3,11 @@
 import pytest
 
 from audit_app.models import AuditLog
-from email_app import services
 from email_app.models import EmailSend, EmailTemplate
+from email_app.tests.factories import EmailSendFactory
 from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(user_onboard(email="root@example.com", is_superuser=True))
-    return client
 
 
 def test_the_template_page_previews_the_rendered_email(admin_client):
@@ -61,12 +55,7 @@ def test_a_template_with_broken_syntax_is_not_saved_from_the_admin(admin_client)
 
 
 def test_the_resend_action_queues_a_copy_of_each_selected_email(admin_client):
-    send = services.email_queue(
-        to_email="again@example.com",
-        category="product",
-        template_key="welcome",
-        context={"user_name": "Again"},
-    )
+    send = EmailSendFactory(to_email="again@example.com")
     EmailSend.objects.filter(pk=send.pk).update(status=EmailSend.Status.FAILED)
 
     response = admin_client.post(

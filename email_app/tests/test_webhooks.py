@@ -9,8 +9,8 @@ from anymail.exceptions import AnymailInsecureWebhookWarning
 from svix.webhooks import Webhook
 
 from audit_app.models import AuditLog
-from email_app import services
 from email_app.models import EmailSend, EmailWebhook
+from email_app.tests.factories import EmailSendFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +22,7 @@ POSTMARK_URL = "/webhooks/anymail/postmark/tracking/"
 
 
 def sent_send(*, provider: str, message_id: str, to: str = "reader@example.com") -> EmailSend:
-    send = services.email_queue(
-        to_email=to, category="product", template_key="welcome", context={"user_name": "R"}
-    )
+    send = EmailSendFactory(to_email=to)
     EmailSend.objects.filter(pk=send.pk).update(
         status=EmailSend.Status.SENT, provider=provider, provider_message_id=message_id
     )
@@ -142,19 +140,9 @@ def test_a_postmark_hard_bounce_marks_the_send_bounced_and_suppresses_the_addres
     send.refresh_from_db()
     assert send.status == EmailSend.Status.BOUNCED
     assert AuditLog.objects.filter(event_type="email.bounced", target_id=send.pk).count() == 1
-    marketing = services.email_queue(
-        to_email="gone@example.com",
-        category="marketing",
-        template_key="welcome",
-        context={"user_name": "R"},
-    )
+    marketing = EmailSendFactory(to_email="gone@example.com", category="marketing")
     assert marketing.status == EmailSend.Status.SUPPRESSED
-    account = services.email_queue(
-        to_email="gone@example.com",
-        category="account",
-        template_key="welcome",
-        context={"user_name": "R"},
-    )
+    account = EmailSendFactory(to_email="gone@example.com", category="account")
     assert account.status == EmailSend.Status.QUEUED
 
 

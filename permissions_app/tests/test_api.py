@@ -10,21 +10,13 @@ from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
 from auth_app.models import Session, User
+from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.models import PermissionCache, Role, UserRole
-
-from .conftest import bearer_client
-from .factories import RoleFactory, UserFactory
+from permissions_app.tests.factories import RoleFactory
+from tests.support import assert_problem, bearer_client
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_problem(response, status, code):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code and body["status"] == status
-    return body
 
 
 PROTECTED = [

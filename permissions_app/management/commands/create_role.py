@@ -4,9 +4,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from permissions_app.catalogue import grantable
 from permissions_app.services import role_create
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
-from ._lookups import actor_lookup, add_actor_argument, describe
+from ._lookups import actor_lookup, add_actor_argument
 
 
 class Command(BaseCommand):
@@ -34,6 +35,6 @@ class Command(BaseCommand):
                 name=name, description=description, permissions=permissions, actor=creator
             )
         except ApplicationError as exc:
-            raise CommandError(describe(exc)) from None
+            raise CommandError(error_message(exc)) from None
         held = ", ".join(role.permissions) or "no permissions"
         self.stdout.write(f"Created role {role.name} ({held}).")

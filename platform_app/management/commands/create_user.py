@@ -5,6 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from platform_app.flows import user_onboard
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
 
@@ -41,10 +42,5 @@ class Command(BaseCommand):
                 validate_password=True,
             )
         except ApplicationError as exc:
-            raise CommandError(_describe(exc)) from None
+            raise CommandError(error_message(exc)) from None
         self.stdout.write(f"Created user {user.email} ({user.pk}).")
-
-
-def _describe(exc: ApplicationError) -> str:
-    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
-    return f"{exc.detail} {details}".strip()
