@@ -7,4 +7,9 @@ class EmailAppConfig(AppConfig):
 
     def ready(self):
         # Connects the receiver of anymail's tracking signal.
+        from sv_sdk.metrics import register_scrape_collector
+
         from . import webhooks  # noqa: F401
+        from .metrics import OutboxCollector
+
+        register_scrape_collector(OutboxCollector())

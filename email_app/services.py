@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit_app.models import AuditLog
 from audit_app.services import audit_event, audit_record, audit_write
 from auth_app.models import User
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 from sv_sdk.errors import ValidationFailed
 from sv_sdk.jobs import defer_statement
@@ -537,6 +538,7 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         error,
     )
     send.status = Status.DEFERRED
+    metrics.count_on_commit(metrics.EMAILS, status=Status.DEFERRED)
     send.last_error = error
     send.scheduled_at = timezone.now() + timedelta(seconds=retry_in)
     EmailSend.objects.filter(pk=send.pk, status=Status.SENDING).update(
@@ -649,10 +651,14 @@ def email_webhook_record(
                 webhook.save(force_insert=True)
         except IntegrityError as exc:
             if "email_webhooks_provider_event_uniq" in str(exc):
-                return None  # a replay: the first delivery already did everything
+                # A replay: the first delivery already did everything.
+                metrics.WEBHOOK_EVENTS.labels(provider=provider, result="replay").inc()
+                return None
             raise
         if send is not None:
             _apply_event(send, event_type, occurred_at or timezone.now(), provider, description)
+        result = "applied" if send is not None else "unmatched"
+        metrics.count_on_commit(metrics.WEBHOOK_EVENTS, provider=provider, result=result)
     return webhook
 
 
@@ -687,6 +693,8 @@ def _apply_event(
             changed.append("last_error")
     if changed:
         send.save(update_fields=[*changed, "updated_at"])
+    if moved and target == Status.DELIVERED:  # the other statuses count by their audit event
+        metrics.count_on_commit(metrics.EMAILS, status=target)
     if moved and target in _EVENT_AUDIT:
         audit_record(
             event_type=_EVENT_AUDIT[target],

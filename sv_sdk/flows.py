@@ -37,6 +37,7 @@ from email_app.services import (
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import Role
 from permissions_app.services import role_grant_new_user, role_lock_statement
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 
 
@@ -167,6 +168,7 @@ def user_sign_up(
             validate_password=True,
         )
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        metrics.count_on_commit(metrics.SIGN_UPS)
     return user, session, token
 
 
