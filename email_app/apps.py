@@ -6,9 +6,9 @@ class EmailAppConfig(AppConfig):
     verbose_name = "Email"
 
     def ready(self):
-        # Connects the receiver of anymail's tracking signal.
         from sv_sdk.metrics import register_scrape_collector
 
+        # Connects the receiver of anymail's tracking signal.
         from . import webhooks  # noqa: F401
         from .metrics import OutboxCollector
 
