@@ -42,12 +42,14 @@ _REDACTED = "[redacted]"
 _SECRET_PATTERNS = [
     # Authorization: Bearer <token>, Basic <credentials>, anywhere in a line.
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), rf"\1 {_REDACTED}"),
-    # name=value, name: value, "name": "value", for every name that says secret.
+    # name=value, name: value, "name": "value" (a quoted value whole), for every name that
+    # says secret.
     (
         re.compile(
             r"(?i)([\w-]*(?:password|passwd|secret|token|api[_-]?key|authorization|cookie|"
-            r"session|signature|credential|private[_-]?key|recovery[_-]?code)[\w-]*"
-            r"[\"']?\s*[:=]\s*[\"']?)(?!\[redacted\])[^\s\"'&,;}\]]+"
+            r"session|signature|signing[_-]?key|credential|private[_-]?key|recovery[_-]?code)"
+            r"[\w-]*[\"']?\s*[:=]\s*)(?!\[redacted\])"
+            r"(?:\"[^\"]*\"|'[^']*'|(?:bearer|basic)\s+\S+|[^\s\"'&,;}\]]+)"
         ),
         rf"\1{_REDACTED}",
     ),
