@@ -43,8 +43,10 @@ def readiness_failures() -> dict[str, str]:
     statement under it too. Reasons name the check, never a host, a user or a password.
     """
     timeout = settings.SV_READY_TIMEOUT
+    pool = connection.pool
     try:
-        with connection.pool.connection(timeout=timeout) as conn, conn.transaction():
+        pool.open()  # as Django does on first use; nothing when already open
+        with pool.connection(timeout=timeout) as conn, conn.transaction():
             conn.execute(
                 "SELECT set_config('statement_timeout', %s, true)", [f"{int(timeout * 1000)}ms"]
             )
