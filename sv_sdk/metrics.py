@@ -103,6 +103,12 @@ def count_on_commit(counter, amount: float = 1, **labels) -> None:
 
 # Audit events that stand for a metric: counted where every path writes them, so the
 # API, the admin and the commands all count without a line of their own.
+_EMAIL_EVENTS = frozenset(
+    {"email.queued", "email.suppressed", "email.sent", "email.failed"}
+    | {"email.bounced", "email.complained"}
+)
+
+
 def _audit_increment(row) -> tuple | None:
     kind = row.event_type
     if kind == "auth.sign_in":
@@ -121,12 +127,6 @@ def _audit_increment(row) -> tuple | None:
     return None
 
 
-_EMAIL_EVENTS = frozenset(
-    {"email.queued", "email.suppressed", "email.sent", "email.failed"}
-    | {"email.bounced", "email.complained"}
-)
-
-
 def count_audit_events(rows: Iterable) -> None:
     """Count what these audit rows stand for, once their transaction commits."""
     increments = [found for row in rows if (found := _audit_increment(row))]
@@ -135,8 +135,12 @@ def count_audit_events(rows: Iterable) -> None:
 
 
 def pool_observe() -> None:
-    """Publish this process's pool figures (called after each request)."""
-    pool = getattr(connection, "pool", None)
+    """Publish this process's pool figures (after each request that used the database)."""
+    # Without a connection in hand, reading `connection.pool` could create the pool, with
+    # whatever settings are current (before the test database exists, say), to read zeros.
+    if connection.connection is None:
+        return
+    pool = connection.pool
     if pool is None:
         return
     # pop_stats resets the counters it returns, so each failure is added once.
@@ -175,7 +179,7 @@ class WorkerHeartbeatCollector:
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(
             "sv_worker_heartbeat_age_seconds",
-            "Seconds since a job worker last reported (NaN: none registered)",
+            "Seconds since a job worker last reported (+Inf: none is running)",
         )
 
     def collect(self):
@@ -186,7 +190,7 @@ class WorkerHeartbeatCollector:
         except DatabaseError:
             return
         family = self._family()
-        family.add_metric([], float("nan") if age is None else float(age))
+        family.add_metric([], float("inf") if age is None else float(age))
         yield family
 
 
