@@ -12,11 +12,8 @@ COPY . .
 RUN pip install .
 
 # gunicorn reads its worker count from WEB_CONCURRENCY when --workers is not given.
-# Every process of a container keeps its metrics in PROMETHEUS_MULTIPROC_DIR, so a scrape
-# adds up all gunicorn workers (see docs/operations.md).
 ENV DJANGO_SETTINGS_MODULE=sv_sdk.settings.production \
-    WEB_CONCURRENCY=2 \
-    PROMETHEUS_MULTIPROC_DIR=/var/lib/sv_sdk/metrics
+    WEB_CONCURRENCY=2
 
 # Production settings refuse to load without SECRET_KEY and DATABASE_URL. These values
 # exist for this one step; collectstatic opens no database connection.
@@ -31,6 +28,9 @@ RUN groupadd --system --gid 10001 sv \
        --shell /usr/sbin/nologin sv \
     && mkdir -p /var/lib/sv_sdk/metrics && chown sv:sv /var/lib/sv_sdk/metrics
 USER 10001:10001
+# Every process of a container keeps its metrics here, so a scrape adds up all gunicorn
+# workers (see docs/operations.md). Set after the build steps, which count nothing.
+ENV PROMETHEUS_MULTIPROC_DIR=/var/lib/sv_sdk/metrics
 
 EXPOSE 8000
 # Liveness: the process answers (no database access). Orchestrators that route traffic

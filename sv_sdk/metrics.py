@@ -47,6 +47,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 if sv_env.METRICS_DIR:
     # Chosen before any metric below exists; prometheus_client would key files by pid.
     values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
+    # The metrics below open their files at once: a process started before gunicorn
+    # (the worker, a command) must not fail on a directory nobody made yet.
+    Path(sv_env.METRICS_DIR).mkdir(parents=True, exist_ok=True)
 
 # Requests (sv_sdk.logs.RequestLogMiddleware) ----------------------------------------------
 REQUESTS = Counter(
