@@ -48,9 +48,10 @@ MIDDLEWARE = [
     # First: probes answer before the host check, the https redirect and the request log.
     "sv_sdk.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "sv_sdk.logs.RequestLogMiddleware",
     "audit_app.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A log line and the request metrics for everything but probes and static files.
+    "sv_sdk.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
