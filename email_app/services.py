@@ -538,7 +538,6 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         error,
     )
     send.status = Status.DEFERRED
-    metrics.count_on_commit(metrics.EMAILS, status=Status.DEFERRED)
     send.last_error = error
     send.scheduled_at = timezone.now() + timedelta(seconds=retry_in)
     EmailSend.objects.filter(pk=send.pk, status=Status.SENDING).update(
@@ -547,6 +546,7 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         scheduled_at=send.scheduled_at,
         updated_at=timezone.now(),
     )
+    metrics.count_on_commit(metrics.EMAILS, status=Status.DEFERRED)
     raise DeliveryDeferred(send.pk, retry_in, error)
 
 

@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 from auth_app.models import User
 from conftest import run_worker
 from email_app.models import EmailSend
+from email_app.services import email_queue
+from email_app.testing import SmtpServer
 from permissions_app.models import Role
 from permissions_app.services import role_grant
 
@@ -163,3 +165,29 @@ def test_a_scrape_without_the_token_is_refused():
 def test_an_address_in_the_allowed_networks_scrapes_without_the_token():
     assert Client(REMOTE_ADDR="192.0.2.7").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="198.51.100.7").get("/metrics").status_code == 401
+
+
+def test_a_transient_delivery_failure_counts_as_deferred(settings):
+    server = SmtpServer()
+    server.inbox.refuse_from = 0  # 421 to every message: try again later
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    try:
+        send = email_queue(
+            to_email="later@example.com",
+            category="account",
+            template_key="welcome",
+            context={"user_name": "L"},
+        )
+        before = scrape()
+        run_worker()
+        after = scrape()
+    finally:
+        server.stop()
+    send.refresh_from_db()
+    assert send.status == EmailSend.Status.DEFERRED
+    assert moved(before, after, "sv_emails_total", status="deferred") == 1
+    assert moved(before, after, "sv_emails_total", status="sent") == 0
+    assert value(after, "sv_email_outbox_depth", status="deferred") == 1
