@@ -8,6 +8,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
+from sv_sdk import metrics
+
 from .context import UNSET, clean_ip, clean_user_agent, current_context
 from .errors import CheckpointDelayed
 from .evidence import checkpoint_mac, digest_line, normalise_metadata, row_mac
@@ -55,6 +57,7 @@ def audit_seal(rows: list[AuditLog], ids: list[int]) -> None:
     for row, row_id in zip(rows, sorted(ids), strict=True):
         row.id = row_id
         row.row_mac = row_mac(row)
+    metrics.count_audit_events(rows)
 
 
 def _id_or_none(value) -> str | None:

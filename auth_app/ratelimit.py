@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 
 from .errors import RateLimited
 from .models import RateLimit
@@ -34,6 +35,7 @@ def rate_limit_hit(*, scope: str, subject: str) -> None:
         cursor.execute(_HIT_SQL, {"key": f"{scope}:{subject}", "window": window})
         count, remaining = cursor.fetchone()
     if count > limit:
+        metrics.RATE_LIMIT_REFUSALS.labels(scope=scope).inc()
         raise RateLimited(retry_after=math.ceil(remaining))
 
 
@@ -48,6 +50,7 @@ def lockout_check(*, ip: str | None, email: str) -> None:
     row = RateLimit.objects.filter(key=_lockout_key(ip=ip, email=email)).first()
     now = timezone.now()
     if row and row.blocked_until and row.blocked_until > now:
+        metrics.RATE_LIMIT_REFUSALS.labels(scope="lockout").inc()
         raise RateLimited(
             retry_after=math.ceil((row.blocked_until - now).total_seconds()),
             detail="Too many failed sign-ins; try again later.",

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 from sv_sdk.db.batch import delete_cascading
 from sv_sdk.errors import ValidationFailed
 
@@ -213,6 +214,7 @@ def session_create(
         ip_address=ip_address,
         user_agent=(user_agent or "")[:1000],
     )
+    metrics.count_on_commit(metrics.SESSIONS_CREATED)
     return session, token
 
 

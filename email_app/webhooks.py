@@ -8,6 +8,8 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.conf import settings
 from django.dispatch import receiver
 
+from sv_sdk import metrics
+
 from .services import email_webhook_record
 
 # The ANYMAIL setting that makes anymail check each ESP's signature, where it has one.
@@ -57,6 +59,7 @@ def anymail_tracking_received(sender, event: AnymailTrackingEvent, esp_name: str
     provider = provider_key(esp_name)
     if not _is_verified(provider):
         # A SuspiciousOperation: Django answers 400 and nothing is stored.
+        metrics.WEBHOOK_EVENTS.labels(provider=provider, result="rejected").inc()
         raise AnymailWebhookValidationFailure(
             f"{esp_name} webhook refused: set SV_EMAIL_WEBHOOK_SECRET or"
             " SV_EMAIL_WEBHOOK_SIGNING_KEY"

@@ -44,6 +44,7 @@ from permissions_app.services import (
     role_lock_statement,
     superuser_change_check,
 )
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 
 
@@ -177,6 +178,7 @@ def user_sign_up(
             validate_password=True,
         )
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        metrics.count_on_commit(metrics.SIGN_UPS)
     return user, session, token
 
 

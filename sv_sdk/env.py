@@ -1,5 +1,6 @@
 """The one module that reads the process environment."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -107,3 +108,34 @@ AUDIT_KEYS: list[str] = [
 ]
 # Load tests only: every simulated client shares one address, so per-IP limits must go.
 RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)
+
+# Operations (issue 25) -----------------------------------------------------------------------
+# `json`: one JSON object per log line; anything else: plain text.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text").strip().lower()
+# /metrics answers a bearer of this token, or a client in one of these networks (CIDR).
+METRICS_TOKEN: str = env.str("SV_METRICS_TOKEN", default="")
+
+
+def _networks(variable: str) -> list:
+    networks = []
+    for net in filter(None, (item.strip() for item in env.list(variable, default=[]))):
+        try:
+            networks.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"{variable}: {net!r} is not a network") from None
+    return networks
+
+
+METRICS_ALLOWED_NETWORKS: list = _networks("SV_METRICS_ALLOWED_NETWORKS")
+# prometheus_client's own variable: where every process keeps its counters, so a scrape of
+# any gunicorn worker adds up all of them. Unset: each process counts alone.
+METRICS_DIR: str | None = env.str("PROMETHEUS_MULTIPROC_DIR", default=None) or None
+# /readyz: how long the database may take to answer, and how old the freshest job worker
+# heartbeat may be.
+READY_TIMEOUT: float = env.float("SV_READY_TIMEOUT", default=2.0)
+WORKER_HEARTBEAT_MAX_AGE: float = env.float("SV_WORKER_HEARTBEAT_MAX_AGE", default=60.0)
+# Seconds gunicorn lets in-flight requests, and the job worker its running jobs, finish
+# after SIGTERM before cutting them off.
+SHUTDOWN_TIMEOUT: int = env.int("SV_SHUTDOWN_TIMEOUT", default=30)

