@@ -256,6 +256,8 @@ SV_ENCRYPTION_KEYS = _encryption_keys()
 # Email (issue 6): an ESP through django-anymail when SV_EMAIL_PROVIDER is set, and the
 # outbox's delivery rules.
 vars().update(sv_env.anymail_config())
+# The ESP whose tracking webhook is mounted (email_app.webhooks.tracking_webhook); "" for none.
+SV_EMAIL_PROVIDER = sv_env.EMAIL_PROVIDER
 EMAIL_TIMEOUT = sv_env.EMAIL_TIMEOUT
 # A send left in `sending` this long (its worker died) is claimed again; far above EMAIL_TIMEOUT.
 SV_EMAIL_SENDING_TIMEOUT = 10 * 60
