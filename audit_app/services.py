@@ -8,7 +8,9 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
-from .context import UNSET, clean_ip, clean_user_agent, current_context
+from sv_sdk.net import clean_ip
+
+from .context import UNSET, clean_user_agent, current_context
 from .errors import CheckpointDelayed
 from .evidence import checkpoint_mac, digest_line, normalise_metadata, row_mac
 from .models import AuditCheckpoint, AuditLog

@@ -105,5 +105,10 @@ def anymail_config() -> dict:
 AUDIT_KEYS: list[str] = [
     key.strip() for key in env.list("SV_AUDIT_KEYS", default=[]) if key.strip()
 ]
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks, comma-separated).
+# Empty (the default): the client is the TCP peer and X-Forwarded-For is ignored.
+TRUSTED_PROXIES: list[str] = [
+    entry.strip() for entry in env.list("SV_TRUSTED_PROXIES", default=[]) if entry.strip()
+]
 # Load tests only: every simulated client shares one address, so per-IP limits must go.
 RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)

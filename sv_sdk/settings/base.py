@@ -5,6 +5,7 @@ import secrets
 import environ
 
 from sv_sdk import env as sv_env
+from sv_sdk.net import trusted_networks
 
 BASE_DIR = sv_env.BASE_DIR
 DEBUG = sv_env.DEBUG
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before SecurityMiddleware, which may believe X-Forwarded-Proto (production settings).
+    "sv_sdk.net.UntrustedForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "audit_app.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -267,6 +270,11 @@ SV_EMAIL_RETRY_BASE_SECONDS = 30
 # Audit (issue 5): keys of the per-row MACs that audit_verify checks (see docs/audit.md).
 SV_AUDIT_KEYS = sv_env.AUDIT_KEYS
 SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
+
+# Reverse proxies trusted to say who the client is (sv_sdk.net.client_ip); checked here so a
+# malformed entry stops the process at start, not at its first request.
+SV_TRUSTED_PROXIES = sv_env.TRUSTED_PROXIES
+trusted_networks(tuple(SV_TRUSTED_PROXIES))
 
 # Admin (issue 8): sv_sdk's admin site, with the operators' dashboard on the index and a
 # login that is rate limited, locked out and audited like the API's sign-in.

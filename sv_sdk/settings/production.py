@@ -20,7 +20,9 @@ from .base import *  # noqa: F403
 
 DEBUG = False
 SECURE_SSL_REDIRECT = sv_env.env.bool("SECURE_SSL_REDIRECT", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Believed only behind a trusted proxy, and then only from it (sv_sdk.net); without one, a
+# client could claim https for a plain http request.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SV_TRUSTED_PROXIES else None  # noqa: F405
 SECURE_HSTS_SECONDS = sv_env.env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
