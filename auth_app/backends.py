@@ -45,7 +45,7 @@ class EmailBackend(ModelBackend):
         except (InvalidCredentials, AccountDisabled):
             return None
         with transaction.atomic():
-            lockout_clear(ip=ip_address, email=email)
+            lockout_clear(ip=ip_address, user=user)
             # Django's login() sets last_login and opens the session row afterwards.
             audit_record(
                 event_type="auth.sign_in",

@@ -2,23 +2,34 @@
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Value
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from sv_sdk.db.fields import EncryptedTextField, id_field
 from sv_sdk.db.tables import schema_table
+from sv_sdk.errors import ValidationFailed
+
+from .addresses import email_key, email_normalize
 
 
 class UserQuerySet(models.QuerySet):
     def with_email(self, email: str):
-        """Users whose email equals `email` ignoring case (uses the lower(email) index)."""
-        return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
+        """The user whose address is `email` by the one comparison rule (addresses.email_key);
+        none for a string that is no address."""
+        try:
+            return self.filter(email_key=email_key(email))
+        except ValidationFailed:
+            return self.none()
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    @classmethod
+    def normalize_email(cls, email):
+        # Django's createsuperuser and forms call this; one normal form for every path.
+        return email_normalize(email)
+
     def get_by_natural_key(self, username):
         return self.with_email(username).get()
 
@@ -39,8 +50,10 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
 
 class User(AbstractBaseUser):
     id = id_field()
-    # Stored as given; unique and compared case-insensitively (see Meta).
+    # Normalised (addresses.email_normalize): NFKC, IDNA ASCII domain; letter case as given.
     email = models.EmailField(max_length=254)
+    # The unique comparison key, kept by save() from `email` (addresses.email_key).
+    email_key = models.CharField(max_length=254, editable=False)
     email_verified = models.BooleanField(default=False)
     name = models.CharField(max_length=200, blank=True)
     image = models.URLField(max_length=2000, blank=True)
@@ -60,12 +73,29 @@ class User(AbstractBaseUser):
     class Meta:
         db_table = schema_table("auth", "users")
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="users_email_lower_uniq"),
+            models.UniqueConstraint(fields=["email_key"], name="users_email_key_uniq"),
         ]
         ordering = ["-created_at"]
 
     def __str__(self):
         return self.email
+
+    def clean(self):
+        super().clean()
+        try:
+            self.email = email_normalize(self.email)
+        except ValidationFailed as exc:
+            raise ValidationError(exc.errors) from None
+
+    def save(self, *args, **kwargs):
+        # Every write of `email` writes its key too, whichever path changed it.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            self.email = email_normalize(self.email)
+            self.email_key = email_key(self.email)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
     def get_full_name(self):
         return self.name or self.email

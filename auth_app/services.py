@@ -4,9 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.base_user import BaseUserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -14,6 +12,7 @@ from audit_app.services import audit_record
 from sv_sdk.db.batch import delete_cascading
 from sv_sdk.errors import ValidationFailed
 
+from .addresses import email_key, email_normalize
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
 from .models import Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
@@ -37,13 +36,10 @@ def user_build(
 
     A missing password gives an unusable one (external-only users).
     """
-    email = BaseUserManager.normalize_email((email or "").strip())
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ValidationFailed(errors={"email": list(exc.messages)}) from None
+    email = email_normalize(email)
     user = User(
         email=email,
+        email_key=email_key(email),
         name=name.strip(),
         is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
@@ -61,8 +57,8 @@ def user_build(
 
 
 def raise_if_email_taken(exc: IntegrityError) -> None:
-    """Turn the violation of the case-insensitive email index into EmailTaken."""
-    if "users_email_lower_uniq" in str(exc):
+    """Turn the violation of the unique email key into EmailTaken."""
+    if "users_email_key_uniq" in str(exc):
         raise EmailTaken() from None
 
 
@@ -243,8 +239,8 @@ def credentials_check(
     counted towards the lockout; a disabled account is refused after a correct
     password. Returns the user; opens no session.
     """
-    lockout_check(ip=ip_address, email=email)
     user = user_get_by_email(email=email)
+    lockout_check(ip=ip_address, email=email, user=user)
     if user is not None and user.has_usable_password():
         # check_password also rehashes when the hasher's parameters changed.
         valid = user.check_password(password)
@@ -262,7 +258,7 @@ def credentials_check(
                 ip_address=ip_address,
                 user_agent=user_agent,
             )
-        lockout_record_failure(ip=ip_address, email=email, user_id=user.pk if user else None)
+        lockout_record_failure(ip=ip_address, email=email, user=user)
         raise InvalidCredentials()
     if not user_can_sign_in(user):
         raise AccountDisabled()
@@ -280,7 +276,7 @@ def sign_in(
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
-        lockout_clear(ip=ip_address, email=email)
+        lockout_clear(ip=ip_address, user=user)
         audit_record(
             event_type="auth.sign_in",
             actor_id=user.pk,

@@ -233,7 +233,7 @@ def password_reset(*, token: str, new_password: str) -> User:
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_reset")
         sessions_revoke_for_user(user=user, actor=user, reason="password_reset")
-        lockout_clear(email=user.email)
+        lockout_clear(user=user)
         _password_changed_email_queue(user=user)
     return user
 

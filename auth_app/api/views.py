@@ -9,11 +9,13 @@ from rest_framework.views import APIView
 
 from audit_app.context import clean_user_agent
 from auth_app import services
+from auth_app.addresses import email_key, email_normalize
 from auth_app.errors import InvalidCredentials
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
 from sv_sdk import flows
 from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.errors import ValidationFailed
 from sv_sdk.net import client_ip
 
 from .serializers import (
@@ -199,6 +201,13 @@ class TokenInputSerializer(StrictSerializer):
 class EmailInputSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
 
+    def validate_email(self, value: str) -> str:
+        # An address with no normal form (say, an invalid IDNA domain) can belong to nobody.
+        try:
+            return email_normalize(value)
+        except ValidationFailed as exc:
+            raise serializers.ValidationError(exc.errors["email"]) from None
+
 
 class AcceptedOutputSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -236,7 +245,7 @@ class EmailRequestApi(PublicApi):
         data = EmailInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"]
-        rate_limit_hit(scope=self.scope, subject=email.lower())
+        rate_limit_hit(scope=self.scope, subject=email_key(email))
         self.flow(email=email)
         # The same answer whether or not the address is known: no enumeration.
         return Response(

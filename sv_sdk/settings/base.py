@@ -120,8 +120,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SILENCED_SYSTEM_CHECKS = [
-    # The email is unique case-insensitively through a functional unique
-    # index on lower(email), which Django's check cannot recognise.
+    # The email is unique through its comparison key (auth.users.email_key,
+    # see auth_app/addresses.py), which Django's check does not know about.
     "auth.W004",
 ]
 
