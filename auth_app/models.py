@@ -198,11 +198,12 @@ class Verification(models.Model):
 class RateLimit(models.Model):
     """A counter shared by every worker process: requests per key per fixed window.
 
-    Keys look like "sign_in:ip:203.0.113.7" or "lockout:<ip>:<email>". A lockout
-    row also carries `blocked_until`.
+    Keys look like "sign_in:203.0.113.7", "forgot_password:203.0.113.7:<email key>"
+    or "lockout:<ip>:user:<id>". A lockout row also carries `blocked_until`.
     """
 
-    key = models.CharField(max_length=300, primary_key=True)
+    # Room for a scope, an IPv6 address and a 254-character email key.
+    key = models.CharField(max_length=400, primary_key=True)
     window_start = models.DateTimeField()
     count = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)

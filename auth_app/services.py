@@ -121,10 +121,17 @@ def password_validate(*, password: str, user: User) -> None:
 
 
 def user_password_set(*, user: User, password: str, event_type: str, actor: User | None = None):
-    """Store a new password hash and record `event_type` (password changed or reset)."""
+    """Store a new password hash and record `event_type` (password changed or reset).
+
+    Every unused reset token of the user ends: a link mailed before the change must
+    not undo it.
+    """
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password", "updated_at"])
+        Verification.objects.filter(
+            identifier=f"{PASSWORD_RESET}:{user.pk}", consumed_at__isnull=True
+        ).delete()
         audit_record(
             event_type=event_type,
             actor_id=actor.pk if actor else user.pk,
@@ -289,9 +296,28 @@ def sign_in(
     return user, session, token
 
 
-def password_check(*, user: User, password: str) -> None:
-    if not user.check_password(password):
-        raise InvalidPassword(errors={"current_password": ["The current password is wrong."]})
+def password_check(*, user: User, password: str, ip_address: str | None, user_agent: str) -> None:
+    """Check a signed-in user's current password, under the sign-in lockout.
+
+    Refused while sign-ins of this user from this address are locked; a wrong
+    password is audited (user.password_check_failed) and counts towards that lock.
+    """
+    lockout_check(ip=ip_address, email=user.email, user=user)
+    if user.check_password(password):
+        return
+    with transaction.atomic():
+        audit_record(
+            event_type="user.password_check_failed",
+            actor_id=user.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"reason": "wrong_current_password"},
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        lockout_record_failure(ip=ip_address, email=user.email, user=user)
+    raise InvalidPassword(errors={"current_password": ["The current password is wrong."]})
 
 
 def sessions_prune() -> int:

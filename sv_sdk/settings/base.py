@@ -202,6 +202,9 @@ SV_RATE_LIMITS = {
     "verify_email": (3, 60),
     "send_verification": (3, 60),
     "change_password": (3, 10),
+    # Mails that anyone can request for an address (forgot-password, send-verification),
+    # per recipient per day; past it the request still answers 202 and nothing is sent.
+    "mail_per_recipient": (10, 24 * 60 * 60),
 }
 # Sign-in lockout: after this many failures from one IP for one email, wait
 # SV_LOCKOUT_BASE_WAIT seconds, doubling with each further failure, at most SV_LOCKOUT_MAX_WAIT.

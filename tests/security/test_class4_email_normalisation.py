@@ -200,10 +200,14 @@ def test_class4_commands_find_a_user_by_any_spelling_of_their_address(alice):
 # Look-ups and lockouts
 
 
+@pytest.mark.django_db(transaction=True)
 def test_class4_sign_in_forgot_password_find_the_account_by_any_spelling(alice):
+    from conftest import run_worker
+
     assert sign_in(api(), "ALICE@\uff53\uff45\uff43.test").status_code == 200
 
     response = api().post("/api/v1/auth/forgot-password", {"email": FULLWIDTH}, format="json")
+    run_worker()
 
     assert response.status_code == 202
     assert EmailSend.objects.filter(template__key="reset-password", user=alice).exists()

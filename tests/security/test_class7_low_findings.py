@@ -2,10 +2,16 @@
 forgot-password's equal work, and bad input that answered 500 instead of a 400/404 problem."""
 
 import base64
+import re
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from audit_app.models import AuditLog
+from auth_app.services import PASSWORD_RESET, verification_build, verification_create
 from sv_sdk.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +118,115 @@ def test_class7_only_the_configured_esp_has_a_webhook(settings):
         assert_problem(response, 404, "not_found")
     # The configured ESP's view answers (here: no credentials, so anymail refuses it).
     assert configured.status_code in (400, 403)
+
+
+# Every password change (and reset) ends the user's other unused reset tokens
+
+
+def _signed_in(user) -> APIClient:
+    token = (
+        APIClient(REMOTE_ADDR="192.0.2.80")
+        .post("/api/v1/auth/sign-in", {"email": user.email, "password": PASSWORD}, format="json")
+        .json()["session"]["token"]
+    )
+    client = APIClient(REMOTE_ADDR="192.0.2.81")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def _reset(token: str, new_password: str):
+    return APIClient(REMOTE_ADDR="192.0.2.82").post(
+        "/api/v1/auth/reset-password",
+        {"token": token, "new_password": new_password},
+        format="json",
+    )
+
+
+def test_class7_a_reset_token_issued_before_change_password_stops_working():
+    user = user_onboard(email="carol@example.com", password=PASSWORD)
+    _row, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1))
+
+    changed = _signed_in(user).post(
+        "/api/v1/auth/change-password",
+        {"current_password": PASSWORD, "new_password": "a fresh passphrase 1"},
+        format="json",
+    )
+
+    assert changed.status_code == 204, changed.content
+    assert_problem(_reset(token, "the attacker's passphrase"), 400, "token_invalid")
+    user.refresh_from_db()
+    assert user.check_password("a fresh passphrase 1")
+
+
+def test_class7_a_password_reset_ends_every_other_unused_reset_token():
+    user = user_onboard(email="dave@example.com", password=PASSWORD)
+    # Two live tokens, as two racing forgot-password requests can leave behind.
+    first, first_token = verification_build(
+        user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1)
+    )
+    second, second_token = verification_build(
+        user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1)
+    )
+    first.save()
+    second.save()
+
+    assert _reset(first_token, "a fresh passphrase 2").status_code == 200
+
+    assert_problem(_reset(second_token, "the attacker's passphrase"), 400, "token_invalid")
+
+
+# A wrong current_password is audited and counts towards the lockout
+
+
+def test_class7_a_wrong_current_password_is_audited_and_locks_like_a_sign_in(settings):
+    settings.SV_RATE_LIMITS = {**settings.SV_RATE_LIMITS, "change_password": (100, 10)}
+    user = user_onboard(email="erin@example.com", password=PASSWORD)
+    client = _signed_in(user)
+
+    def change(current):
+        return client.post(
+            "/api/v1/auth/change-password",
+            {"current_password": current, "new_password": "a fresh passphrase 3"},
+            format="json",
+        )
+
+    for _ in range(settings.SV_LOCKOUT_THRESHOLD):
+        assert_problem(change("guess"), 400, "invalid_password")
+
+    failures = AuditLog.objects.filter(event_type="user.password_check_failed", user_id=user.pk)
+    assert failures.count() == settings.SV_LOCKOUT_THRESHOLD
+    assert {(f.ip_address, f.actor_id) for f in failures} == {("192.0.2.81", user.pk)}
+    assert "guess" not in str(list(failures.values()))
+    assert AuditLog.objects.filter(event_type="auth.locked_out", user_id=user.pk).exists()
+    # Locked: even the right password is refused from that address, for change and sign-in.
+    assert_problem(change(PASSWORD), 429, "rate_limited")
+    signin = APIClient(REMOTE_ADDR="192.0.2.81").post(
+        "/api/v1/auth/sign-in", {"email": user.email, "password": PASSWORD}, format="json"
+    )
+    assert_problem(signin, 429, "rate_limited")
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+# forgot-password does the same work before answering, known email or not
+
+
+def test_class7_forgot_password_does_the_same_work_for_known_and_unknown_emails():
+    user_onboard(email="frank@example.com", password=PASSWORD)
+
+    def work(email: str, address: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            response = APIClient(REMOTE_ADDR=address).post(
+                "/api/v1/auth/forgot-password", {"email": email}, format="json"
+            )
+        assert response.status_code == 202
+        # The statements, with the values that differ (address, email, ids) taken out.
+        return [re.sub(r"'[^']*'|\d+", "?", query["sql"]) for query in queries]
+
+    work("warm-up@example.com", "192.0.2.90")
+    known = work("frank@example.com", "192.0.2.91")
+    unknown = work("nobody@example.com", "192.0.2.92")
+
+    assert known == unknown
+    assert not any('"auth"."users"' in sql for sql in known)
+    assert not any('"auth"."verifications"' in sql or '"email"' in sql for sql in known)
