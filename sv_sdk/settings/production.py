@@ -15,6 +15,20 @@ if not sv_env.ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
         "SV_ENCRYPTION_KEYS must be set in production (comma-separated Fernet keys, newest first)"
     )
+# A key anyone can read in this repository forges sessions or decrypts tokens. The messages
+# name no value.
+if sv_env.SECRET_KEY in sv_env.PUBLISHED_SECRETS or sv_env.SECRET_KEY.startswith(
+    "django-insecure-"
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published example value; generate your own "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
+if sv_env.PUBLISHED_SECRETS.intersection(sv_env.ENCRYPTION_KEYS):
+    raise ImproperlyConfigured(
+        "SV_ENCRYPTION_KEYS holds a published example key; generate your own (python -c "
+        "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+    )
 
 from .base import *  # noqa: F403
 
