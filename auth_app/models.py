@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -25,11 +24,6 @@ class UserQuerySet(models.QuerySet):
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
-    @classmethod
-    def normalize_email(cls, email):
-        # Django's createsuperuser and forms call this; one normal form for every path.
-        return email_normalize(email)
-
     def get_by_natural_key(self, username):
         return self.with_email(username).get()
 
@@ -79,13 +73,6 @@ class User(AbstractBaseUser):
 
     def __str__(self):
         return self.email
-
-    def clean(self):
-        super().clean()
-        try:
-            self.email = email_normalize(self.email)
-        except ValidationFailed as exc:
-            raise ValidationError(exc.errors) from None
 
     def save(self, *args, **kwargs):
         # Every write of `email` writes its key too, whichever path changed it.
