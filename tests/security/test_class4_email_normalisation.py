@@ -188,7 +188,16 @@ def test_class4_commands_refuse_another_spelling_of_a_taken_address(alice):
         call_command("create_user", INVALID_IDNA, stdout=io.StringIO())
     with pytest.raises(CommandError, match="already"):
         call_command("createsuperuser", email=FULLWIDTH, interactive=False, stdout=io.StringIO())
+    with pytest.raises(CommandError, match="internationalised domain"):
+        call_command("create_first_admin", email=INVALID_IDNA, stdout=io.StringIO())
     assert User.objects.count() == 1
+
+
+def test_class4_create_first_admin_prints_the_stored_form_of_the_address():
+    out = io.StringIO()
+    call_command("create_first_admin", email="Root@\uff45xample.test", stdout=out)
+
+    assert "email:    Root@example.test" in out.getvalue()
 
 
 def test_class4_commands_find_a_user_by_any_spelling_of_their_address(alice):
