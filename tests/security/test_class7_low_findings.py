@@ -2,10 +2,13 @@
 forgot-password's equal work, and bad input that answered 500 instead of a 400/404 problem."""
 
 import base64
+import io
 import re
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -230,3 +233,30 @@ def test_class7_forgot_password_does_the_same_work_for_known_and_unknown_emails(
     assert known == unknown
     assert not any('"auth"."users"' in sql for sql in known)
     assert not any('"auth"."verifications"' in sql or '"email"' in sql for sql in known)
+
+
+def test_class7_the_changepassword_command_ends_reset_tokens_and_is_audited(monkeypatch):
+    user = user_onboard(email="grace@example.com", password=PASSWORD)
+    _row, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1))
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "a fresh passphrase 4")
+
+    call_command("changepassword", "GRACE@\uff45xample.com", stdout=io.StringIO())
+
+    user.refresh_from_db()
+    assert user.check_password("a fresh passphrase 4")
+    assert AuditLog.objects.filter(event_type="user.password_changed", user_id=user.pk).exists()
+    assert_problem(_reset(token, "the attacker's passphrase"), 400, "token_invalid")
+
+
+def test_class7_the_changepassword_command_refuses_an_unknown_user_and_weak_passwords(
+    monkeypatch,
+):
+    user = user_onboard(email="heidi@example.com", password=PASSWORD)
+    with pytest.raises(CommandError, match="No user with the email"):
+        call_command("changepassword", "nobody@example.com", stdout=io.StringIO())
+
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "123")
+    with pytest.raises(CommandError, match="after 3 attempts"):
+        call_command("changepassword", user.email, stdout=io.StringIO(), stderr=io.StringIO())
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
