@@ -15,9 +15,11 @@ RUN pip install .
 ENV DJANGO_SETTINGS_MODULE=sv_sdk.settings.production \
     WEB_CONCURRENCY=2
 
-# Production settings refuse to load without SECRET_KEY and DATABASE_URL. These values
-# exist for this one step; collectstatic opens no database connection.
-RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
+# Production settings refuse to load without SECRET_KEY and DATABASE_URL, and refuse keys
+# published here. These values exist for this one step (random, never stored in the image);
+# collectstatic opens no database connection.
+RUN SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+    DATABASE_URL=postgres://build@localhost/build \
     SV_ENCRYPTION_KEYS=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
     python manage.py collectstatic --no-input --verbosity 0
 

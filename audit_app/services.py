@@ -9,8 +9,9 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 
 from sv_sdk import metrics
+from sv_sdk.net import clean_ip
 
-from .context import UNSET, clean_ip, clean_user_agent, current_context
+from .context import UNSET, clean_user_agent, current_context
 from .errors import CheckpointDelayed
 from .evidence import checkpoint_mac, digest_line, normalise_metadata, row_mac
 from .models import AuditCheckpoint, AuditLog

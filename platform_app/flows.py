@@ -7,8 +7,9 @@ from django.db import IntegrityError, transaction
 
 from audit_app.services import audit_event, audit_ids_statement, audit_record, audit_seal
 from auth_app import services as auth_services
+from auth_app.errors import RateLimited
 from auth_app.models import Session, User
-from auth_app.ratelimit import lockout_clear
+from auth_app.ratelimit import lockout_clear, rate_limit_hit
 from auth_app.selectors import user_get_by_email
 from auth_app.services import (
     EMAIL_VERIFICATION,
@@ -182,12 +183,17 @@ def user_sign_up(
     return user, session, token
 
 
-def verification_email_resend(*, email: str) -> None:
-    """Queue a new verification email if `email` belongs to an unverified user; else nothing."""
+def verification_email_resend(*, email: str) -> bool:
+    """Queue a new verification email if `email` belongs to an unverified user and the
+    recipient's daily cap allows; return whether one was queued."""
     with transaction.atomic(durable=True):
         user = user_get_by_email(email=email)
-        if user is not None and not user.email_verified and user.is_active:
-            _verification_email_queue(user=user)
+        if user is None or user.email_verified or not user.is_active:
+            return False
+        if not recipient_mail_allowed(user=user):
+            return False
+        _verification_email_queue(user=user)
+    return True
 
 
 def email_verify(*, token: str) -> User:
@@ -206,6 +212,19 @@ def email_verify(*, token: str) -> User:
     return user
 
 
+def recipient_mail_allowed(*, user: User) -> bool:
+    """Count one requested mail to `user`'s address; False past the daily cap per recipient.
+
+    Forgot-password and send-verification-email answer 202 whatever happens, so
+    the cap is silent: it bounds what anyone can make us send to one mailbox.
+    """
+    try:
+        rate_limit_hit(scope="mail_per_recipient", subject=user.email_key)
+    except RateLimited:
+        return False
+    return True
+
+
 def password_reset_url(token: str) -> str:
     return f"{settings.SV_PUBLIC_URL}/reset-password?token={token}"
 
@@ -215,6 +234,16 @@ def password_reset_request(*, email: str) -> None:
     with transaction.atomic(durable=True):
         user = user_get_by_email(email=email)
         if user is None or not user.is_active:
+            return
+        if not recipient_mail_allowed(user=user):
+            # No new token either: the link already in the mailbox stays valid.
+            audit_record(
+                event_type="user.password_reset_requested",
+                user_id=user.pk,
+                target_type="user",
+                target_id=user.pk,
+                metadata={"mail": "daily_cap_reached"},
+            )
             return
         ttl = timedelta(seconds=settings.SV_PASSWORD_RESET_TTL)
         _verification, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=ttl)
@@ -245,7 +274,7 @@ def password_reset(*, token: str, new_password: str) -> User:
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_reset")
         sessions_revoke_for_user(user=user, actor=user, reason="password_reset")
-        lockout_clear(email=user.email)
+        lockout_clear(user=user)
         _password_changed_email_queue(user=user)
     return user
 
@@ -257,10 +286,18 @@ def password_change(
     new_password: str,
     revoke_other_sessions: bool,
     current_session: Session | None,
+    ip_address: str | None = None,
+    user_agent: str = "",
 ) -> None:
-    """Change a signed-in user's password; optionally end their other sessions."""
+    """Change a signed-in user's password; optionally end their other sessions.
+
+    A wrong current password is audited and counts towards the sign-in lockout,
+    committed before the error: the change's own transaction never starts.
+    """
+    password_check(
+        user=user, password=current_password, ip_address=ip_address, user_agent=user_agent
+    )
     with transaction.atomic(durable=True):
-        password_check(user=user, password=current_password)
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_changed")
         if revoke_other_sessions:

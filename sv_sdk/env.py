@@ -19,6 +19,17 @@ DATABASE_POOL_TIMEOUT: float = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 # a transaction-mode pooler, where a connection's prepared statements cannot be relied on.
 DATABASE_PREPARED_STATEMENTS: int = env.int("DATABASE_PREPARED_STATEMENTS", default=32)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
+# Secrets this repository has published (example values, earlier docker-compose.yml defaults,
+# the image build's placeholder): anyone can read them, so production settings refuse them
+# as SECRET_KEY or among SV_ENCRYPTION_KEYS. tests/security checks that every value the
+# example files carry is listed.
+PUBLISHED_SECRETS: frozenset[str] = frozenset(
+    {
+        "dev-only-insecure-key-set-SECRET_KEY-for-anything-else",
+        "WnjGm-hoaV134oL-QzZ7_phRVq5pAurdsU7QlodVmNg=",
+        "build-only",
+    }
+)
 DEBUG: bool = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 EMAIL_URL: str | None = env.str("EMAIL_URL", default=None) or None
@@ -105,6 +116,11 @@ def anymail_config() -> dict:
 # Unset: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 AUDIT_KEYS: list[str] = [
     key.strip() for key in env.list("SV_AUDIT_KEYS", default=[]) if key.strip()
+]
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks, comma-separated).
+# Empty (the default): the client is the TCP peer and X-Forwarded-For is ignored.
+TRUSTED_PROXIES: list[str] = [
+    entry.strip() for entry in env.list("SV_TRUSTED_PROXIES", default=[]) if entry.strip()
 ]
 # Load tests only: every simulated client shares one address, so per-IP limits must go.
 RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)
