@@ -24,7 +24,7 @@ class EmailTemplateForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        key = self.instance.key if self.instance.pk else cleaned.get("key")
+        key = cleaned.get("key") if self.instance._state.adding else self.instance.key
         sources = {
             field: cleaned.get(field, getattr(self.instance, field))
             for field in ("subject", "text_body", "html_body")

@@ -1,6 +1,5 @@
 """The email API: templates with preview, the outbox, preferences and one-click unsubscribe."""
 
-
 import pytest
 from django.db import connection
 
