@@ -51,9 +51,8 @@ def size(value) -> int:
 
 def too_large(what: str) -> TemplateTooLarge:
     return TemplateTooLarge(
-        f"{what} is over the limits of an email "
-        f"({MAX_RENDERED_CHARS} characters, {MAX_LOOP_ITERATIONS} loop passes, "
-        f"filter arguments up to {MAX_FILTER_NUMBER}).",
+        f"{what} is too large for an email (limits: {MAX_RENDERED_CHARS} characters, "
+        f"{MAX_LOOP_ITERATIONS} loop passes, filter arguments up to {MAX_FILTER_NUMBER}).",
         errors={"template": [f"{what} is too large."]},
     )
 
