@@ -298,10 +298,11 @@ def links_shown(text: str) -> str:
 class _LinkPlaces(HTMLParser):
     """Count the markers of an HTML body that stand where a link may.
 
-    A marker may be a whole attribute value (href="..."), or a word of the text
-    preceded by a space or a block boundary. Anywhere else (inside a longer
-    attribute value, after other text, in a comment, a style or a script) it
-    could become part of another URL, e.g. https://attacker/?<link>.
+    A marker may be a whole href value, or a word of the text preceded by a
+    space or a block boundary. Anywhere else (inside a longer attribute value,
+    after other text, in a comment, a style or a script) it could become part
+    of another URL, e.g. https://attacker/?<link>; as another attribute (an
+    image's src) a mail client would fetch it unasked.
     """
 
     def __init__(self, markers: Iterable[str]):
@@ -311,9 +312,9 @@ class _LinkPlaces(HTMLParser):
         self.before = " "  # the text just before, across inline tags
 
     def _tag(self, tag: str, attrs) -> None:
-        for _name, value in attrs:
+        for name, value in attrs:
             for marker in self.markers:
-                if value and value.strip() == marker:
+                if name == "href" and value and value.strip() == marker:
                     self.placed[marker] += 1
         if tag not in _INLINE_TAGS:
             self.before = " "
@@ -349,6 +350,8 @@ def links_misplaced(markers: Iterable[str], *, subject: str, text: str, html: st
     """
     markers = list(markers)
     misplaced = {}
+    if not markers:
+        return misplaced
     in_subject = {m for m in markers if m in subject}
     if in_subject:
         misplaced["subject"] = in_subject

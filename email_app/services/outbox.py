@@ -175,6 +175,7 @@ def email_build(
     # By value too: a caller that also put a token elsewhere in the context leaks nothing.
     for part, value in rendered.items():
         setattr(send, part, send.without_secrets(value))
+    send.context = json.loads(send.without_secrets(json.dumps(send.context)))
     return send
 
 

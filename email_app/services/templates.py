@@ -105,8 +105,7 @@ def template_sources_check(*, key: str, sources: dict) -> None:
     ).items():
         errors[field] = [
             f"The secret link {{{{ {by_marker[m]} }}}} may stand only alone: as a whole "
-            'attribute value (href="...") or a word of its own in the text, never in the '
-            "subject."
+            'href value (href="...") or a word of its own in the text, never in the subject.'
             for m in sorted(misplaced)
         ]
     for marker in sorted(links_damaged(markers.values(), subject, text, html)):

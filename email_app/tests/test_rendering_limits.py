@@ -33,7 +33,7 @@ HUGE = [
     "{% with e=d|add:d %}{% with f=e|add:e %}{% with g=f|add:f %}{% with h=g|add:g %}"
     "{% with i=h|add:h %}{{ i|add:i }}{% endwith %}{% endwith %}{% endwith %}{% endwith %}"
     "{% endwith %}{% endwith %}{% endwith %}{% endwith %}{% endwith %}",
-    "{{ 'x'|ljust:9000|make_list|join:'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' }}",
+    "{{ 'x'|ljust:9000|make_list|join:'" + "y" * 60 + "' }}",
 ]
 
 

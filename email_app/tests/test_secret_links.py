@@ -6,9 +6,11 @@ token, the outbox row, the API, the admin and the logs show it nowhere, and only
 message handed to the email backend carries it.
 """
 
+import importlib
 import logging
 
 import pytest
+from django.apps import apps
 from django.db import connection
 
 from auth_app.models import User
@@ -322,3 +324,44 @@ class TestEmailSendCannotSendSecurityTemplates:
 
         assert response.status_code == 302
         assert EmailSend.objects.count() == before
+
+
+def test_rows_queued_before_the_change_keep_their_link_for_delivery_only(smtp):
+    migration = importlib.import_module("email_app.migrations.0005_send_links")
+    url = "http://localhost:8000/verify-email?token=OldToken123"
+    old = {
+        status: EmailSend.objects.create(
+            to_email=f"{status}@example.com",
+            category="account",
+            subject="Confirm",
+            text_body=f"Open {url}\n",
+            html_body=f'<a href="{url}">{url}</a>',
+            context={"verify_url": "[redacted]", "_secrets": [url]},
+            status=status,
+        )
+        for status in (EmailSend.Status.QUEUED, EmailSend.Status.FAILED)
+    }
+
+    migration.move_secrets(apps, None)
+
+    for send in old.values():
+        assert "OldToken123" not in stored_row(send)
+        assert "_secrets" not in EmailSend.objects.get(pk=send.pk).context
+    services.email_deliver(send_id=old[EmailSend.Status.QUEUED].pk)
+    (message,) = smtp.inbox.messages
+    assert url in message.get_body(("plain",)).get_content()
+    failed = EmailSend.objects.get(pk=old[EmailSend.Status.FAILED].pk)
+    assert failed.text_body == "Open [redacted]\n" and failed.links == ""
+
+
+def test_an_image_source_cannot_hold_the_link(admin_user):
+    # A mail client fetches images unasked: the link would be used before anyone clicks.
+    template = EmailTemplate.objects.get(key="verify-email")
+
+    response = client_for(admin_user).patch(
+        f"/api/v1/email/templates/{template.pk}",
+        {"html_body": '<img src="{{ verify_url }}">'},
+        format="json",
+    )
+
+    assert response.status_code == 400
