@@ -61,9 +61,9 @@ def test_djangos_request_warnings_name_the_path_redacted():
         None,
     )
 
-    (installed,) = [
+    installed = [
         f for f in logging.getLogger("django.request").filters if isinstance(f, UrlRedactingFilter)
     ]
-    installed.filter(record)
+    installed[0].filter(record)
 
     assert record.getMessage() == "Bad Request: /api/v1/email/unsubscribe/[redacted]"
