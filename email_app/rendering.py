@@ -364,13 +364,24 @@ def links_misplaced(markers: Iterable[str], *, subject: str, text: str, html: st
     if in_text:
         misplaced["text_body"] = in_text
     if html:
-        places = _LinkPlaces(markers)
-        places.feed(html)
-        places.close()
-        in_html = {m for m in markers if html.count(m) > places.placed[m]}
+        # The same template gives the same HTML but for the random markers: with
+        # fixed stand-ins, most emails find their verdict cached instead of parsed.
+        stand_ins = {m: f"\u27e6link:{i:032x}\u27e7" for i, m in enumerate(markers)}
+        for marker, stand_in in stand_ins.items():
+            html = html.replace(marker, stand_in)
+        out_of_place = _html_misplaced(html, tuple(stand_ins.values()))
+        in_html = {m for m, stand_in in stand_ins.items() if stand_in in out_of_place}
         if in_html:
             misplaced["html_body"] = in_html
     return misplaced
+
+
+@functools.lru_cache(maxsize=64)
+def _html_misplaced(html: str, markers: tuple[str, ...]) -> frozenset[str]:
+    places = _LinkPlaces(markers)
+    places.feed(html)
+    places.close()
+    return frozenset(m for m in markers if html.count(m) > places.placed[m])
 
 
 def links_damaged(markers: Iterable[str], *parts: str) -> set[str]:
