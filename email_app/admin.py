@@ -76,13 +76,18 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         form.actor = request.user
         return form
 
+    def _editable(self, request, obj) -> bool:
+        try:
+            services.template_editable(key=obj.key if obj else "", actor=request.user)
+        except ApplicationError:
+            return False
+        return True
+
     def has_change_permission(self, request, obj=None):
-        if obj is not None:
-            try:
-                services.template_editable(key=obj.key, actor=request.user)
-            except ApplicationError:
-                return False
-        return super().has_change_permission(request, obj)
+        return self._editable(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(request, obj) and super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         # Key and locale name the template; they are fixed once it exists.
@@ -244,7 +249,7 @@ class EmailSendAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(
                 request,
-                f"{refused} email(s) carried a one-time link and were not resent.",
+                f"{refused} email(s) were not resent: security email, or a one-time link.",
                 messages.WARNING,
             )
 

@@ -16,6 +16,7 @@ from django.db import connection
 from auth_app.models import User
 from email_app import services
 from email_app.models import EmailSend, EmailTemplate
+from permissions_app.services import permission_cache_refresh
 from platform_app.flows import password_reset_request, user_onboard
 
 from .conftest import client_for
@@ -264,8 +265,6 @@ class TestSecurityTemplatesAreForSuperusers:
         assert response.status_code == 200
 
     def test_in_the_admin_a_staff_writer_sees_them_read_only(self, client, user_with):
-        from permissions_app.services import permission_cache_refresh
-
         writer = user_with("email:read", "email:write")
         User.objects.filter(pk=writer.pk).update(is_staff=True)
         permission_cache_refresh(user_ids=[writer.pk])
@@ -279,9 +278,12 @@ class TestSecurityTemplatesAreForSuperusers:
             "/admin/email_app/emailtemplate/add/",
             {"key": "verify-email", "locale": "de", "subject": "x", "text_body": "x"},
         )
+        deleted = client.post(
+            f"/admin/email_app/emailtemplate/{template.pk}/delete/", {"post": "yes"}
+        )
 
         assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
-        assert posted.status_code == 403
+        assert posted.status_code == 403 and deleted.status_code == 403
         assert added.status_code == 200 and "superusers" in added.content.decode()
         assert EmailTemplate.objects.get(pk=template.pk).subject != "Hi"
         assert not EmailTemplate.objects.filter(key="verify-email", locale="de").exists()
