@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, Variable, VariableNode
-from django.template.defaulttags import ForNode, IfNode, URLNode, WithNode
+from django.template.defaulttags import FilterNode, ForNode, IfNode, URLNode, WithNode
 from django.template.loader_tags import ExtendsNode, IncludeNode
 
 from .bounded_filters import MAX_LOOP_ITERATIONS, MAX_RENDERED_CHARS, too_large
@@ -110,7 +110,8 @@ class _BoundedEngine(Engine):
 
     Every leaf node (text, variable, other tags without children) charges its
     output to the message's budget as it renders, so a loop stops at the first
-    pass past the limit instead of after building the whole string.
+    pass past the limit instead of after building the whole string. So does
+    {% filter %}, the one tag whose output is not just its children's.
     """
 
     def __init__(self, **options):
@@ -121,7 +122,8 @@ class _BoundedEngine(Engine):
         for node in template.nodelist.get_nodes_by_type(Node):
             if isinstance(node, ForNode):
                 node.sequence.__class__ = _CountedSequence
-            if not any(getattr(node, attr, None) for attr in node.child_nodelists):
+            leaf = not any(getattr(node, attr, None) for attr in node.child_nodelists)
+            if leaf or isinstance(node, FilterNode):
                 node.render_annotated = functools.partial(_charged, node.render_annotated)
         return template
 

@@ -28,6 +28,7 @@ HUGE = [
     # Loops multiplying what they write, and loops that only spin.
     "{% for a in 'x'|ljust:5000 %}{% for b in 'x'|ljust:5000 %}y{% endfor %}{% endfor %}",
     "{% for a in 'x'|ljust:5000 %}{% for b in 'x'|ljust:5000 %}{% endfor %}{% endfor %}",
+    "{% for a in 'x'|ljust:9000 %}{% filter ljust:9000 %}{% endfilter %}{% endfor %}",
     # A value doubled step by step through {% with %}.
     "{% with a='x'|ljust:9000 %}{% with b=a|add:a %}{% with c=b|add:b %}{% with d=c|add:c %}"
     "{% with e=d|add:d %}{% with f=e|add:e %}{% with g=f|add:f %}{% with h=g|add:g %}"
