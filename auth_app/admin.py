@@ -69,6 +69,14 @@ def normalized_email(email: str) -> str:
         raise forms.ValidationError(exc.errors["email"]) from None
 
 
+def name_cleaned(name: str) -> str:
+    """The service's rule on names, as a form error."""
+    try:
+        return services.user_name_clean(name)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["name"]) from None
+
+
 class UserAddForm(forms.ModelForm):
     password = forms.CharField(
         widget=forms.PasswordInput,
@@ -85,6 +93,9 @@ class UserAddForm(forms.ModelForm):
         if User.objects.with_email(email).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def clean_password(self):
         password = self.cleaned_data.get("password")
@@ -119,6 +130,9 @@ class UserChangeForm(forms.ModelForm):
         if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def validate_unique(self):
         pass

@@ -1,5 +1,6 @@
 """Writes to the identity schema."""
 
+import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,6 +25,29 @@ EMAIL_VERIFICATION = "email-verification"
 PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
 
 
+# Bidirectional overrides and isolates: they make a name display as other text.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def user_name_clean(name: str) -> str:
+    """`name` stripped; ValidationFailed unless it is one line of visible text, short enough.
+
+    A name is shown in the admin, in lists and in email greetings: it holds no
+    line break, control character or text-direction override (issue 15, class 7).
+    """
+    name = (name or "").strip()
+    if any(
+        unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS for char in name
+    ):
+        raise ValidationFailed(
+            errors={"name": ["A name is one line, without control or direction characters."]}
+        )
+    limit = User._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ValidationFailed(errors={"name": [f"A name has at most {limit} characters."]})
+    return name
+
+
 def user_build(
     *,
     email: str,
@@ -41,7 +65,7 @@ def user_build(
     user = User(
         email=email,
         email_key=email_key(email),
-        name=name.strip(),
+        name=user_name_clean(name),
         is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
     )
@@ -167,6 +191,8 @@ def user_profile_update(*, user: User, actor: User, **changes) -> User:
         changes["email"] = email_normalize(changes["email"])
         if changes["email"] != user.email:
             changes["email_verified"] = False
+    if "name" in changes:
+        changes["name"] = user_name_clean(changes["name"])
     changed = sorted(field for field, value in changes.items() if getattr(user, field) != value)
     if not changed:
         return user

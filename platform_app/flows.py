@@ -30,6 +30,7 @@ from auth_app.services import (
 )
 from email_app.models import Category, EmailTemplate
 from email_app.services import (
+    SecretLink,
     email_build,
     email_enqueue,
     email_queue,
@@ -143,18 +144,26 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
     return user
 
 
+def _mail_name(user: User) -> str:
+    """The name a greeting may use: none while the address is unverified.
+
+    Mail to an address nobody has proven carries no text its signer-up chose,
+    such as a name written as a phishing line (issue 15, class 7).
+    """
+    return user.get_short_name() if user.email_verified else ""
+
+
 def _verification_email(user: User, token: str, ttl: timedelta) -> dict:
-    """The verification email's address, category, context and secrets (email_queue's arguments)."""
+    """The verification email's address, category, context and link (email_queue's arguments)."""
     return {
         "to_email": user.email,
         "category": Category.ACCOUNT,
         "context": {
-            "user_name": user.get_short_name(),
-            "verify_url": verification_url(token),
+            "user_name": _mail_name(user),
             "expires_hours": int(ttl.total_seconds() // 3600),
         },
         "user": user,
-        "secret_keys": ("verify_url",),
+        "secret_links": {"verify_url": SecretLink(verification_url(token), token)},
     }
 
 
@@ -206,7 +215,7 @@ def email_verify(*, token: str) -> User:
                 to_email=user.email,
                 category=Category.ACCOUNT,
                 template_key="welcome",
-                context={"user_name": user.get_short_name()},
+                context={"user_name": _mail_name(user)},
                 user=user,
             )
     return user
@@ -258,12 +267,11 @@ def password_reset_request(*, email: str) -> None:
             category=Category.SECURITY,
             template_key="reset-password",
             context={
-                "user_name": user.get_short_name(),
-                "reset_url": password_reset_url(token),
+                "user_name": _mail_name(user),
                 "expires_minutes": int(ttl.total_seconds() // 60),
             },
             user=user,
-            secret_keys=("reset_url",),
+            secret_links={"reset_url": SecretLink(password_reset_url(token), token)},
         )
 
 
@@ -312,7 +320,7 @@ def _password_changed_email_queue(*, user: User) -> None:
         to_email=user.email,
         category=Category.SECURITY,
         template_key="password-changed",
-        context={"user_name": user.get_short_name()},
+        context={"user_name": _mail_name(user)},
         user=user,
     )
 

@@ -53,6 +53,9 @@ _SECRET_PATTERNS = [
         ),
         rf"\1{_REDACTED}",
     ),
+    # One-click unsubscribe links carry their token as the path segment after
+    # /email/unsubscribe/ (RFC 8058 needs it in the URL a mail client POSTs to).
+    (re.compile(r"(/email/unsubscribe/)[^/?#\s\"']+"), rf"\1{_REDACTED}"),
     # The password in a URL: scheme://user:password@host.
     (re.compile(r"(\w+://[^:/\s@\"']+:)[^@\s/\"']+@"), rf"\1{_REDACTED}@"),
     # Password hashes as Django stores them.
