@@ -37,3 +37,10 @@ class ResendImpossible(ValidationFailed):
     default_detail = (
         "This email carried a one-time link that is no longer stored; ask for a new one instead."
     )
+
+
+class UnknownMessage(ApplicationError):
+    status_code = 400
+    code = "unknown_message"
+    title = "Unknown message"
+    default_detail = "The event names no email sent from here."

@@ -3,6 +3,7 @@
 from .delivery import DeliveryDeferred, email_deliver, email_recover_stalled, message_id_for
 from .outbox import email_build, email_enqueue, email_queue, email_resend, suppression_reason
 from .preferences import email_unsubscribe, preference_set
+from .suppression import email_suppress, suppression_active, suppression_lift
 from .templates import (
     template_candidates,
     template_choose,
@@ -20,10 +21,13 @@ __all__ = [
     "email_queue",
     "email_recover_stalled",
     "email_resend",
+    "email_suppress",
     "email_unsubscribe",
     "email_webhook_record",
     "message_id_for",
     "preference_set",
+    "suppression_active",
+    "suppression_lift",
     "suppression_reason",
     "template_candidates",
     "template_choose",
