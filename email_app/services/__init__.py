@@ -3,7 +3,12 @@
 from .delivery import DeliveryDeferred, email_deliver, email_recover_stalled, message_id_for
 from .outbox import email_build, email_enqueue, email_queue, email_resend, suppression_reason
 from .preferences import email_unsubscribe, preference_set
-from .suppression import email_suppress, suppression_active, suppression_lift
+from .suppression import (
+    email_suppress,
+    suppression_active,
+    suppression_in_force,
+    suppression_lift,
+)
 from .templates import (
     template_candidates,
     template_choose,
@@ -27,6 +32,7 @@ __all__ = [
     "message_id_for",
     "preference_set",
     "suppression_active",
+    "suppression_in_force",
     "suppression_lift",
     "suppression_reason",
     "template_candidates",

@@ -29,13 +29,15 @@ def _address(email: str) -> str:
         return cursor.fetchone()[0]
 
 
+def suppression_in_force() -> Q:
+    """The condition of a suppression in force now: not lifted, and not expired."""
+    return Q(lifted_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now()))
+
+
 def suppression_active(*, to_email: str) -> EmailSuppression | None:
     """The suppression in force for this address now, if any."""
-    return (
-        EmailSuppression.objects.filter(address=_address(to_email), lifted_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now()))
-        .first()
-    )
+    address = _address(to_email)
+    return EmailSuppression.objects.filter(suppression_in_force(), address=address).first()
 
 
 def email_suppress(
@@ -62,8 +64,8 @@ def email_suppress(
             else:
                 _suppression_audit(row, send)
                 return row
-        in_force = row.lifted_at is None and (row.expires_at is None or row.expires_at > moment)
-        if in_force and (row.expires_at is None or reason == Reason.SOFT_BOUNCES):
+        held = EmailSuppression.objects.filter(suppression_in_force(), pk=row.pk).exists()
+        if held and (row.expires_at is None or reason == Reason.SOFT_BOUNCES):
             return None
         _suppression_fill(row, reason, detail, provider, send, moment, expires_at)
         row.save()
