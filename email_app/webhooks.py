@@ -33,58 +33,22 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sv_sdk.api.exceptions import PROBLEM_CONTENT_TYPE, problem_body
-from sv_sdk.errors import ApplicationError, NotFound
+from sv_sdk.errors import ApplicationError
 
+from .errors import (
+    SnsConfirmationFailed,
+    WebhookMalformed,
+    WebhookMethodNotAllowed,
+    WebhookNotAuthenticated,
+    WebhookNotConfigured,
+    WebhookRefused,
+)
 from .services import email_webhook_record
 
 logger = logging.getLogger(__name__)
 
 
 # Problems ----------------------------------------------------------------------------------
-
-
-class WebhookNotConfigured(NotFound):
-    code = "webhook_not_configured"
-    title = "Webhook not configured"
-    default_detail = "This server takes no webhook calls from that provider."
-
-
-class WebhookRefused(ApplicationError):
-    status_code = 400
-    code = "webhook_unverified"
-    title = "Webhook not verified"
-    default_detail = "The call does not carry this provider's valid signature or credentials."
-
-
-class WebhookMalformed(ApplicationError):
-    status_code = 400
-    code = "webhook_malformed"
-    title = "Malformed webhook call"
-    default_detail = "The body is not an event this provider sends."
-
-
-class WebhookNotAuthenticated(ApplicationError):
-    # Amazon SNS sends credentials only after a 401 challenge.
-    status_code = 401
-    code = "not_authenticated"
-    title = "Not authenticated"
-    default_detail = "This webhook needs the configured HTTP basic auth credentials."
-    headers = {"WWW-Authenticate": 'Basic realm="webhooks"'}
-
-
-class WebhookMethodNotAllowed(ApplicationError):
-    status_code = 405
-    code = "method_not_allowed"
-    title = "Method not allowed"
-    default_detail = "Webhooks take POST."
-    headers = {"Allow": "POST, HEAD"}
-
-
-class SnsConfirmationFailed(ApplicationError):
-    status_code = 502
-    code = "sns_confirmation_failed"
-    title = "Subscription not confirmed"
-    default_detail = "Amazon SNS's confirmation URL could not be fetched; SNS will ask again."
 
 
 def _problem(exc: ApplicationError) -> JsonResponse:
@@ -120,7 +84,7 @@ class _ProblemAnswers:
     def parse_events(self, request):
         try:
             return super().parse_events(request)
-        except ApplicationError:
+        except SuspiciousOperation:
             raise
         except _MALFORMED as exc:
             raise WebhookMalformed() from exc

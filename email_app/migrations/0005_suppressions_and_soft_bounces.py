@@ -102,7 +102,10 @@ class Migration(migrations.Migration):
                     ),
                     models.CheckConstraint(
                         condition=models.Q(
-                            ("reason__in", ["hard_bounce", "complaint", "soft_bounces"])
+                            ("reason", "hard_bounce"),
+                            ("reason", "complaint"),
+                            ("reason", "soft_bounces"),
+                            _connector="OR",
                         ),
                         name="email_suppressions_reason_check",
                     ),

@@ -576,6 +576,19 @@ def test_a_replayed_event_is_acknowledged_and_changes_nothing(client, provider):
     assert AuditLog.objects.filter(event_type="email.soft_bounced").count() == 1
 
 
+def test_the_status_never_moves_back_whatever_order_the_events_come_in(client, provider):
+    send = sent_send(provider=provider.name, message_id=provider.message_id)
+
+    for kind in ("complaint", "hard_bounce", "delivered", "soft_bounce", "opened"):
+        event = provider.event(kind, provider.message_id)
+        assert provider.post(client, event, event_id=event_id()).status_code == 200
+
+    send.refresh_from_db()
+    assert send.status == "complained"
+    assert send.delivered_at is not None and send.opened_at is not None
+    assert EmailWebhook.objects.filter(send=send).count() == 5
+
+
 def test_an_event_for_an_unknown_message_is_a_problem_and_stores_nothing(client, provider):
     send = sent_send(provider=provider.name, message_id=provider.message_id)
 
