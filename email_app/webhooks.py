@@ -236,6 +236,11 @@ def _is_verified(provider: str) -> bool:
 
 
 @csrf_exempt
+def webhook_not_found(request, rest: str):
+    return _problem(WebhookNotConfigured())
+
+
+@csrf_exempt
 def tracking_webhook(request, provider: str):
     """The tracking webhook of a configured ESP; a problem document for every refusal."""
     view_class = _VIEWS.get(provider)

@@ -631,10 +631,8 @@ def test_a_provider_that_is_not_configured_answers_404_problem(client, settings)
     settings.ANYMAIL = {"WEBHOOK_SECRET": POSTMARK_AUTH}
     settings.SV_EMAIL_WEBHOOK_PROVIDERS = ["postmark"]
 
-    for name in ("mailgun", "sendgrid", "nobody"):
-        response = client.post(
-            f"/webhooks/anymail/{name}/tracking/", "{}", content_type="application/json"
-        )
+    for path in ("mailgun/tracking/", "sendgrid/tracking/", "nobody/tracking/", "x/inbound/"):
+        response = client.post(f"/webhooks/anymail/{path}", "{}", content_type="application/json")
         assert is_problem(response, 404, "webhook_not_configured")
 
 
