@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit_app.models import AuditLog
 from email_app import services
-from email_app.models import EmailSuppression
+from email_app.models import EmailSend, EmailSuppression
 from email_app.services import suppression
 
 from .test_webhooks import Postmark, postmark_post, sent_send
@@ -240,3 +240,33 @@ def test_two_rows_for_one_address_are_refused():
         EmailSuppression.objects.create(
             address="a@example.com", reason="hard_bounce", suppressed_at=timezone.now()
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_keeps_every_address_that_bounced_or_complained_suppressed():
+    from django.core.management import call_command
+
+    try:
+        call_command("migrate", "email_app", "0004", verbosity=0)
+        for to, status in [
+            ("Gone@Example.com", "bounced"),
+            ("gone@example.com", "complained"),
+            ("angry@example.com", "complained"),
+            ("fine@example.com", "delivered"),
+        ]:
+            # As the outbox of 0004 held them (the services already need 0005's table).
+            EmailSend.objects.create(
+                to_email=to, category="product", subject="Hi", text_body="Hi", status=status
+            )
+    finally:
+        call_command("migrate", "email_app", verbosity=0)
+
+    rows = dict(EmailSuppression.objects.values_list("address", "reason"))
+    assert set(rows) == {"gone@example.com", "angry@example.com"}
+    assert rows["angry@example.com"] == "complaint"
+    assert all(row.expires_at is None for row in EmailSuppression.objects.all())
+    assert not deliverable_to("gone@example.com") and deliverable_to("fine@example.com")
+
+
+def deliverable_to(address: str) -> bool:
+    return services.suppression_active(to_email=address) is None
