@@ -217,6 +217,17 @@ def _esp_reason(exc: Exception) -> str:
     return str(body.get("message") or body.get("Message") or "")
 
 
+def _retry_after(exc: Exception) -> int:
+    """The seconds an ESP's Retry-After header asks for (0 when it sends none)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # boto3 (Amazon SES)
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    else:
+        headers = getattr(response, "headers", None) or {}
+    value = str(headers.get("retry-after") or headers.get("Retry-After") or "")
+    return int(value) if value.isdigit() else 0
+
+
 def _is_timeout(exc: Exception) -> bool:
     """Whether the call may have gone through: no answer came before the timeout."""
     from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
@@ -266,7 +277,10 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         with transaction.atomic():
             _fail(send, error=error)
         return
-    retry_in = settings.SV_EMAIL_RETRY_BASE_SECONDS * 2 ** (send.attempts - 1)
+    # An ESP that says when to come back (429 Retry-After) is not asked sooner.
+    retry_in = max(
+        settings.SV_EMAIL_RETRY_BASE_SECONDS * 2 ** (send.attempts - 1), _retry_after(exc)
+    )
     logger.warning(
         "delivery of email %s failed (attempt %s), retrying in %gs: %s",
         send.pk,

@@ -218,6 +218,20 @@ def test_a_rate_limit_or_server_error_is_retried_with_backoff_and_then_goes_thro
     assert len(stand_in.requests) == 3
 
 
+def test_a_rate_limit_that_says_when_to_come_back_is_not_retried_sooner(esp):
+    config, stand_in = esp
+    send = queued()
+    limited = config.rate_limited
+    stand_in.answers = [Answer(429, limited.body, {**limited.headers, "Retry-After": "300"})]
+
+    with pytest.raises(services.DeliveryDeferred) as deferred:
+        services.email_deliver(send_id=send.pk)
+
+    assert deferred.value.retry_in == 300  # not the first backoff step, 30 s
+    send.refresh_from_db()
+    assert round((send.scheduled_at - send.updated_at).total_seconds(), -1) == 300
+
+
 def test_an_invalid_recipient_fails_the_send_at_once_with_the_providers_reason(esp):
     config, stand_in = esp
     send = queued()
