@@ -1,6 +1,6 @@
 """Suppressed addresses: for good after a hard bounce or complaint, for a while after soft ones."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -94,7 +94,12 @@ def _suppression_audit(row: EmailSuppression, send: EmailSend) -> None:
             "reason": row.reason,
             "provider": row.provider,
             "send_id": send.pk,
-            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            # UTC with Z, as the API writes every timestamp.
+            "expires_at": (
+                row.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                if row.expires_at
+                else None
+            ),
         },
     )
 

@@ -109,7 +109,9 @@ def test_three_soft_bounces_in_the_window_suppress_until_the_configured_time_pas
     assert (row.address, row.reason, row.send_id) == (ADDRESS.lower(), "soft_bounces", third.pk)
     assert row.expires_at == clock.moment + timedelta(days=3)
     assert "452 4.2.2" in row.detail
-    assert AuditLog.objects.filter(event_type="email.address_suppressed").count() == 1
+    (audit,) = AuditLog.objects.filter(event_type="email.address_suppressed")
+    assert audit.metadata["reason"] == "soft_bounces"
+    assert audit.metadata["expires_at"].endswith("Z")
 
     clock.advance(days=3, seconds=-1)
     assert not deliverable()
