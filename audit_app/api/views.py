@@ -9,7 +9,7 @@ from sv_sdk.api.pagination import NewestFirstCursorPagination
 
 # The API edge checks permissions; the audit models and services import no other app.
 from sv_sdk.api.permissions import HasPermission
-from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.api.serializers import UtcJSONField, problems
 from sv_sdk.errors import NotFound
 
 from ..models import READABLE_FIELDS, AuditLog
@@ -19,6 +19,8 @@ _MAX_ID = 2**63 - 1
 
 
 class AuditLogOutputSerializer(serializers.ModelSerializer):
+    metadata = UtcJSONField()
+
     class Meta:
         model = AuditLog
         fields = READABLE_FIELDS
@@ -34,9 +36,8 @@ class AuditLogListApi(generics.ListAPIView):
     permission_classes = [HasPermission("audit:read")]
     pagination_class = AuditLogPagination
     serializer_class = AuditLogOutputSerializer
-    _PAGING = ("cursor", "limit")
 
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(serializers.Serializer):
         event_type = serializers.CharField(max_length=100, required=False)
         actor_id = serializers.CharField(max_length=36, required=False)
         user_id = serializers.CharField(max_length=36, required=False)
@@ -51,14 +52,16 @@ class AuditLogListApi(generics.ListAPIView):
                 raise serializers.ValidationError({"until": ["Must be later than since."]})
             return attrs
 
+    filter_serializer = FilterSerializer
+
     def get_queryset(self):
-        params = {k: v for k, v in self.request.query_params.items() if k not in self._PAGING}
-        filters = self.FilterSerializer(data=params)
+        filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return audit_log_list(**filters.validated_data)
 
     @extend_schema(
         operation_id="audit_logs_list",
+        description="`since` must be earlier than `until` (400 otherwise).",
         parameters=[FilterSerializer],
         responses={200: AuditLogOutputSerializer(many=True), **problems(400, 401, 403)},
     )

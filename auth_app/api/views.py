@@ -9,9 +9,10 @@ from rest_framework.views import APIView
 
 from audit_app.context import clean_ip, clean_user_agent
 from auth_app import services
-from auth_app.errors import InvalidCredentials
+from auth_app.errors import AccountDisabled, InvalidCredentials, RateLimited
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
+from sv_sdk.api.pagination import NewestFirstCursorPagination
 from sv_sdk.api.serializers import StrictSerializer, problems
 
 from .serializers import (
@@ -54,6 +55,16 @@ def signed_in_response(user, session, token, status_code) -> Response:
     return response
 
 
+def session_page(view, sessions) -> Response:
+    """One cursor page of `sessions`, newest first, the caller's own marked `current`."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(sessions, view.request, view=view)
+    context = {"current_session_id": view.request.auth.pk}
+    return paginator.get_paginated_response(
+        SessionOutputSerializer(page, many=True, context=context).data
+    )
+
+
 class PublicApi(APIView):
     """An endpoint for anyone: a stale cookie or token must not turn it into a 401."""
 
@@ -69,7 +80,10 @@ class SignInApi(PublicApi):
     @extend_schema(
         operation_id="auth_sign_in",
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(400, 401, 403, 429)},
+        responses={
+            200: SignedInOutputSerializer,
+            **problems(400, InvalidCredentials, AccountDisabled, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
@@ -131,17 +145,14 @@ class MeApi(APIView):
 
 
 class SessionListApi(APIView):
+    pagination_class = NewestFirstCursorPagination
+
     @extend_schema(
         operation_id="auth_sessions",
-        responses={200: SessionOutputSerializer(many=True), **problems(401)},
+        responses={200: SessionOutputSerializer(many=True), **problems(400, 401)},
     )
     def get(self, request):
-        sessions = Session.objects.filter(user=request.user).order_by("-created_at")
-        return Response(
-            SessionOutputSerializer(
-                sessions, many=True, context={"current_session_id": request.auth.pk}
-            ).data
-        )
+        return session_page(self, Session.objects.filter(user=request.user))
 
 
 class SessionRevokeApi(APIView):

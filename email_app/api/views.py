@@ -10,10 +10,15 @@ from rest_framework.views import APIView
 
 from auth_app.models import User
 from email_app import selectors, services
-from email_app.errors import TemplateVariableMissing
+from email_app.errors import (
+    TemplateExists,
+    TemplateNotFound,
+    TemplateVariableMissing,
+    UnsubscribeTokenInvalid,
+)
 from email_app.models import ESSENTIAL_CATEGORIES, Category, EmailSend
 from email_app.rendering import check_syntax, render_preview, variables
-from sv_sdk.api.pagination import NewestFirstCursorPagination, PagePagination
+from sv_sdk.api.pagination import CursorPagination, NewestFirstCursorPagination
 from sv_sdk.api.permissions import HasPermission
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import ValidationFailed
@@ -59,12 +64,18 @@ class ReadWriteApi(APIView):
         return [HasPermission(self.read_permission if read else self.write_permission)()]
 
 
+class TemplatePagination(CursorPagination):
+    ordering = ("key", "locale")
+
+
 class EmailTemplateListApi(ReadWriteApi):
-    pagination_class = PagePagination
+    pagination_class = TemplatePagination
 
     class FilterSerializer(serializers.Serializer):
         key = serializers.CharField(max_length=100, required=False)
         locale = serializers.CharField(max_length=20, required=False)
+
+    filter_serializer = FilterSerializer
 
     class InputSerializer(StrictSerializer):
         key = serializers.SlugField(max_length=100)
@@ -91,7 +102,7 @@ class EmailTemplateListApi(ReadWriteApi):
     @extend_schema(
         operation_id="email_templates_create",
         request=InputSerializer,
-        responses={201: TemplateOutputSerializer, **problems(400, 401, 403, 409)},
+        responses={201: TemplateOutputSerializer, **problems(400, 401, 403, TemplateExists)},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -145,7 +156,10 @@ class EmailTemplatePreviewApi(ReadWriteApi):
     @extend_schema(
         operation_id="email_templates_preview",
         request=InputSerializer,
-        responses={200: PreviewOutputSerializer, **problems(400, 401, 403, 404)},
+        responses={
+            200: PreviewOutputSerializer,
+            **problems(TemplateVariableMissing, 401, 403, 404),
+        },
     )
     def post(self, request, template_id):
         template = selectors.template_by_id(template_id)
@@ -183,6 +197,8 @@ class EmailSendListApi(APIView):
         template = serializers.CharField(max_length=100, required=False)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
+
+    filter_serializer = FilterSerializer
 
     @extend_schema(
         operation_id="email_sends_list",
@@ -233,7 +249,7 @@ class EmailSendApi(APIView):
     @extend_schema(
         operation_id="email_send",
         request=InputSerializer,
-        responses={202: SendOutputSerializer, **problems(400, 401, 403, 404)},
+        responses={202: SendOutputSerializer, **problems(400, 401, 403, TemplateNotFound)},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -325,7 +341,7 @@ class EmailUnsubscribeApi(APIView):
     @extend_schema(
         operation_id="email_unsubscribe_check",
         parameters=[token_parameter],
-        responses={200: UnsubscribeOutputSerializer, **problems(400)},
+        responses={200: UnsubscribeOutputSerializer, **problems(UnsubscribeTokenInvalid)},
     )
     def get(self, request):
         user, category = selectors.unsubscribe_subject(token=self._token(request))
@@ -337,7 +353,7 @@ class EmailUnsubscribeApi(APIView):
         operation_id="email_unsubscribe",
         parameters=[token_parameter],
         request=None,
-        responses={200: UnsubscribeOutputSerializer, **problems(400)},
+        responses={200: UnsubscribeOutputSerializer, **problems(UnsubscribeTokenInvalid)},
     )
     def post(self, request):
         _user, category = services.email_unsubscribe(token=self._token(request))

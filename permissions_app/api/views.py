@@ -4,7 +4,7 @@ One class per path; each operation (method) has its own nested serializers
 and names the permission it needs in `required_permissions`.
 """
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from auth_app.models import User
 from permissions_app import selectors, services
+from permissions_app.errors import RoleInUse, RoleNameTaken, SystemRole, UnknownPermission
 from permissions_app.models import Role
 from sv_sdk.api.pagination import CursorPagination
 from sv_sdk.api.permissions import MethodPermission
@@ -33,6 +34,10 @@ def require_holding(actor, permissions, what: str) -> None:
 
 class RolePagination(CursorPagination):
     ordering = "name"
+
+
+class AssignmentPagination(CursorPagination):
+    ordering = "role_name"
 
 
 class RoleCollectionApi(APIView):
@@ -62,7 +67,10 @@ class RoleCollectionApi(APIView):
     @extend_schema(
         operation_id="roles_create",
         request=CreateInputSerializer,
-        responses={201: RoleOutputSerializer, **problems(400, 401, 403, 409)},
+        responses={
+            201: RoleOutputSerializer,
+            **problems(UnknownPermission, 401, 403, RoleNameTaken),
+        },
     )
     def post(self, request):
         data = self.CreateInputSerializer(data=request.data)
@@ -95,7 +103,10 @@ class RoleDetailApi(APIView):
     @extend_schema(
         operation_id="roles_update",
         request=UpdateInputSerializer,
-        responses={200: RoleOutputSerializer, **problems(400, 401, 403, 404, 409)},
+        responses={
+            200: RoleOutputSerializer,
+            **problems(UnknownPermission, 401, 403, 404, RoleNameTaken, SystemRole),
+        },
     )
     def patch(self, request, role_id):
         role = get_object_or_404(Role, pk=role_id)
@@ -114,7 +125,7 @@ class RoleDetailApi(APIView):
                 "force", bool, description="Also revoke the role from everyone who holds it."
             )
         ],
-        responses={204: None, **problems(400, 401, 403, 404, 409)},
+        responses={204: None, **problems(400, 401, 403, 404, RoleInUse, SystemRole)},
     )
     def delete(self, request, role_id):
         role = get_object_or_404(Role, pk=role_id)
@@ -125,6 +136,7 @@ class RoleDetailApi(APIView):
 
 
 class UserRoleCollectionApi(APIView):
+    pagination_class = AssignmentPagination
     permission_classes = [MethodPermission]
     required_permissions = {"GET": "roles:read", "POST": "roles:assign"}
 
@@ -134,12 +146,16 @@ class UserRoleCollectionApi(APIView):
 
     @extend_schema(
         operation_id="user_roles_list",
-        responses={200: AssignmentOutputSerializer(many=True), **problems(401, 403, 404)},
+        responses={200: AssignmentOutputSerializer(many=True), **problems(400, 401, 403, 404)},
     )
     def get(self, request, user_id):
         user = get_object_or_404(User, pk=user_id)
-        assignments = selectors.user_assignments(user_id=user.pk)
-        return Response(AssignmentOutputSerializer(assignments, many=True).data)
+        assignments = selectors.user_assignments(user_id=user.pk).annotate(
+            role_name=F("role__name")
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(assignments, request, view=self)
+        return paginator.get_paginated_response(AssignmentOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="user_roles_grant",

@@ -170,7 +170,7 @@ def test_granting_listing_and_revoking_a_users_role(api):
     renewed = client.post(f"/api/v1/users/{user.pk}/roles", {"role": "auditor"}, format="json")
     assert renewed.status_code == 200 and renewed.json()["expires_at"] is None
 
-    listed = client.get(f"/api/v1/users/{user.pk}/roles").json()
+    listed = client.get(f"/api/v1/users/{user.pk}/roles").json()["results"]
     assert [a["role"]["name"] for a in listed] == ["auditor", "user"]
     auditor = Role.objects.get(name="auditor")
     assert client.delete(f"/api/v1/users/{user.pk}/roles/{auditor.pk}").status_code == 204

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from auth_app.api.serializers import SignedInOutputSerializer, UserOutputSerializer
 from auth_app.api.views import PASSWORD, PublicApi, client_ip, signed_in_response, user_agent
+from auth_app.errors import EmailTaken, InvalidPassword, RateLimited, TokenInvalid
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows
 from sv_sdk.api.serializers import StrictSerializer, problems
@@ -21,7 +22,7 @@ class SignUpApi(PublicApi):
     @extend_schema(
         operation_id="auth_sign_up",
         request=InputSerializer,
-        responses={201: SignedInOutputSerializer, **problems(400, 409, 413, 415, 429)},
+        responses={201: SignedInOutputSerializer, **problems(400, EmailTaken, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="sign_up", subject=client_ip(request))
@@ -49,7 +50,7 @@ class VerifyEmailApi(PublicApi):
     @extend_schema(
         operation_id="auth_verify_email",
         request=TokenInputSerializer,
-        responses={200: UserOutputSerializer, **problems(400, 429)},
+        responses={200: UserOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="verify_email", subject=client_ip(request))
@@ -70,7 +71,7 @@ class EmailRequestApi(PublicApi):
 
     @extend_schema(
         request=EmailInputSerializer,
-        responses={202: AcceptedOutputSerializer, **problems(400, 429)},
+        responses={202: AcceptedOutputSerializer, **problems(400, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope=self.scope, subject=client_ip(request))
@@ -106,7 +107,7 @@ class ResetPasswordApi(PublicApi):
     @extend_schema(
         operation_id="auth_reset_password",
         request=InputSerializer,
-        responses={200: UserOutputSerializer, **problems(400, 429)},
+        responses={200: UserOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="reset_password", subject=client_ip(request))
@@ -125,7 +126,7 @@ class ChangePasswordApi(APIView):
     @extend_schema(
         operation_id="auth_change_password",
         request=InputSerializer,
-        responses={204: None, **problems(400, 401, 429)},
+        responses={204: None, **problems(InvalidPassword, 401, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="change_password", subject=request.user.pk)

@@ -1,27 +1,118 @@
-"""Pagination for API lists."""
+"""Pagination for API lists: one rule for `limit`, `cursor` and unknown query parameters."""
 
+import re
+from datetime import datetime
+
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import NotFound
 
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
-class PagePagination(pagination.LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 200
+
+def refuse_unknown_parameters(request, allowed) -> None:
+    """400 naming every query parameter that is not in `allowed`.
+
+    A misspelt filter (`?user=` for `?user_id=`) must not pass for "no filter".
+    """
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+
+
+def query_parameter_names(serializer_class) -> set[str]:
+    return set(serializer_class().fields) if serializer_class is not None else set()
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Cursor pages of up to 200 (`?limit=`, default 50); subclasses set `ordering`."""
+    """Cursor pages of 1 to 200 rows (`?limit=`, default 50); subclasses set `ordering`.
+
+    Every list answers a malformed `limit` or `cursor`, or a query parameter
+    that is neither these nor one of the view's `filter_serializer` fields,
+    with a 400 naming it.
+    """
 
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+    invalid_cursor_message = "Invalid cursor."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        refuse_unknown_parameters(
+            request,
+            {
+                self.cursor_query_param,
+                self.page_size_query_param,
+                *query_parameter_names(getattr(view, "filter_serializer", None)),
+            },
+        )
+        self._model = getattr(queryset, "model", None)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not _WHOLE_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
 
     def decode_cursor(self, request):
         # A made-up cursor is bad input (400), not a missing page (DRF's 404).
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or self._position_is_valid(cursor.position)
+        if not valid:
+            raise serializers.ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            )
+        return cursor
+
+    def _position_is_valid(self, position) -> bool:
+        # A well-formed cursor can still carry a position its ordering column cannot
+        # hold (base64 of "p=zzz" on a timestamp): check it before it reaches a query.
+        if position is None or self._model is None:
+            return True
+        ordering = self.ordering[0] if isinstance(self.ordering, list | tuple) else self.ordering
+        try:
+            field = self._model._meta.get_field(ordering.lstrip("-"))
+        except FieldDoesNotExist:
+            return True  # an annotation: compared as text
+        try:
+            value = field.to_python(position)
+        except DjangoValidationError:
+            return False
+        return not (isinstance(value, datetime) and value.tzinfo is None)
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The `next` or `previous` link's cursor; any other value is a 400.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page, 1 to {self.max_page_size}.",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                },
+            },
+        ]
 
 
 class NewestFirstCursorPagination(CursorPagination):

@@ -1,51 +1,151 @@
-"""OpenAPI post-processing: every operation documents the problem responses it can give."""
+"""OpenAPI generation: the document says what the server does.
+
+- Every operation lists each problem response it can give, with its `code` values.
+- Input serializers that refuse unknown fields say `additionalProperties: false`,
+  and their strings that refuse "" say so (`minLength`, and `pattern` when
+  surrounding whitespace is trimmed first).
+- A created resource links to the operations on it, for clients and stateful fuzzing.
+"""
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from rest_framework import serializers
 
 from .exceptions import PROBLEM_CONTENT_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
-_TITLES = {
-    400: "Invalid input or malformed body",
-    401: "Not authenticated",
-    403: "Not allowed (roles or CSRF)",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Body too large",
-    415: "Unsupported media type",
-    429: "Rate limited; see Retry-After",
-    503: "Database unavailable; retry",
+PROBLEM_COMPONENT = {
+    "type": "object",
+    "description": "RFC 9457 problem details, as every error response carries them.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable machine-readable error code."},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "Messages per invalid field (validation errors only).",
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+}
+
+# (description, codes any operation answering this status can give)
+_GENERIC = {
+    400: ("Invalid input", {"validation_error", "invalid_json", "invalid_input"}),
+    401: ("Not authenticated", {"not_authenticated"}),
+    403: ("Not allowed (roles or CSRF)", {"permission_denied"}),
+    404: ("Not found", {"not_found"}),
+    405: ("Method not allowed", {"method_not_allowed"}),
+    406: ("Not acceptable", {"not_acceptable"}),
+    409: ("Conflict", set()),
+    413: ("Body too large", {"payload_too_large"}),
+    415: ("Unsupported media type", {"unsupported_media_type"}),
+    429: ("Rate limited; see Retry-After", {"rate_limited"}),
+    503: ("Database unavailable; retry", {"service_unavailable"}),
 }
 
 
-def _problem_response(status: int) -> dict:
+def generic_codes(status: int) -> set[str]:
+    return set(_GENERIC.get(status, ("", set()))[1])
+
+
+def problem_schema(codes) -> dict:
+    """A problem document whose `code` is one of `codes`."""
+    enum = {"enum": sorted(codes)} if codes else {}
+    return {"allOf": [PROBLEM_REF, {"type": "object", "properties": {"code": enum}}]}
+
+
+def _declared_codes(response: dict) -> set[str]:
+    for media in response.get("content", {}).values():
+        for part in media.get("schema", {}).get("allOf", []):
+            return_codes = part.get("properties", {}).get("code", {}).get("enum")
+            if return_codes:
+                return set(return_codes)
+    return set()
+
+
+def _problem_response(status: int, codes) -> dict:
+    description = _GENERIC.get(status, ("Problem details",))[0]
     return {
-        "description": _TITLES.get(status, "Problem details"),
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}},
+        "description": description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_schema(codes)}},
     }
+
+
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """StrictSerializer refuses undeclared fields and blank strings: the schema says both."""
+
+    target_class = "sv_sdk.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        if "__doc__" not in type(self.target).__dict__ or not type(self.target).__doc__:
+            schema.pop("description", None)  # StrictSerializer's own docstring, not this input's
+        for name, field in self.target.fields.items():
+            prop = schema.get("properties", {}).get(name)
+            if prop is None or not isinstance(field, serializers.CharField):
+                continue
+            if not field.allow_blank:
+                prop.setdefault("minLength", 1)
+                if field.trim_whitespace and "pattern" not in prop and "format" not in prop:
+                    prop["pattern"] = r"\S"  # all-whitespace trims to ""
+        return schema
+
+
+def _add_links(paths: dict) -> None:
+    # POST to a collection answering 201 with an `id` creates what `{collection}/{param}` serves.
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        for item_path, item_operations in paths.items():
+            prefix, _, param = item_path.rpartition("/")
+            if prefix != path or not (param.startswith("{") and param.endswith("}")):
+                continue
+            for operation in item_operations.values():
+                if not isinstance(operation, dict) or "operationId" not in operation:
+                    continue
+                parameters = {param[1:-1]: "$response.body#/id"}
+                for other in path.split("/"):
+                    if other.startswith("{"):
+                        parameters[other[1:-1]] = f"$request.path.{other[1:-1]}"
+                created.setdefault("links", {})[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": parameters,
+                }
 
 
 def add_problem_responses(result, generator, request, public):
     """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] entry."""
-    result.setdefault("components", {}).setdefault("schemas", {})
-    if "Problem" not in result["components"]["schemas"]:
-        return result  # no view references it: nothing to document
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_COMPONENT
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
-            # Errors declared by views carry the problem media type, not application/json.
-            for status, response in responses.items():
-                if str(status)[0] in "45" and "content" in response:
-                    response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}}
             statuses = {503}
-            secured = [req for req in operation.get("security", []) if req]
-            if secured:
+            if [req for req in operation.get("security", []) if req]:
                 statuses |= {401, 403}
             if "requestBody" in operation:
                 statuses |= {400, 413, 415}
+            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                statuses.add(400)
             if "{" in path:
                 statuses.add(404)
-            for status in sorted(statuses):
-                responses.setdefault(str(status), _problem_response(status))
+            for status in statuses | {int(s) for s in responses if str(s)[0] in "45"}:
+                existing = responses.get(str(status), {})
+                codes = _declared_codes(existing)
+                if status in statuses or not codes:
+                    codes |= generic_codes(status)
+                response = _problem_response(status, codes)
+                if existing.get("description") not in (None, "Problem details"):
+                    response["description"] = existing["description"]
+                responses[str(status)] = response
+            operation["responses"] = dict(sorted(responses.items()))
+    _add_links(result.get("paths", {}))
     return result
