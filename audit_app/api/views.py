@@ -5,10 +5,11 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sv_sdk.api.pagination import NewestFirstCursorPagination
+from sv_sdk.api.pagination import NewestFirstCursorPagination, list_filters
 
 # The API edge checks permissions; the audit models and services import no other app.
 from sv_sdk.api.permissions import HasPermission
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import UtcJSONField, problems
 from sv_sdk.errors import NotFound
 
@@ -55,13 +56,12 @@ class AuditLogListApi(generics.ListAPIView):
     filter_serializer = FilterSerializer
 
     def get_queryset(self):
-        filters = self.FilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return audit_log_list(**filters.validated_data)
+        return audit_log_list(**list_filters(self))
 
     @extend_schema(
         operation_id="audit_logs_list",
-        description="`since` must be earlier than `until` (400 otherwise).",
+        description="`since` must be earlier than `until` (a 400 naming `until` otherwise).",
+        extensions={UNSTATED_RULES: ["until"]},
         parameters=[FilterSerializer],
         responses={200: AuditLogOutputSerializer(many=True), **problems(400, 401, 403)},
     )

@@ -1,6 +1,7 @@
 """The identity API under /api/v1/auth/: one class per operation."""
 
 from django.conf import settings
+from django.middleware.csrf import get_token, rotate_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -46,7 +47,14 @@ def set_session_cookie(response: Response, token: str, session: Session) -> None
     )
 
 
-def signed_in_response(user, session, token, status_code) -> Response:
+def signed_in_response(request, user, session, token, status_code) -> Response:
+    """The new session: its token in the body and the session cookie, and a CSRF cookie.
+
+    A fresh CSRF token at each sign-in, as Django's login() does, so a token
+    planted before it is worthless after; the middleware sets the `csrftoken`
+    cookie, which a cookie-based front end echoes in `X-CSRFToken`.
+    """
+    rotate_token(request._request)
     body = SignedInOutputSerializer(
         {"user": user, "session": {"token": token, "expires_at": session.expires_at}}
     ).data
@@ -95,7 +103,24 @@ class SignInApi(PublicApi):
         user, session, token = services.sign_in(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
-        return signed_in_response(user, session, token, status.HTTP_200_OK)
+        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
+
+
+class CsrfApi(PublicApi):
+    """The CSRF token for cookie-authenticated browsers, in the body and the `csrftoken` cookie."""
+
+    class OutputSerializer(serializers.Serializer):
+        csrf_token = serializers.CharField(
+            help_text="Send it as `X-CSRFToken` on unsafe requests signed in by the cookie."
+        )
+
+    @extend_schema(
+        operation_id="auth_csrf",
+        responses={200: OutputSerializer},
+        description="Sets the `csrftoken` cookie too. Bearer clients need no CSRF token.",
+    )
+    def get(self, request):
+        return Response(self.OutputSerializer({"csrf_token": get_token(request._request)}).data)
 
 
 class SignOutApi(APIView):

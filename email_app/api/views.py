@@ -1,7 +1,7 @@
 """The email API under /api/v1/email/: one class per operation."""
 
 from django.template import TemplateSyntaxError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -18,8 +18,9 @@ from email_app.errors import (
 )
 from email_app.models import ESSENTIAL_CATEGORIES, Category, EmailSend
 from email_app.rendering import check_syntax, render_preview, variables
-from sv_sdk.api.pagination import CursorPagination, NewestFirstCursorPagination
+from sv_sdk.api.pagination import CursorPagination, NewestFirstCursorPagination, list_filters
 from sv_sdk.api.permissions import HasPermission
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import ValidationFailed
 
@@ -51,6 +52,20 @@ class ContextField(serializers.DictField):
             elif isinstance(item, list):
                 stack.extend(item)
         return value
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            category: {"const": True} if category in ESSENTIAL_CATEGORIES else {"type": "boolean"}
+            for category in Category.values
+        },
+        "additionalProperties": False,
+    }
+)
+class PreferenceChoicesField(serializers.DictField):
+    """Category to subscribed; essential categories can only be `true`."""
 
 
 class ReadWriteApi(APIView):
@@ -92,9 +107,7 @@ class EmailTemplateListApi(ReadWriteApi):
         responses={200: TemplateOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        templates = selectors.template_list(**filters.validated_data)
+        templates = selectors.template_list(**list_filters(self))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(templates, request, view=self)
         return paginator.get_paginated_response(TemplateOutputSerializer(page, many=True).data)
@@ -206,9 +219,7 @@ class EmailSendListApi(APIView):
         responses={200: SendOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = list_filters(self)
         sends = selectors.send_list(
             status=data.get("status"),
             user_id=data.get("user"),
@@ -248,6 +259,10 @@ class EmailSendApi(APIView):
 
     @extend_schema(
         operation_id="email_send",
+        description="`user_id` must name an existing user (a 400 naming it otherwise); the"
+        " template, by key and locale, must exist (404 `template_not_found`), and the context"
+        " must hold every variable it uses (400 `template_variable_missing`).",
+        extensions={UNSTATED_RULES: ["user_id", "template_variable_missing"]},
         request=InputSerializer,
         responses={202: SendOutputSerializer, **problems(400, 401, 403, TemplateNotFound)},
     )
@@ -281,7 +296,7 @@ class EmailPreferencesApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(StrictSerializer):
-        preferences = serializers.DictField(
+        preferences = PreferenceChoicesField(
             child=serializers.BooleanField(),
             help_text='Category to subscribed, e.g. {"marketing": false}; others stay as they are.',
         )
@@ -321,6 +336,11 @@ class EmailPreferencesApi(APIView):
         return Response(PreferencesOutputSerializer(body).data)
 
 
+UNSUBSCRIBE_RULE = (
+    "The token must be one from an unsubscribe link we sent: 400 `token_invalid` otherwise."
+)
+
+
 class EmailUnsubscribeApi(APIView):
     """The List-Unsubscribe target: POST unsubscribes (RFC 8058), GET only checks the link.
 
@@ -340,6 +360,8 @@ class EmailUnsubscribeApi(APIView):
 
     @extend_schema(
         operation_id="email_unsubscribe_check",
+        description=UNSUBSCRIBE_RULE,
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         parameters=[token_parameter],
         responses={200: UnsubscribeOutputSerializer, **problems(UnsubscribeTokenInvalid)},
     )
@@ -351,6 +373,8 @@ class EmailUnsubscribeApi(APIView):
 
     @extend_schema(
         operation_id="email_unsubscribe",
+        description=UNSUBSCRIBE_RULE,
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         parameters=[token_parameter],
         request=None,
         responses={200: UnsubscribeOutputSerializer, **problems(UnsubscribeTokenInvalid)},

@@ -6,7 +6,7 @@ and names the permission it needs in `required_permissions`.
 
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from auth_app.models import User
 from permissions_app import selectors, services
+from permissions_app.catalogue import grantable
 from permissions_app.errors import RoleInUse, RoleNameTaken, SystemRole, UnknownPermission
 from permissions_app.models import Role
 from sv_sdk.api.pagination import CursorPagination
@@ -32,6 +33,11 @@ def require_holding(actor, permissions, what: str) -> None:
         raise PermissionDenied(f"You cannot {what} permissions you do not hold yourself.")
 
 
+@extend_schema_field({"type": "string", "enum": grantable()})
+class PermissionField(serializers.CharField):
+    """A catalogue permission or wildcard (400 `unknown_permission` for anything else)."""
+
+
 class RolePagination(CursorPagination):
     ordering = "name"
 
@@ -46,10 +52,10 @@ class RoleCollectionApi(APIView):
     required_permissions = {"GET": "roles:read", "POST": "roles:write"}
 
     class CreateInputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100)
+        name = serializers.SlugField(max_length=100)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         permissions = serializers.ListField(
-            child=serializers.CharField(max_length=100),
+            child=PermissionField(max_length=100),
             max_length=100,
             required=False,
             default=list,
@@ -85,10 +91,10 @@ class RoleDetailApi(APIView):
     required_permissions = {"GET": "roles:read", "PATCH": "roles:write", "DELETE": "roles:write"}
 
     class UpdateInputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100, required=False)
+        name = serializers.SlugField(max_length=100, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
         permissions = serializers.ListField(
-            child=serializers.CharField(max_length=100), max_length=100, required=False
+            child=PermissionField(max_length=100), max_length=100, required=False
         )
 
     class DeleteQuerySerializer(serializers.Serializer):

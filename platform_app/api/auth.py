@@ -10,6 +10,7 @@ from auth_app.api.views import PASSWORD, PublicApi, client_ip, signed_in_respons
 from auth_app.errors import EmailTaken, InvalidPassword, RateLimited, TokenInvalid
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows
+from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 
 
@@ -21,6 +22,8 @@ class SignUpApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_sign_up",
+        description=PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["password"]},
         request=InputSerializer,
         responses={201: SignedInOutputSerializer, **problems(400, EmailTaken, RateLimited)},
     )
@@ -31,7 +34,7 @@ class SignUpApi(PublicApi):
         user, session, token = flows.user_sign_up(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
-        return signed_in_response(user, session, token, status.HTTP_201_CREATED)
+        return signed_in_response(request, user, session, token, status.HTTP_201_CREATED)
 
 
 class TokenInputSerializer(StrictSerializer):
@@ -49,6 +52,9 @@ class AcceptedOutputSerializer(serializers.Serializer):
 class VerifyEmailApi(PublicApi):
     @extend_schema(
         operation_id="auth_verify_email",
+        description="The token must be one sent in a verification email, unused and unexpired:"
+        " 400 `token_invalid` otherwise.",
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         request=TokenInputSerializer,
         responses={200: UserOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
@@ -106,6 +112,9 @@ class ResetPasswordApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_reset_password",
+        description="The token must be one sent in a reset email, unused and unexpired: 400"
+        " `token_invalid` otherwise. " + PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["token_invalid", "new_password"]},
         request=InputSerializer,
         responses={200: UserOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
@@ -125,6 +134,9 @@ class ChangePasswordApi(APIView):
 
     @extend_schema(
         operation_id="auth_change_password",
+        description="`current_password` must be the password: 400 `invalid_password` otherwise. "
+        + PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["invalid_password", "new_password"]},
         request=InputSerializer,
         responses={204: None, **problems(InvalidPassword, 401, RateLimited)},
     )

@@ -20,8 +20,9 @@ from permissions_app.selectors import (
     users_with_roles_window,
 )
 from platform_app import flows
-from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource
+from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource, list_filters
 from sv_sdk.api.permissions import MethodPermission
+from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems, utc_json
 
 
@@ -87,11 +88,7 @@ class UserCollectionApi(APIView):
         responses={200: ManagedUserOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        role = None
-        if "role" in request.query_params:  # nothing else to check without it
-            query = self.ListQuerySerializer(data=request.query_params)
-            query.is_valid(raise_exception=True)
-            role = query.validated_data.get("role")
+        role = list_filters(self).get("role")
         paginator = self.pagination_class()
         # DRF's cursor logic over rows already shaped as ManagedUserOutputSerializer
         # would render them (see users_with_roles_window): on this busy read a
@@ -106,6 +103,8 @@ class UserCollectionApi(APIView):
 
     @extend_schema(
         operation_id="users_create",
+        description=PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["password"]},
         request=CreateInputSerializer,
         responses={201: ManagedUserOutputSerializer, **problems(400, 401, 403, EmailTaken)},
     )

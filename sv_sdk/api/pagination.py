@@ -25,6 +25,19 @@ def query_parameter_names(serializer_class) -> set[str]:
     return set(serializer_class().fields) if serializer_class is not None else set()
 
 
+def list_filters(view) -> dict:
+    """The view's `filter_serializer` applied to the query string: its validated filters.
+
+    A plain dict, not the QueryDict: DRF reads an empty form value as "not given",
+    while `?role=` is a blank filter and refused like any other.
+    """
+    if not view.request.query_params:
+        return {}  # the common case, on busy lists: nothing to build
+    filters = view.filter_serializer(data=view.request.query_params.dict())
+    filters.is_valid(raise_exception=True)
+    return filters.validated_data
+
+
 class CursorPagination(pagination.CursorPagination):
     """Cursor pages of 1 to 200 rows (`?limit=`, default 50); subclasses set `ordering`.
 

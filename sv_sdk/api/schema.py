@@ -5,12 +5,19 @@
   and their strings that refuse "" say so (`minLength`, and `pattern` when
   surrounding whitespace is trimmed first).
 - A created resource links to the operations on it, for clients and stateful fuzzing.
+- `x-unstated-rules` lists the fields (or problem codes) of rules no JSON Schema
+  can state (a cursor must come from a `next` link, `since` before `until`, a
+  token must be one we sent): a request the schema allows may still get a 400
+  naming one of them. Each is described in words in the operation's description.
 """
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from .exceptions import PROBLEM_CONTENT_TYPE
+
+UNSTATED_RULES = "x-unstated-rules"
+PASSWORD_RULES = "Django's password validators apply: at least 8 characters, not common, not entirely numeric, not like the email or name; a 400 naming the field otherwise."  # noqa: S105, E501
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -92,8 +99,13 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
                 continue
             if not field.allow_blank:
                 prop.setdefault("minLength", 1)
-                if field.trim_whitespace and "pattern" not in prop and "format" not in prop:
-                    prop["pattern"] = r"\S"  # all-whitespace trims to ""
+            if "pattern" in prop or "format" in prop:
+                continue
+            # DRF refuses NUL characters; all-whitespace trims to "", which is blank.
+            if not field.allow_blank and field.trim_whitespace:
+                prop["pattern"] = r"^[^\x00]*[^\s\x00][^\x00]*$"
+            else:
+                prop["pattern"] = r"^[^\x00]*$"
         return schema
 
 
@@ -133,8 +145,11 @@ def add_problem_responses(result, generator, request, public):
                 statuses |= {401, 403}
             if "requestBody" in operation:
                 statuses |= {400, 413, 415}
-            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+            query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+            if query:
                 statuses.add(400)
+            if "cursor" in query:
+                operation[UNSTATED_RULES] = sorted({*operation.get(UNSTATED_RULES, ()), "cursor"})
             if "{" in path:
                 statuses.add(404)
             for status in statuses | {int(s) for s in responses if str(s)[0] in "45"}:

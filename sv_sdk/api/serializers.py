@@ -25,12 +25,32 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {field: ["This field is not accepted here."] for field in unknown}
-                )
+            errors = {field: ["This field is not accepted here."] for field in data}
+            for name, field in self.fields.items():
+                errors.pop(name, None)
+                if name in data and not _json_type_fits(field, data[name]):
+                    errors[name] = ["Not of the type this field takes."]
+            if errors:
+                raise serializers.ValidationError(dict(sorted(errors.items())))
         return super().to_internal_value(data)
+
+
+def _json_type_fits(field, value) -> bool:
+    # DRF coerces (0 becomes "0", "yes" becomes True); the schema promises the JSON
+    # type itself, so a number where a string belongs is refused, as documented.
+    if value is None:
+        return field.allow_null
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.CharField | serializers.DateTimeField):
+        return isinstance(value, str)
+    if isinstance(field, serializers.ListField):
+        return isinstance(value, list) and all(_json_type_fits(field.child, v) for v in value)
+    if isinstance(field, serializers.DictField):
+        return isinstance(value, dict) and all(
+            _json_type_fits(field.child, v) for v in value.values()
+        )
+    return True
 
 
 # An ISO 8601 date-time with an explicit offset, as Python's isoformat() or
