@@ -62,3 +62,9 @@ class SessionInfoOutputSerializer(serializers.Serializer):
 
 class RevokedOutputSerializer(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="How many sessions ended.")
+
+
+class CsrfOutputSerializer(serializers.Serializer):
+    csrf_token = serializers.CharField(
+        help_text="Send it as `X-CSRFToken` on unsafe requests signed in by the cookie."
+    )

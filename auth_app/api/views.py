@@ -17,6 +17,7 @@ from sv_sdk.api.pagination import NewestFirstCursorPagination
 from sv_sdk.api.serializers import StrictSerializer, problems
 
 from .serializers import (
+    CsrfOutputSerializer,
     MeOutputSerializer,
     RevokedOutputSerializer,
     SessionInfoOutputSerializer,
@@ -109,18 +110,13 @@ class SignInApi(PublicApi):
 class CsrfApi(PublicApi):
     """The CSRF token for cookie-authenticated browsers, in the body and the `csrftoken` cookie."""
 
-    class OutputSerializer(serializers.Serializer):
-        csrf_token = serializers.CharField(
-            help_text="Send it as `X-CSRFToken` on unsafe requests signed in by the cookie."
-        )
-
     @extend_schema(
         operation_id="auth_csrf",
-        responses={200: OutputSerializer},
+        responses={200: CsrfOutputSerializer},
         description="Sets the `csrftoken` cookie too. Bearer clients need no CSRF token.",
     )
     def get(self, request):
-        return Response(self.OutputSerializer({"csrf_token": get_token(request._request)}).data)
+        return Response(CsrfOutputSerializer({"csrf_token": get_token(request._request)}).data)
 
 
 class SignOutApi(APIView):

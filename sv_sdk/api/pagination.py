@@ -2,13 +2,20 @@
 
 import re
 from datetime import datetime
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
+from django.core import signing
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.utils.urls import replace_query_param
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+# Cursors are signed: one that no `next` or `previous` link carried is refused outright,
+# whatever it decodes to (base64 of "p=zzz" is a fine position for a list ordered by name).
+_CURSOR_SIGNER = signing.Signer(salt="sv_sdk.api.pagination.cursor")
 
 
 def refuse_unknown_parameters(request, allowed) -> None:
@@ -73,24 +80,31 @@ class CursorPagination(pagination.CursorPagination):
             )
         return int(raw)
 
+    def encode_cursor(self, cursor):
+        url = super().encode_cursor(cursor)
+        plain = parse_qs(urlsplit(url).query)[self.cursor_query_param][0]
+        return replace_query_param(url, self.cursor_query_param, _CURSOR_SIGNER.sign(plain))
+
     def decode_cursor(self, request):
         # A made-up cursor is bad input (400), not a missing page (DRF's 404).
+        signed = request.query_params.get(self.cursor_query_param)
+        if signed is None:
+            return None
         try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
+            plain = _CURSOR_SIGNER.unsign(signed)
+            cursor = super().decode_cursor(
+                SimpleNamespace(query_params={self.cursor_query_param: plain})
+            )
+        except (signing.BadSignature, NotFound):
             cursor = None
-            valid = False
-        else:
-            valid = cursor is None or self._position_is_valid(cursor.position)
-        if not valid:
+        # A cursor signed for another list can still carry a position this one cannot hold.
+        if cursor is None or not self._position_is_valid(cursor.position):
             raise serializers.ValidationError(
                 {self.cursor_query_param: [self.invalid_cursor_message]}
             )
         return cursor
 
     def _position_is_valid(self, position) -> bool:
-        # A well-formed cursor can still carry a position its ordering column cannot
-        # hold (base64 of "p=zzz" on a timestamp): check it before it reaches a query.
         if position is None or self._model is None:
             return True
         ordering = self.ordering[0] if isinstance(self.ordering, list | tuple) else self.ordering
@@ -110,7 +124,8 @@ class CursorPagination(pagination.CursorPagination):
                 "name": self.cursor_query_param,
                 "required": False,
                 "in": "query",
-                "description": "The `next` or `previous` link's cursor; any other value is a 400.",
+                "description": "The cursor of a `next` or `previous` link (signed: any other"
+                " value is a 400).",
                 "schema": {"type": "string"},
             },
             {

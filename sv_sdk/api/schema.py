@@ -4,7 +4,8 @@
 - Input serializers that refuse unknown fields say `additionalProperties: false`,
   and their strings that refuse "" say so (`minLength`, and `pattern` when
   surrounding whitespace is trimmed first).
-- A created resource links to the operations on it, for clients and stateful fuzzing.
+- A created resource, and a list's first row, link to the operations on it, for
+  clients and stateful fuzzing.
 - `x-unstated-rules` lists the fields (or problem codes) of rules no JSON Schema
   can state (a cursor must come from a `next` link, `since` before `until`, a
   token must be one we sent): a request the schema allows may still get a 400
@@ -68,9 +69,9 @@ def problem_schema(codes) -> dict:
 def _declared_codes(response: dict) -> set[str]:
     for media in response.get("content", {}).values():
         for part in media.get("schema", {}).get("allOf", []):
-            return_codes = part.get("properties", {}).get("code", {}).get("enum")
-            if return_codes:
-                return set(return_codes)
+            codes = part.get("properties", {}).get("code", {}).get("enum")
+            if codes:
+                return set(codes)
     return set()
 
 
@@ -109,24 +110,50 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
         return schema
 
 
-def _add_links(paths: dict) -> None:
-    # POST to a collection answering 201 with an `id` creates what `{collection}/{param}` serves.
+def _properties(schemas: dict, schema: dict) -> dict:
+    return schemas.get(str(schema.get("$ref")).rpartition("/")[2], {}).get("properties", {})
+
+
+def _id_pointer(schemas: dict, response: dict, param: str) -> str | None:
+    """Where `param` is in the body: `/id`, `/role/id` for `role_id`, or a list's first row."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    properties = _properties(schemas, schema)
+    if "id" in properties:
+        return "/id"
+    if "id" in _properties(schemas, properties.get("results", {}).get("items", {})):
+        return "/results/0/id"
+    if param.endswith("_id") and param.removesuffix("_id") in properties:
+        return f"/{param.removesuffix('_id')}/id"
+    return None
+
+
+def _add_links(paths: dict, schemas: dict) -> None:
+    # What a POST to a collection creates (201), and the first row of its list (GET 200),
+    # is what `{collection}/{param}` and the paths below it serve (`users/{user_id}`,
+    # `users/{user_id}/roles`, ...).
     for path, operations in paths.items():
-        created = operations.get("post", {}).get("responses", {}).get("201")
-        if created is None:
+        for method, status in (("post", "201"), ("get", "200")):
+            response = operations.get(method, {}).get("responses", {}).get(status)
+            if response is not None:
+                _link(paths, schemas, path, response)
+
+
+def _link(paths: dict, schemas: dict, path: str, response: dict) -> None:
+    known = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+    for other_path, other_operations in paths.items():
+        segment = other_path.removeprefix(path + "/").partition("/")[0]
+        if not other_path.startswith(path + "/{") or not segment.endswith("}"):
             continue
-        for item_path, item_operations in paths.items():
-            prefix, _, param = item_path.rpartition("/")
-            if prefix != path or not (param.startswith("{") and param.endswith("}")):
-                continue
-            for operation in item_operations.values():
-                if not isinstance(operation, dict) or "operationId" not in operation:
-                    continue
-                parameters = {param[1:-1]: "$response.body#/id"}
-                for other in path.split("/"):
-                    if other.startswith("{"):
-                        parameters[other[1:-1]] = f"$request.path.{other[1:-1]}"
-                created.setdefault("links", {})[operation["operationId"]] = {
+        param = segment[1:-1]
+        wanted = {part[1:-1] for part in other_path.split("/") if part.startswith("{")}
+        pointer = _id_pointer(schemas, response, param)
+        if pointer is None or wanted != known | {param}:
+            continue
+        parameters = {param: f"$response.body#{pointer}"}
+        parameters.update({name: f"$request.path.{name}" for name in known})
+        for operation in other_operations.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                response.setdefault("links", {})[operation["operationId"]] = {
                     "operationId": operation["operationId"],
                     "parameters": parameters,
                 }
@@ -157,10 +184,7 @@ def add_problem_responses(result, generator, request, public):
                 codes = _declared_codes(existing)
                 if status in statuses or not codes:
                     codes |= generic_codes(status)
-                response = _problem_response(status, codes)
-                if existing.get("description") not in (None, "Problem details"):
-                    response["description"] = existing["description"]
-                responses[str(status)] = response
+                responses[str(status)] = _problem_response(status, codes)
             operation["responses"] = dict(sorted(responses.items()))
-    _add_links(result.get("paths", {}))
+    _add_links(result.get("paths", {}), result["components"]["schemas"])
     return result
