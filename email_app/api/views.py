@@ -13,6 +13,7 @@ from email_app import selectors, services
 from email_app.errors import (
     TemplateExists,
     TemplateNotFound,
+    TemplateRenderFailed,
     TemplateVariableMissing,
     UnsubscribeTokenInvalid,
 )
@@ -68,6 +69,12 @@ class PreferenceChoicesField(serializers.DictField):
     """Category to subscribed; essential categories can only be `true`."""
 
 
+TEMPLATE_SYNTAX_RULE = (
+    "`subject`, `text_body` and `html_body` must be valid Django template source: a 400"
+    " naming the field otherwise."
+)
+
+
 class ReadWriteApi(APIView):
     """Reads need `read_permission`, every other method `write_permission`."""
 
@@ -114,6 +121,8 @@ class EmailTemplateListApi(ReadWriteApi):
 
     @extend_schema(
         operation_id="email_templates_create",
+        description=TEMPLATE_SYNTAX_RULE,
+        extensions={UNSTATED_RULES: ["subject", "text_body", "html_body"]},
         request=InputSerializer,
         responses={201: TemplateOutputSerializer, **problems(400, 401, 403, TemplateExists)},
     )
@@ -142,6 +151,8 @@ class EmailTemplateDetailApi(ReadWriteApi):
 
     @extend_schema(
         operation_id="email_templates_update",
+        description=TEMPLATE_SYNTAX_RULE,
+        extensions={UNSTATED_RULES: ["subject", "text_body", "html_body"]},
         request=InputSerializer,
         responses={200: TemplateOutputSerializer, **problems(400, 401, 403, 404)},
     )
@@ -168,10 +179,16 @@ class EmailTemplatePreviewApi(ReadWriteApi):
 
     @extend_schema(
         operation_id="email_templates_preview",
+        description=TEMPLATE_SYNTAX_RULE + " The context must hold every variable the"
+        " template uses (400 `template_variable_missing`), and values its filters can take"
+        " (400 `template_render_failed`).",
+        extensions={
+            UNSTATED_RULES: ["template", "template_variable_missing", "template_render_failed"]
+        },
         request=InputSerializer,
         responses={
             200: PreviewOutputSerializer,
-            **problems(TemplateVariableMissing, 401, 403, 404),
+            **problems(TemplateVariableMissing, TemplateRenderFailed, 401, 403, 404),
         },
     )
     def post(self, request, template_id):
@@ -261,10 +278,18 @@ class EmailSendApi(APIView):
         operation_id="email_send",
         description="`user_id` must name an existing user (a 400 naming it otherwise); the"
         " template, by key and locale, must exist (404 `template_not_found`), and the context"
-        " must hold every variable it uses (400 `template_variable_missing`).",
-        extensions={UNSTATED_RULES: ["user_id", "template_variable_missing"]},
+        " must hold every variable it uses (400 `template_variable_missing`) and values its"
+        " filters can take (400 `template_render_failed`).",
+        extensions={
+            UNSTATED_RULES: ["user_id", "template_variable_missing", "template_render_failed"]
+        },
         request=InputSerializer,
-        responses={202: SendOutputSerializer, **problems(400, 401, 403, TemplateNotFound)},
+        responses={
+            202: SendOutputSerializer,
+            **problems(
+                400, TemplateVariableMissing, TemplateRenderFailed, 401, 403, TemplateNotFound
+            ),
+        },
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)

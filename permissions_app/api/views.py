@@ -19,6 +19,7 @@ from permissions_app.errors import RoleInUse, RoleNameTaken, SystemRole, Unknown
 from permissions_app.models import Role
 from sv_sdk.api.pagination import CursorPagination
 from sv_sdk.api.permissions import MethodPermission
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 
 from .serializers import (
@@ -165,6 +166,9 @@ class UserRoleCollectionApi(APIView):
 
     @extend_schema(
         operation_id="user_roles_grant",
+        description="`role` must name an existing role, by id or name, and `expires_at` must"
+        " be in the future: a 400 naming the field otherwise.",
+        extensions={UNSTATED_RULES: ["role", "expires_at"]},
         request=GrantInputSerializer,
         responses={
             201: AssignmentOutputSerializer,
