@@ -28,10 +28,6 @@ def refuse_unknown_parameters(request, allowed) -> None:
         raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
-def query_parameter_names(serializer_class) -> set[str]:
-    return set(serializer_class().fields) if serializer_class is not None else set()
-
-
 def list_filters(view) -> dict:
     """The view's `filter_serializer` applied to the query string: its validated filters.
 
@@ -59,14 +55,12 @@ class CursorPagination(pagination.CursorPagination):
     invalid_cursor_message = "Invalid cursor."
 
     def paginate_queryset(self, queryset, request, view=None):
-        refuse_unknown_parameters(
-            request,
-            {
-                self.cursor_query_param,
-                self.page_size_query_param,
-                *query_parameter_names(getattr(view, "filter_serializer", None)),
-            },
-        )
+        paging = {self.cursor_query_param, self.page_size_query_param}
+        if set(request.query_params) - paging:  # else nothing to build, on busy lists
+            filters = getattr(view, "filter_serializer", None)
+            refuse_unknown_parameters(
+                request, paging | set(filters().fields if filters is not None else ())
+            )
         self._model = getattr(queryset, "model", None)
         return super().paginate_queryset(queryset, request, view)
 
