@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["sv_sdk.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "sv_sdk.api.exceptions.problem_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.NewestFirstCursorPagination",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SV_API_MAX_BODY_BYTES = 64 * 1024
