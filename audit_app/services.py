@@ -9,9 +9,11 @@ from datetime import datetime
 from django.db import connection, connections, transaction
 from django.db.models import Max, Min, Model
 
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
+from sv_sdk.net import clean_ip
 
-from .context import UNSET, clean_ip, clean_user_agent, current_context
+from .context import UNSET, clean_user_agent, current_context
 from .errors import CheckpointDelayed
 from .evidence import checkpoint_mac, digest_line, normalise_metadata, row_mac
 from .models import AuditCheckpoint, AuditLog
@@ -56,6 +58,7 @@ def _insert_sealed(batch: Batch, rows: list[AuditLog]) -> None:
     for row, row_id in zip(rows, ids, strict=True):
         row.id = row_id
         row.row_mac = row_mac(row)
+    metrics.count_audit_events(rows)
     batch.insert(*rows)
 
 

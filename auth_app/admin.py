@@ -3,7 +3,8 @@
 The user page is the operators' console for one user: profile, verification and
 ban state, active sessions (revocable), linked accounts and recent audit events.
 Writes go through `auth_app.services` (audited); what needs the other apps
-(roles, emails, the onboarding and offboarding flows) is added in platform_app/admin.py.
+(roles, emails, the flows that change, ban, onboard and offboard users under the
+privilege rule) is added in platform_app/admin.py.
 """
 
 from datetime import timedelta
@@ -20,8 +21,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit_app.models import AuditLog
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+from sv_sdk.errors import ValidationFailed
 
 from . import services
+from .addresses import email_normalize
 from .models import Account, Session, User, Verification
 
 RECENT = 10
@@ -57,6 +61,22 @@ def can_read_audit(request) -> bool:
     return request.user.has_perm("audit_app.view_auditlog")
 
 
+def normalized_email(email: str) -> str:
+    """The address in its normal form, or the form error saying why it has none."""
+    try:
+        return email_normalize(email)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["email"]) from None
+
+
+def name_cleaned(name: str) -> str:
+    """The service's rule on names, as a form error."""
+    try:
+        return services.user_name_clean(name)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["name"]) from None
+
+
 class UserAddForm(forms.ModelForm):
     password = forms.CharField(
         widget=forms.PasswordInput,
@@ -69,10 +89,13 @@ class UserAddForm(forms.ModelForm):
         fields = ["email", "name", "is_staff", "is_superuser"]
 
     def clean_email(self):
-        email = self.cleaned_data["email"]
+        email = normalized_email(self.cleaned_data["email"])
         if User.objects.with_email(email).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def clean_password(self):
         password = self.cleaned_data.get("password")
@@ -103,10 +126,13 @@ class UserChangeForm(forms.ModelForm):
         ]
 
     def clean_email(self):
-        email = self.cleaned_data["email"]
+        email = normalized_email(self.cleaned_data["email"])
         if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def validate_unique(self):
         pass
@@ -144,12 +170,11 @@ class BannedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SessionInline(admin.TabularInline):
+class SessionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The user's live sessions (admin and API alike), read-only, each with a revoke button."""
 
     model = Session
     extra = 0
-    can_delete = False
     verbose_name_plural = "active sessions"
     fields = ["created_at", "last_seen_at", "expires_at", "ip_address", "client"]
     readonly_fields = fields
@@ -166,12 +191,6 @@ class SessionInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("auth_app.view_session") or can_revoke_sessions(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="User agent")
     def client(self, session):
@@ -191,21 +210,14 @@ class SessionInline(admin.TabularInline):
         )
 
 
-class AccountInline(admin.TabularInline):
+class AccountInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Linked external identities; the provider tokens are never shown."""
 
     model = Account
     extra = 0
-    can_delete = False
     verbose_name_plural = "linked accounts"
     fields = ["provider_id", "account_id", "scope", "access_token_expires_at", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -222,7 +234,7 @@ class UserAdmin(admin.ModelAdmin):
     list_filter = ["email_verified", "is_active", "is_staff", "is_superuser", BannedFilter]
     search_fields = ["email", "name", "=id"]
     inlines = [SessionInline, AccountInline]
-    actions = ["revoke_all_sessions", "ban_users", "unban_users"]
+    actions = ["revoke_all_sessions"]
     readonly_fields = [
         "id",
         "ban_state",
@@ -349,22 +361,8 @@ class UserAdmin(admin.ModelAdmin):
         )
 
     # Writes, through the services ----------------------------------------------
-
-    def save_model(self, request, obj, form, change):
-        # Only changes reach here: creating a user is onboarding, which spans the
-        # apps, so the composed admin of the top layer (platform_app.admin) does it.
-        self.user_change(request, obj, form)
-
-    def user_change(self, request, obj, form) -> User:
-        """Apply the form's changes through the service; a deactivated user is signed out."""
-        current = User.objects.get(pk=obj.pk)
-        changes = {field: getattr(obj, field) for field in form.changed_data}
-        services.user_profile_update(user=current, actor=request.user, **changes)
-        if "is_active" in changes and not current.is_active:
-            services.sessions_revoke_for_user(
-                user=current, actor=request.user, reason="deactivated"
-            )
-        return current
+    # Saving a user (a change under the privilege rule, or onboarding a new one)
+    # needs the other apps: the composed admin in platform_app/admin.py does it.
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.revoke_sessions_view)
@@ -411,33 +409,6 @@ class UserAdmin(admin.ModelAdmin):
             )
         self.message_user(request, f"Revoked {total} session(s).", messages.SUCCESS)
 
-    @admin.action(
-        description="Ban the selected users (ends their sessions)", permissions=["change"]
-    )
-    def ban_users(self, request, queryset):
-        form = BanDurationForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            until = form.until()
-            for user in queryset:
-                services.user_ban(user=user, until=until, actor=request.user)
-            self.message_user(request, f"Banned {len(queryset)} user(s).", messages.SUCCESS)
-            return None
-        return self.action_form_page(
-            request,
-            queryset,
-            form,
-            action="ban_users",
-            title="Ban users",
-            submit="Ban",
-            note="Their sessions end at once; they cannot sign in until the ban ends.",
-        )
-
-    @admin.action(description="Lift the ban of the selected users", permissions=["change"])
-    def unban_users(self, request, queryset):
-        for user in queryset:
-            services.user_unban(user=user, actor=request.user)
-        self.message_user(request, f"Lifted the ban of {len(queryset)} user(s).", messages.SUCCESS)
-
     def action_form_page(self, request, queryset, form, *, action, title, submit, note=""):
         """The intermediate page of an action that needs input (a form, then "apply")."""
         context = {
@@ -455,7 +426,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "last_seen_at", "expires_at", "ip_address"]
     list_filter = ["expires_at"]
     search_fields = ["user__email", "ip_address", "=id"]
@@ -463,16 +434,8 @@ class SessionAdmin(admin.ModelAdmin):
     exclude = ["token_hash", "data"]
     raw_id_fields = ["user"]
     actions = ["revoke_selected"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Ending a session is the revoke action (audited), not a raw delete.
-        return False
+    # Ending a session is the revoke action (audited), not a raw delete.
+    deletable = False
 
     def has_revoke_permission(self, request):
         return can_revoke_sessions(request)
@@ -486,7 +449,7 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["provider_id", "account_id", "user", "created_at"]
     list_filter = ["provider_id"]
     search_fields = ["account_id", "user__email"]
@@ -495,15 +458,11 @@ class AccountAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     # Accounts are linked by the sign-in flow with the provider; here they are seen or unlinked.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(Verification)
-class VerificationAdmin(admin.ModelAdmin):
+class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["identifier", "user", "expires_at", "consumed_at", "created_at"]
     list_filter = ["consumed_at", "expires_at"]
     search_fields = ["identifier", "user__email"]
@@ -511,8 +470,4 @@ class VerificationAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     # Tokens are issued by the flows that email them; here they are seen or withdrawn.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True

@@ -1,14 +1,14 @@
 """Authentication backend: email (case-insensitive) and password, rate limited like the API."""
 
 from django.contrib.auth.backends import ModelBackend
-from django.db import transaction
 
-from audit_app.services import audit_record
+from audit_app.context import clean_user_agent
+from sv_sdk.net import client_ip
 
 from . import services
 from .errors import AccountDisabled, InvalidCredentials
 from .models import User
-from .ratelimit import lockout_clear, rate_limit_hit
+from .ratelimit import rate_limit_hit
 from .selectors import user_can_sign_in
 
 # Django's authenticate() lets only PermissionDenied through quietly; RateLimited
@@ -32,9 +32,8 @@ class EmailBackend(ModelBackend):
         email = username if username is not None else kwargs.get(User.USERNAME_FIELD)
         if email is None or password is None:
             return None
-        meta = request.META if request is not None else {}
-        ip_address = meta.get("REMOTE_ADDR") or None
-        user_agent = meta.get("HTTP_USER_AGENT", "")[:1000]
+        ip_address = client_ip(request) if request is not None else None
+        user_agent = clean_user_agent(request.headers.get("User-Agent")) if request else ""
         if request is not None:
             rate_limit_hit(scope="sign_in", subject=ip_address or "unknown")
         try:
@@ -43,18 +42,10 @@ class EmailBackend(ModelBackend):
             )
         except (InvalidCredentials, AccountDisabled):
             return None
-        with transaction.atomic():
-            lockout_clear(ip=ip_address, email=email)
-            # Django's login() sets last_login and opens the session row afterwards.
-            audit_record(
-                event_type="auth.sign_in",
-                actor=user,
-                user=user,
-                target=user,
-                metadata={"via": "django_login"},
-                ip_address=ip_address,
-                user_agent=user_agent,
-            )
+        # Django's login() sets last_login and opens the session row afterwards.
+        services.sign_in_succeeded(
+            user=user, email=email, ip_address=ip_address, user_agent=user_agent
+        )
         return user
 
     def user_can_authenticate(self, user):

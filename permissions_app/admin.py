@@ -1,14 +1,47 @@
 """Admin pages for roles, assignments and the permission cache; every change goes through the
 services, so it is audited and the cache stays right."""
 
+from contextlib import contextmanager
+
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
-from . import selectors, services
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+from sv_sdk.errors import ApplicationError
+
+from . import services
 from .catalogue import PERMISSIONS, grantable
 from .errors import AssignmentNotFound
 from .models import PermissionCache, Role, UserRole
+
+
+@contextmanager
+def form_errors(form: forms.BaseForm):
+    """Turn the service's refusal inside the block into errors of `form`."""
+    try:
+        yield
+    except ApplicationError as exc:
+        fields = {f: m for f, m in exc.errors.items() if f in form.fields}
+        for field, messages in fields.items():
+            form.add_error(field, messages)
+        if not fields:
+            form.add_error(None, exc.detail)
+
+
+@contextmanager
+def refused_as_forbidden():
+    """Turn the service's refusal inside the block into the admin's 403 page.
+
+    For the writes that have no form to show an error on (deletions, actions'
+    rows); the block's transaction rolls back with it.
+    """
+    try:
+        yield
+    except ApplicationError as exc:
+        raise PermissionDenied(exc.detail) from exc
 
 
 def _permission_choices() -> list[tuple[str, str]]:
@@ -32,18 +65,17 @@ class RoleForm(forms.ModelForm):
         model = Role
         fields = ["name", "description", "permissions"]
 
-    def clean_name(self):
-        name = self.cleaned_data["name"]
-        if self.instance.pk and self.instance.is_system and name != self.instance.name:
-            raise forms.ValidationError("System roles cannot be renamed.")
-        return name
-
-    def clean_permissions(self):
-        permissions = self.cleaned_data["permissions"]
-        added = set(permissions) - set(self.instance.permissions or ())
-        if self.actor is not None and not selectors.user_holds_all(self.actor, added):
-            raise forms.ValidationError("You cannot grant permissions you do not hold yourself.")
-        return permissions
+    def clean(self):
+        cleaned = super().clean()
+        if "name" in cleaned and "permissions" in cleaned:
+            with form_errors(self):
+                services.role_change_check(
+                    actor=self.actor,
+                    role=self.instance if self.instance.pk else None,
+                    name=cleaned["name"],
+                    permissions=cleaned["permissions"],
+                )
+        return cleaned
 
 
 @admin.register(Role)
@@ -76,11 +108,13 @@ class RoleAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         # The delete page already refuses a role still assigned (PROTECT), so no force here.
-        services.role_delete(role=obj, actor=request.user)
+        with refused_as_forbidden():
+            services.role_delete(role=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
-        for role in queryset:
-            services.role_delete(role=role, actor=request.user)
+        with refused_as_forbidden(), transaction.atomic():
+            for role in queryset:
+                services.role_delete(role=role, actor=request.user)
 
 
 class AssignmentForm(forms.ModelForm):
@@ -90,17 +124,17 @@ class AssignmentForm(forms.ModelForm):
         model = UserRole
         fields = ["user", "role", "expires_at"]
 
-    def clean_expires_at(self):
-        expires_at = self.cleaned_data.get("expires_at")
-        if expires_at is not None and expires_at <= selectors.clock():
-            raise forms.ValidationError("The expiry must be in the future.")
-        return expires_at
-
-    def clean_role(self):
-        role = self.cleaned_data["role"]
-        if self.actor is not None and not selectors.user_holds_all(self.actor, role.permissions):
-            raise forms.ValidationError("You cannot grant permissions you do not hold yourself.")
-        return role
+    def clean(self):
+        cleaned = super().clean()
+        # On a change page user and role are read-only: the assignment's own.
+        user = cleaned.get("user") or getattr(self.instance, "user", None)
+        role = cleaned.get("role") or getattr(self.instance, "role", None)
+        if user is not None and role is not None and "expires_at" in cleaned:
+            with form_errors(self):
+                services.role_grant_check(
+                    actor=self.actor, user=user, role=role, expires_at=cleaned["expires_at"]
+                )
+        return cleaned
 
 
 @admin.register(UserRole)
@@ -131,14 +165,16 @@ class UserRoleAdmin(admin.ModelAdmin):
         obj._state.db = granted._state.db
 
     def delete_model(self, request, obj):
-        try:
-            services.role_revoke(user=obj.user, role=obj.role, revoked_by=request.user)
-        except AssignmentNotFound:
-            pass
+        with refused_as_forbidden():
+            try:
+                services.role_revoke(user=obj.user, role=obj.role, revoked_by=request.user)
+            except AssignmentNotFound:
+                pass
 
     def delete_queryset(self, request, queryset):
-        for assignment in queryset.select_related("user", "role"):
-            self.delete_model(request, assignment)
+        with transaction.atomic():
+            for assignment in queryset.select_related("user", "role"):
+                self.delete_model(request, assignment)
 
 
 class AssignmentFormSet(BaseInlineFormSet):
@@ -189,16 +225,7 @@ class UserRoleInline(admin.TabularInline):
 
 
 @admin.register(PermissionCache)
-class PermissionCacheAdmin(admin.ModelAdmin):
+class PermissionCacheAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "roles", "permissions", "computed_at", "valid_until"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

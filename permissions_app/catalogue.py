@@ -22,6 +22,14 @@ PERMISSIONS = {
 DEFAULT_USER_ROLE = "user"
 SUPERUSER_ROLE = "admin"
 
+# What each system role keeps whatever else is edited (issue 24): the admin role
+# is what makes an admin, and every account relies on the user role.
+SYSTEM_ROLE_CORE = {
+    SUPERUSER_ROLE: frozenset({"*"}),
+    DEFAULT_USER_ROLE: frozenset({"profile:read", "profile:write"}),
+    "auditor": frozenset({"audit:read", "audit:export"}),
+}
+
 WILDCARD = "*"
 
 

@@ -12,6 +12,15 @@ from .models import PermissionCache, Role, UserRole
 
 _CACHE = PermissionCache._meta.db_table
 
+
+def active_sql(alias: str, now: str) -> str:
+    """The condition of a current (unexpired) assignment `alias`, at the SQL value `now`.
+
+    The one definition of "active" in SQL; selectors.assignment_active() is the same for the ORM.
+    """
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > {now})"
+
+
 # The truth, computed from users, user_roles and roles, for the users that
 # `{where}` selects.
 _EFFECTIVE_SQL = f"""
@@ -29,7 +38,7 @@ LEFT JOIN LATERAL (
     FROM {UserRole._meta.db_table} ur
     JOIN {Role._meta.db_table} r ON r.id = ur.role_id
     LEFT JOIN LATERAL unnest(r.permissions) AS p(permission) ON true
-    WHERE ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
+    WHERE ur.user_id = u.id AND {active_sql("ur", "%(now)s")}
 ) granted ON true
 WHERE {{where}}
 """  # noqa: S608
@@ -54,19 +63,26 @@ SET permissions = EXCLUDED.permissions,
     valid_until = EXCLUDED.valid_until
 """  # noqa: S608
 
-# Rows of the cache that disagree with the truth, fixed in the same statement;
-# the old values come back so the caller can report them.
+# The cache rows that disagree with the truth (or are missing), for the users
+# that `{where}` selects: the one comparison of cache and truth, read by the
+# invariant checks and rewritten by cache_repair_sql.
+_CACHE_DISAGREEMENTS_SQL = f"""
+SELECT truth.user_id, cache.user_id IS NULL AS missing,
+       cache.permissions AS old_permissions, truth.permissions,
+       cache.roles AS old_roles, truth.roles,
+       cache.valid_until AS old_valid_until, truth.valid_until
+FROM ({{truth}}) truth
+LEFT JOIN {_CACHE} cache ON cache.user_id = truth.user_id
+WHERE cache.user_id IS NULL
+   OR cache.permissions IS DISTINCT FROM truth.permissions
+   OR cache.roles IS DISTINCT FROM truth.roles
+   OR cache.valid_until IS DISTINCT FROM truth.valid_until
+"""  # noqa: S608
+
+# The disagreements, fixed in the same statement; they come back so the caller
+# can report them.
 _REPAIR_SQL = f"""
-WITH truth AS ({{truth}}),
-wrong AS (
-    SELECT truth.*, cache.user_id IS NULL AS missing,
-           cache.permissions AS old_permissions, cache.roles AS old_roles
-    FROM truth LEFT JOIN {_CACHE} cache ON cache.user_id = truth.user_id
-    WHERE cache.user_id IS NULL
-       OR cache.permissions IS DISTINCT FROM truth.permissions
-       OR cache.roles IS DISTINCT FROM truth.roles
-       OR cache.valid_until IS DISTINCT FROM truth.valid_until
-),
+WITH wrong AS ({{wrong}}),
 fixed AS (
     INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
     SELECT user_id, permissions, roles, %(now)s, valid_until FROM wrong
@@ -76,9 +92,16 @@ fixed AS (
         computed_at = EXCLUDED.computed_at,
         valid_until = EXCLUDED.valid_until
 )
-SELECT user_id, missing, old_permissions, permissions, old_roles, roles FROM wrong
-ORDER BY user_id
+SELECT * FROM wrong ORDER BY user_id
 """  # noqa: S608
+
+
+def cache_disagreements_sql(where: str) -> str:
+    """The cache rows that disagree with the truth for the users matching `where`.
+
+    Columns: selectors.CacheDisagreement's fields, in order; the time is %(now)s.
+    """
+    return _CACHE_DISAGREEMENTS_SQL.replace("{truth}", effective_sql(where))
 
 
 def cache_upsert_sql(where: str) -> str:
@@ -89,9 +112,9 @@ def cache_upsert_sql(where: str) -> str:
 def cache_repair_sql(where: str) -> str:
     """Rewrite the cache rows of the users matching `where` that disagree with the truth.
 
-    Returns (user_id, missing, old_permissions, permissions, old_roles, roles) per row fixed.
+    Returns cache_disagreements_sql's rows, those it fixed.
     """
-    return _REPAIR_SQL.replace("{truth}", effective_sql(where))
+    return _REPAIR_SQL.replace("{wrong}", cache_disagreements_sql(where))
 
 
 # The cache row of a user whose only assignment is the one, without expiry, just

@@ -10,6 +10,15 @@ class UnknownPermission(ApplicationError):
     default_detail = "A permission is not in the catalogue."
 
 
+class PrivilegeExceeded(ApplicationError):
+    """The privilege rule (docs/security.md): nobody acts beyond the permissions they hold."""
+
+    status_code = 403
+    code = "privilege_exceeded"
+    title = "Beyond your privileges"
+    default_detail = "You can act only on users and roles whose permissions you hold yourself."
+
+
 class RoleNameTaken(Conflict):
     code = "role_name_taken"
     title = "Role name taken"
@@ -25,7 +34,7 @@ class RoleInUse(Conflict):
 class SystemRole(Conflict):
     code = "system_role"
     title = "System role"
-    default_detail = "System roles cannot be deleted or renamed."
+    default_detail = "System roles cannot be deleted, renamed or lose their core permissions."
 
 
 class AssignmentNotFound(NotFound):

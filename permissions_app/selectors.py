@@ -15,7 +15,7 @@ from sv_sdk.db.batch import Batch, Result
 from sv_sdk.db.prepared import execute_prepared
 
 from .catalogue import WILDCARD
-from .effective import effective_sql
+from .effective import active_sql, cache_disagreements_sql, effective_sql
 from .models import PermissionCache, Role, UserRole
 
 
@@ -23,6 +23,33 @@ def clock() -> datetime:
     # The one clock of the permissions domain (selectors and services): tests
     # move it forward to make assignments expire.
     return timezone.now()
+
+
+def assignment_active(now: datetime) -> Q:
+    """effective.active_sql()'s condition as an ORM filter on UserRole."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+@dataclass(frozen=True)
+class CacheDisagreement:
+    user_id: str
+    missing: bool
+    old_permissions: list[str] | None
+    permissions: list[str]
+    old_roles: list[str] | None
+    roles: list[str]
+    old_valid_until: datetime | None
+    valid_until: datetime | None
+
+
+def permission_cache_disagreements(*, user_ids: Iterable[str]) -> list[CacheDisagreement]:
+    """These users' cache rows that are missing or differ from the truth (read-only)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            cache_disagreements_sql("u.id = ANY(%(ids)s)") + " ORDER BY user_id",
+            {"now": clock(), "ids": list(user_ids)},
+        )
+        return [CacheDisagreement(*row) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,46 @@ def user_holds_all(user, permissions: Iterable[str]) -> bool:
     return all(any(permission_matches(g, wanted) for g in held) for wanted in permissions)
 
 
+def role_grantable_by(actor, role: Role) -> bool:
+    """Grant only what you hold: whether `actor` holds every permission of `role`."""
+    return user_holds_all(actor, role.permissions)
+
+
+def permissions_held_until(user, permissions: Iterable[str]) -> datetime | None:
+    """Until when `user`, who holds `permissions` now, keeps all of them (None: without end).
+
+    A permission held through several roles lasts as long as the longest of them.
+    """
+    if user.is_superuser:
+        return None
+    assignments = list(user_assignments(user_id=user.pk))
+    ends = []
+    for wanted in permissions:
+        covering = [
+            a.expires_at
+            for a in assignments
+            if any(permission_matches(g, wanted) for g in a.role.permissions)
+        ]
+        if None not in covering:
+            ends.append(max(covering, default=clock()))
+    return min(ends, default=None)
+
+
+def user_may_act_on(actor, user) -> bool:
+    """The privilege rule: whether `actor` may change, ban, deactivate, delete, demote or
+    revoke `user`, that is hold every permission `user` holds (a superuser: be one).
+
+    `user`'s permissions are read from the tables, active or not: reactivating a user
+    gives their permissions back. None (the system: commands, sign-up) may do anything.
+    """
+    if actor is None:
+        return True
+    if user.is_superuser:
+        return actor.is_superuser and actor.is_active
+    held = permissions_compute(user_ids=[user.pk]).get(user.pk)
+    return held is None or user_holds_all(actor, held.permissions)
+
+
 def permission_sources(user) -> dict[str, list[str]]:
     """Each effective permission of `user` and the roles (or superuser status) it comes from."""
     sources: dict[str, list[str]] = {}
@@ -107,12 +174,10 @@ def permission_sources(user) -> dict[str, list[str]]:
     return dict(sorted(sources.items()))
 
 
-def unexpired(now: datetime) -> Q:
-    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-
-
 def _active_assignments(*, user_id: str) -> QuerySet[UserRole]:
-    return UserRole.objects.filter(unexpired(clock()), user_id=user_id).order_by("role__name")
+    return UserRole.objects.filter(assignment_active(clock()), user_id=user_id).order_by(
+        "role__name"
+    )
 
 
 def user_assignments(*, user_id: str) -> QuerySet[UserRole]:
@@ -150,7 +215,7 @@ FROM (
     LIMIT {limit} OFFSET {offset}
 ) u
 LEFT JOIN {user_roles} ur
-       ON ur.user_id = u.id AND (ur.expires_at IS NULL OR ur.expires_at > $1)
+       ON ur.user_id = u.id AND {ur_active}
 LEFT JOIN {roles} r ON r.id = ur.role_id
 ORDER BY u.id {direction}, r.name
 """
@@ -160,7 +225,7 @@ ORDER BY u.id {direction}, r.name
 # stops after enough hits.
 _HOLDS_ROLE = """EXISTS (
     SELECT 1 FROM {user_roles} h
-    WHERE h.user_id = u.id AND (h.expires_at IS NULL OR h.expires_at > $1)
+    WHERE h.user_id = u.id AND {h_active}
       AND h.role_id = (SELECT id FROM {roles} WHERE name = ${n})
 )"""
 
@@ -173,6 +238,8 @@ def _users_window_sql(
         "users": User._meta.db_table,
         "user_roles": UserRole._meta.db_table,
         "roles": Role._meta.db_table,
+        "ur_active": active_sql("ur", "$1"),
+        "h_active": active_sql("h", "$1"),
     }
     where = []
     for n, condition in enumerate(conditions, start=2):

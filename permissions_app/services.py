@@ -15,7 +15,6 @@ sorted, so two writers never wait for each other in a cycle.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -24,14 +23,22 @@ from django.db import IntegrityError, connection, transaction
 
 from audit_app.services import audit_record
 from auth_app.models import User
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 from sv_sdk.errors import NotFound, ValidationFailed
 from sv_sdk.ids import new_id
 
 from . import selectors
-from .catalogue import unknown_permissions
+from .catalogue import SYSTEM_ROLE_CORE, unknown_permissions
 from .effective import NEW_USER_CACHE_SQL, cache_repair_sql, cache_upsert_sql
-from .errors import AssignmentNotFound, RoleInUse, RoleNameTaken, SystemRole, UnknownPermission
+from .errors import (
+    AssignmentNotFound,
+    PrivilegeExceeded,
+    RoleInUse,
+    RoleNameTaken,
+    SystemRole,
+    UnknownPermission,
+)
 from .models import Role, UserRole
 
 _USER_ROLES = UserRole._meta.db_table
@@ -98,6 +105,7 @@ def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
     """Recompute the cache rows of these users from their assignments, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(*_refresh_statement(user_ids))
+        metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS, cursor.rowcount)
 
 
 def _refresh_role_holders(role_id: str) -> int:
@@ -108,20 +116,11 @@ def _refresh_role_holders(role_id: str) -> int:
             cache_upsert_sql(holders),
             {"now": selectors.clock(), "role_id": role_id},
         )
+        metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS, cursor.rowcount)
         return cursor.rowcount
 
 
-@dataclass(frozen=True)
-class CacheFix:
-    user_id: str
-    missing: bool
-    old_permissions: list[str] | None
-    permissions: list[str]
-    old_roles: list[str] | None
-    roles: list[str]
-
-
-def permission_cache_repair(*, user_ids: Iterable[str]) -> list[CacheFix]:
+def permission_cache_repair(*, user_ids: Iterable[str]) -> list[selectors.CacheDisagreement]:
     """Compare these users' cache rows with the truth and rewrite those that differ."""
     user_ids = list(user_ids)
     with transaction.atomic():
@@ -131,7 +130,83 @@ def permission_cache_repair(*, user_ids: Iterable[str]) -> list[CacheFix]:
                 cache_repair_sql("u.id = ANY(%(ids)s)"),
                 {"now": selectors.clock(), "ids": user_ids},
             )
-            return [CacheFix(*row) for row in cursor.fetchall()]
+            return [selectors.CacheDisagreement(*row) for row in cursor.fetchall()]
+
+
+# The privilege rule (docs/security.md), one home for every write path. An actor
+# of None is the system (sign-up, commands run without --actor): it may do anything.
+
+
+def privilege_check(*, actor: User | None, user: User) -> None:
+    """Refuse unless `actor` may change, ban, deactivate, delete, demote or revoke `user`."""
+    if not selectors.user_may_act_on(actor, user):
+        if user.is_superuser:
+            raise PrivilegeExceeded("Only a superuser can act on a superuser.")
+        raise PrivilegeExceeded(
+            "You can act only on users whose permissions you all hold yourself."
+        )
+
+
+def superuser_change_check(*, actor: User | None) -> None:
+    """Refuse unless `actor` may make (or unmake) a superuser: only a superuser may."""
+    if actor is not None and not actor.is_superuser:
+        raise PrivilegeExceeded("Only a superuser can make or unmake a superuser.")
+
+
+def role_grant_check(
+    *, actor: User | None, user: User, role: Role, expires_at: datetime | None
+) -> None:
+    """Refuse a grant (or renewal) of `role` to `user` by `actor` that breaks a rule.
+
+    The expiry lies in the future; nobody grants to themselves; the actor holds
+    the role's permissions (grant only what you hold) at least as long as the
+    grant lasts, and may act on `user`. A renewal passes the same checks as a
+    fresh grant, so it never lengthens an expiry the actor could not have granted.
+    """
+    if expires_at is not None and expires_at <= selectors.clock():
+        raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
+    if actor is None:
+        return
+    if actor.pk == user.pk:
+        raise PrivilegeExceeded("Nobody grants or renews roles on themselves.")
+    if not selectors.role_grantable_by(actor, role):
+        raise PrivilegeExceeded("You cannot grant permissions you do not hold yourself.")
+    until = selectors.permissions_held_until(actor, role.permissions)
+    if until is not None and (expires_at is None or expires_at > until):
+        raise PrivilegeExceeded(
+            f"You hold this role's permissions only until {until.isoformat()};"
+            " a grant cannot last longer."
+        )
+    privilege_check(actor=actor, user=user)
+
+
+def role_change_check(
+    *,
+    actor: User | None,
+    role: Role | None,
+    name: str | None = None,
+    permissions: Iterable[str] | None = None,
+) -> None:
+    """Refuse the creation (`role` None), change or deletion of a role that breaks a rule.
+
+    Only superusers edit system roles; anyone else must hold every permission
+    the role has and is given. System roles keep their names and their core
+    permissions (catalogue.SYSTEM_ROLE_CORE), even for a superuser.
+    """
+    if actor is not None:
+        if role is not None and role.is_system and not actor.is_superuser:
+            raise PrivilegeExceeded("Only a superuser can change a system role.")
+        touched = {*(role.permissions if role else ()), *(permissions or ())}
+        if not selectors.user_holds_all(actor, touched):
+            raise PrivilegeExceeded(
+                "You cannot grant or change permissions you do not hold yourself."
+            )
+    if role is not None and role.is_system:
+        if name is not None and name != role.name:
+            raise SystemRole("System roles cannot be renamed.")
+        lost = sorted(SYSTEM_ROLE_CORE.get(role.name, set()) - set(permissions or ()))
+        if permissions is not None and lost:
+            raise SystemRole(f"The system role {role.name} keeps {', '.join(lost)}.")
 
 
 def _clean_name(name: str) -> str:
@@ -171,6 +246,7 @@ def role_create(
         description=(description or "").strip(),
         permissions=_clean_permissions(permissions),
     )
+    role_change_check(actor=actor, role=None, permissions=role.permissions)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -196,7 +272,8 @@ def role_update(
 ) -> Role:
     """Change a role; every holder's cache follows in the same transaction.
 
-    System roles keep their names (code looks them up by name).
+    See role_change_check for who may: system roles keep their names (code looks
+    them up by name) and their core permissions.
     """
     with transaction.atomic():
         _lock_role(role.pk)
@@ -210,13 +287,17 @@ def role_update(
             wanted["description"] = description.strip()
         if permissions is not None:
             wanted["permissions"] = _clean_permissions(permissions)
+        role_change_check(
+            actor=actor,
+            role=current,
+            name=wanted.get("name"),
+            permissions=wanted.get("permissions"),
+        )
         changes = {
             field: {"from": getattr(current, field), "to": value}
             for field, value in wanted.items()
             if getattr(current, field) != value
         }
-        if "name" in changes and current.is_system:
-            raise SystemRole("System roles cannot be renamed.")
         if changes:
             for field, change in changes.items():
                 setattr(current, field, change["to"])
@@ -249,9 +330,10 @@ def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -
             raise NotFound("No such role.")
         if current.is_system:
             raise SystemRole("System roles cannot be deleted.")
+        role_change_check(actor=actor, role=current)
         now = selectors.clock()
         assignments = UserRole.objects.filter(role=current)
-        holders = assignments.filter(selectors.unexpired(now)).count()
+        holders = assignments.filter(selectors.assignment_active(now)).count()
         if holders and not force:
             raise RoleInUse(
                 f"The role is assigned to {holders} user(s); revoke it first or force the deletion."
@@ -289,12 +371,12 @@ def role_grant(
 
     Granting a role the user already has renews that assignment with the new
     expiry; the returned assignment's `renewed` attribute says which happened.
-    With `batch`, the writes happen when the batch runs; `user` may then be a
-    new user that the same batch inserts first (user_onboard).
+    Grants and renewals alike pass role_grant_check. With `batch`, the writes
+    happen when the batch runs; `user` may then be a new user that the same
+    batch inserts first (user_onboard).
     """
+    role_grant_check(actor=granted_by, user=user, role=role, expires_at=expires_at)
     now = selectors.clock()
-    if expires_at is not None and expires_at <= now:
-        raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
     own = batch is None
     if own:
         batch = Batch()
@@ -325,6 +407,7 @@ def role_grant(
                 UserRole.objects.filter(user=user, role=role).values_list("pk", flat=True).first()
             )
             cache = _refresh_statement([user.pk])
+            metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS)
         assignment = UserRole(
             id=assignment_id or new_id(),
             user=user,
@@ -367,7 +450,11 @@ def role_grant(
 
 
 def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> None:
-    """Take the role away from `user`; raise AssignmentNotFound if they do not have it."""
+    """Take the role away from `user`; raise AssignmentNotFound if they do not have it.
+
+    Refused unless `revoked_by` may act on `user` (privilege_check).
+    """
+    privilege_check(actor=revoked_by, user=user)
     with transaction.atomic():
         _lock_users([user.pk], role_ids=[role.pk])
         deleted, _ = UserRole.objects.filter(user=user, role=role).delete()

@@ -21,13 +21,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from audit_app.models import AuditLog
-from auth_app.admin import UserAdmin, html_table
+from auth_app.admin import BanDurationForm, UserAdmin, html_table
 from auth_app.models import Session, User
 from email_app.models import EmailSend
 from permissions_app import selectors as permission_selectors
-from permissions_app.admin import UserRoleInline
+from permissions_app.admin import UserRoleInline, refused_as_forbidden
 from permissions_app.models import Role
-from permissions_app.services import permission_cache_refresh, role_grant
+from permissions_app.services import role_grant
 from platform_app import flows
 from sv_sdk.errors import ApplicationError
 
@@ -55,24 +55,18 @@ class GrantRoleForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        # Nobody hands out permissions they do not hold themselves (as in the API).
+        # Only the roles role_grant would let the actor grant (grant only what you hold).
         grantable = [
             role.pk
             for role in Role.objects.all()
-            if permission_selectors.user_holds_all(actor, role.permissions)
+            if permission_selectors.role_grantable_by(actor, role)
         ]
         self.fields["role"].queryset = Role.objects.filter(pk__in=grantable)
-
-    def clean_expires_at(self):
-        expires_at = self.cleaned_data.get("expires_at")
-        if expires_at is not None and expires_at <= timezone.now():
-            raise forms.ValidationError("The expiry must be in the future.")
-        return expires_at
 
 
 class OperatorUserAdmin(UserAdmin):
     inlines = [*UserAdmin.inlines, UserRoleInline]
-    actions = [*UserAdmin.actions, "resend_verification", "grant_role"]
+    actions = [*UserAdmin.actions, "ban_users", "unban_users", "resend_verification", "grant_role"]
     readonly_fields = [*UserAdmin.readonly_fields, "recent_emails"]
 
     def activity_fields(self, request):
@@ -115,7 +109,7 @@ class OperatorUserAdmin(UserAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            self.user_change(request, obj, form)
             return
         try:
             created = flows.user_onboard(
@@ -133,12 +127,22 @@ class OperatorUserAdmin(UserAdmin):
         obj._state.adding = False
         obj._state.db = created._state.db
 
-    def user_change(self, request, obj, form):
-        user = super().user_change(request, obj, form)
-        if "is_superuser" in form.changed_data:
-            # A superuser holds `*`: the cache row follows in the same transaction.
-            permission_cache_refresh(user_ids=[user.pk])
-        return user
+    def has_change_permission(self, request, obj=None):
+        # The privilege rule: a user you may not act on is shown read-only (and a
+        # POST is refused); the flows refuse it too, whatever the path.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or permission_selectors.user_may_act_on(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or permission_selectors.user_may_act_on(request.user, obj))
+
+    def user_change(self, request, obj, form) -> User:
+        """Apply the form's changes through flows.user_update, as the API does."""
+        current = User.objects.get(pk=obj.pk)
+        changes = {field: getattr(obj, field) for field in form.changed_data}
+        with refused_as_forbidden():
+            return flows.user_update(user=current, actor=request.user, **changes)
 
     def delete_view(self, request, object_id, extra_context=None):
         # user_offboard is a durable transaction, which cannot nest in the admin's.
@@ -156,19 +160,65 @@ class OperatorUserAdmin(UserAdmin):
     def has_assign_roles_permission(self, request):
         return permission_selectors.user_has_permission(request.user, "roles:assign")
 
+    @admin.action(
+        description="Ban the selected users (ends their sessions)", permissions=["change"]
+    )
+    def ban_users(self, request, queryset):
+        form = BanDurationForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            until = form.until()
+            if not self._each_in_one_transaction(
+                request,
+                queryset,
+                lambda user: flows.user_ban(user=user, until=until, actor=request.user),
+            ):
+                return None
+            self.message_user(request, f"Banned {len(queryset)} user(s).", messages.SUCCESS)
+            return None
+        return self.action_form_page(
+            request,
+            queryset,
+            form,
+            action="ban_users",
+            title="Ban users",
+            submit="Ban",
+            note="Their sessions end at once; they cannot sign in until the ban ends.",
+        )
+
+    @admin.action(description="Lift the ban of the selected users", permissions=["change"])
+    def unban_users(self, request, queryset):
+        if self._each_in_one_transaction(
+            request, queryset, lambda user: flows.user_unban(user=user, actor=request.user)
+        ):
+            self.message_user(
+                request, f"Lifted the ban of {len(queryset)} user(s).", messages.SUCCESS
+            )
+
+    def _each_in_one_transaction(self, request, queryset, write) -> bool:
+        """Apply `write` to every selected user, all or none; say why on a refusal."""
+        try:
+            with transaction.atomic():
+                for user in queryset:
+                    write(user)
+        except ApplicationError as exc:
+            reasons = " ".join([exc.detail, *(m for ms in exc.errors.values() for m in ms)])
+            self.message_user(request, f"Nothing was changed: {reasons}", messages.ERROR)
+            return False
+        return True
+
     @admin.action(description="Resend the verification email", permissions=["change"])
     def resend_verification(self, request, queryset):
         queued = 0
         for user in queryset:
             if user.is_active and not user.email_verified:
-                flows.verification_email_resend(email=user.email)
-                queued += 1
+                queued += flows.verification_email_resend(email=user.email)
         skipped = len(queryset) - queued
         self.message_user(request, f"Queued {queued} verification email(s).", messages.SUCCESS)
         if skipped:
             self.message_user(
                 request,
-                f"Skipped {skipped} user(s) already verified or deactivated.",
+                f"Skipped {skipped} user(s): already verified, deactivated, or at the daily"
+                " cap of requested mail.",
                 messages.WARNING,
             )
 
@@ -178,14 +228,13 @@ class OperatorUserAdmin(UserAdmin):
         form = GrantRoleForm(data, actor=request.user)
         if form.is_valid():
             role, expires_at = form.cleaned_data["role"], form.cleaned_data["expires_at"]
-            try:
-                with transaction.atomic():
-                    for user in queryset:
-                        role_grant(
-                            user=user, role=role, granted_by=request.user, expires_at=expires_at
-                        )
-            except ApplicationError as exc:
-                self.message_user(request, exc.detail, messages.ERROR)
+            if not self._each_in_one_transaction(
+                request,
+                queryset,
+                lambda user: role_grant(
+                    user=user, role=role, granted_by=request.user, expires_at=expires_at
+                ),
+            ):
                 return None
             self.message_user(
                 request, f"Granted {role} to {len(queryset)} user(s).", messages.SUCCESS

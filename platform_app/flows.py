@@ -1,13 +1,15 @@
 """Cross-domain work, each flow one transaction: all of it happens or none of it does."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit_app.services import audit_record
+from auth_app import services as auth_services
+from auth_app.errors import RateLimited
 from auth_app.models import Session, User
-from auth_app.ratelimit import lockout_clear
+from auth_app.ratelimit import lockout_clear, rate_limit_hit
 from auth_app.selectors import user_get_by_email
 from auth_app.services import (
     EMAIL_VERIFICATION,
@@ -26,10 +28,16 @@ from auth_app.services import (
     verification_create,
 )
 from email_app.models import Category
-from email_app.services import email_queue, template_find
+from email_app.services import SecretLink, email_queue, template_find
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.selectors import role_find
-from permissions_app.services import role_grant
+from permissions_app.services import (
+    permission_cache_refresh,
+    privilege_check,
+    role_grant,
+    superuser_change_check,
+)
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 
 
@@ -52,7 +60,10 @@ def user_onboard(
 
     Used by sign-up, the admin, createsuperuser and create_user. Raises
     EmailTaken when the email exists in any letter case; then nothing is written.
+    Only a superuser `actor` (or the system) creates a superuser.
     """
+    if is_superuser:
+        superuser_change_check(actor=actor)
     with transaction.atomic(durable=True):
         return _onboard(
             email=email,
@@ -109,18 +120,26 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
     return user
 
 
+def _mail_name(user: User) -> str:
+    """The name a greeting may use: none while the address is unverified.
+
+    Mail to an address nobody has proven carries no text its signer-up chose,
+    such as a name written as a phishing line (issue 15, class 7).
+    """
+    return user.get_short_name() if user.email_verified else ""
+
+
 def _verification_email(user: User, token: str, ttl: timedelta) -> dict:
-    """The verification email's address, category, context and secrets (email_queue's arguments)."""
+    """The verification email's address, category, context and link (email_queue's arguments)."""
     return {
         "to_email": user.email,
         "category": Category.ACCOUNT,
         "context": {
-            "user_name": user.get_short_name(),
-            "verify_url": verification_url(token),
+            "user_name": _mail_name(user),
             "expires_hours": int(ttl.total_seconds() // 3600),
         },
         "user": user,
-        "secret_keys": ("verify_url",),
+        "secret_links": {"verify_url": SecretLink(verification_url(token), token)},
     }
 
 
@@ -145,15 +164,21 @@ def user_sign_up(
             validate_password=True,
         )
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        metrics.count_on_commit(metrics.SIGN_UPS)
     return user, session, token
 
 
-def verification_email_resend(*, email: str) -> None:
-    """Queue a new verification email if `email` belongs to an unverified user; else nothing."""
+def verification_email_resend(*, email: str) -> bool:
+    """Queue a new verification email if `email` belongs to an unverified user and the
+    recipient's daily cap allows; return whether one was queued."""
     with transaction.atomic(durable=True):
         user = user_get_by_email(email=email)
-        if user is not None and not user.email_verified and user.is_active:
-            _verification_email_queue(user=user)
+        if user is None or user.email_verified or not user.is_active:
+            return False
+        if not recipient_mail_allowed(user=user):
+            return False
+        _verification_email_queue(user=user)
+    return True
 
 
 def email_verify(*, token: str) -> User:
@@ -166,10 +191,23 @@ def email_verify(*, token: str) -> User:
                 to_email=user.email,
                 category=Category.ACCOUNT,
                 template_key="welcome",
-                context={"user_name": user.get_short_name()},
+                context={"user_name": _mail_name(user)},
                 user=user,
             )
     return user
+
+
+def recipient_mail_allowed(*, user: User) -> bool:
+    """Count one requested mail to `user`'s address; False past the daily cap per recipient.
+
+    Forgot-password and send-verification-email answer 202 whatever happens, so
+    the cap is silent: it bounds what anyone can make us send to one mailbox.
+    """
+    try:
+        rate_limit_hit(scope="mail_per_recipient", subject=user.email_key)
+    except RateLimited:
+        return False
+    return True
 
 
 def password_reset_url(token: str) -> str:
@@ -181,6 +219,15 @@ def password_reset_request(*, email: str) -> None:
     with transaction.atomic(durable=True):
         user = user_get_by_email(email=email)
         if user is None or not user.is_active:
+            return
+        if not recipient_mail_allowed(user=user):
+            # No new token either: the link already in the mailbox stays valid.
+            audit_record(
+                event_type="user.password_reset_requested",
+                user=user,
+                target=user,
+                metadata={"mail": "daily_cap_reached"},
+            )
             return
         ttl = timedelta(seconds=settings.SV_PASSWORD_RESET_TTL)
         _verification, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=ttl)
@@ -194,12 +241,11 @@ def password_reset_request(*, email: str) -> None:
             category=Category.SECURITY,
             template_key="reset-password",
             context={
-                "user_name": user.get_short_name(),
-                "reset_url": password_reset_url(token),
+                "user_name": _mail_name(user),
                 "expires_minutes": int(ttl.total_seconds() // 60),
             },
             user=user,
-            secret_keys=("reset_url",),
+            secret_links={"reset_url": SecretLink(password_reset_url(token), token)},
         )
 
 
@@ -210,7 +256,7 @@ def password_reset(*, token: str, new_password: str) -> User:
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_reset")
         sessions_revoke_for_user(user=user, actor=user, reason="password_reset")
-        lockout_clear(email=user.email)
+        lockout_clear(user=user)
         _password_changed_email_queue(user=user)
     return user
 
@@ -222,10 +268,18 @@ def password_change(
     new_password: str,
     revoke_other_sessions: bool,
     current_session: Session | None,
+    ip_address: str | None = None,
+    user_agent: str = "",
 ) -> None:
-    """Change a signed-in user's password; optionally end their other sessions."""
+    """Change a signed-in user's password; optionally end their other sessions.
+
+    A wrong current password is audited and counts towards the sign-in lockout,
+    committed before the error: the change's own transaction never starts.
+    """
+    password_check(
+        user=user, password=current_password, ip_address=ip_address, user_agent=user_agent
+    )
     with transaction.atomic(durable=True):
-        password_check(user=user, password=current_password)
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_changed")
         if revoke_other_sessions:
@@ -240,28 +294,78 @@ def _password_changed_email_queue(*, user: User) -> None:
         to_email=user.email,
         category=Category.SECURITY,
         template_key="password-changed",
-        context={"user_name": user.get_short_name()},
+        context={"user_name": _mail_name(user)},
         user=user,
     )
 
 
 def user_update(*, user: User, actor: User, **changes) -> User:
-    """Change a user's account as an administrator (name, image, is_active, is_staff,
-    email_verified); deactivating ends every session of theirs in the same transaction."""
-    with transaction.atomic(durable=True):
-        was_active = user.is_active
+    """Change a user's account as an administrator (email, name, image, email_verified,
+    is_active, is_staff, is_superuser), under the privilege rule (docs/security.md).
+
+    Making or unmaking a superuser takes a superuser and refreshes the permission
+    cache; a new email address goes through _email_changed; deactivating ends
+    every session of theirs. Not durable: the admin saves a user and their role
+    rows in one transaction, this flow's writes among them.
+    """
+    with transaction.atomic():
+        privilege_check(actor=actor, user=user)
+        if changes.get("is_superuser", user.is_superuser) != user.is_superuser:
+            superuser_change_check(actor=actor)
+        was_active, was_superuser, old_email = user.is_active, user.is_superuser, user.email
         user_profile_update(user=user, actor=actor, **changes)
+        if user.is_superuser != was_superuser:
+            # A superuser holds `*`: the cache row follows in the same transaction.
+            permission_cache_refresh(user_ids=[user.pk])
+        if user.email != old_email:
+            _email_changed(user=user, old_email=old_email, actor=actor)
         if was_active and not user.is_active:
             # A deactivated user must not stay signed in anywhere (API tokens and admin).
             sessions_revoke_for_user(user=user, actor=actor, reason="deactivated")
     return user
 
 
+def _email_changed(*, user: User, old_email: str, actor: User) -> None:
+    # A new address taken over by someone else would let them reset the password:
+    # the old address hears of the change, the new one (unverified now, see
+    # user_profile_update) gets a verification link, and when the change was not
+    # the user's own, every session of theirs ends.
+    email_queue(
+        to_email=old_email,
+        category=Category.SECURITY,
+        template_key="email-changed",
+        context={"user_name": user.get_short_name(), "new_email": user.email},
+        user=user,
+    )
+    _verification_email_queue(user=user)
+    if actor.pk != user.pk:
+        sessions_revoke_for_user(user=user, actor=actor, reason="email_changed")
+
+
+def user_ban(*, user: User, until: datetime, actor: User | None) -> int:
+    """Ban `user` until `until`, under the privilege rule; every session of theirs ends.
+
+    Returns how many sessions ended. Not durable, so that an admin action bans
+    all its users in one transaction or none.
+    """
+    with transaction.atomic():
+        privilege_check(actor=actor, user=user)
+        return auth_services.user_ban(user=user, until=until, actor=actor)
+
+
+def user_unban(*, user: User, actor: User | None) -> None:
+    """Lift the ban of `user`, under the privilege rule."""
+    with transaction.atomic():
+        privilege_check(actor=actor, user=user)
+        auth_services.user_unban(user=user, actor=actor)
+
+
 def user_offboard(*, user: User, actor: User | None = None) -> None:
     """Delete a user and everything that cascades from them (sessions, accounts, tokens,
-    role assignments, permission cache, email preferences); the audit trail stays, and
-    records user.deleted."""
+    role assignments, permission cache, email preferences), under the privilege rule;
+    the audit trail stays, and records user.deleted."""
     with transaction.atomic(durable=True):
+        privilege_check(actor=actor, user=user)
         # Read before the delete, which clears the pk (the actor may be the user).
         user_id, actor_id = user.pk, actor.pk if actor else None
         roles = sorted(user.user_roles.values_list("role__name", flat=True))

@@ -12,8 +12,8 @@ from audit_app.selectors import audit_verify
 from auth_app.models import User, Verification
 from email_app.models import EmailSend
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
-from permissions_app.models import PermissionCache, Role, UserRole
-from permissions_app.selectors import permissions_compute
+from permissions_app.models import Role, UserRole
+from permissions_app.selectors import permission_cache_disagreements
 
 BATCH = 1000
 
@@ -53,25 +53,16 @@ def cache_disagreements() -> list[Violation]:
     violations = []
     ids = list(User.objects.order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
-        truth = permissions_compute(user_ids=batch)
-        cached = {c.user_id: c for c in PermissionCache.objects.filter(user_id__in=batch)}
-        for user_id in batch:
-            row = cached.get(user_id)
-            expected = truth.get(user_id)
-            if row is None:
-                violations.append(Violation("permission_cache", f"user {user_id} has no cache row"))
-            elif expected is not None and (
-                frozenset(row.permissions) != expected.permissions
-                or sorted(row.roles) != sorted(expected.roles)
-            ):
-                violations.append(
-                    Violation(
-                        "permission_cache",
-                        f"user {user_id}: cache {sorted(row.permissions)} / {sorted(row.roles)}, "
-                        f"truth {sorted(expected.permissions)} / {sorted(expected.roles)}",
-                    )
+        for wrong in permission_cache_disagreements(user_ids=ids[start : start + BATCH]):
+            if wrong.missing:
+                detail = f"user {wrong.user_id} has no cache row"
+            else:
+                detail = (
+                    f"user {wrong.user_id}: cache {wrong.old_permissions} / {wrong.old_roles}"
+                    f" until {wrong.old_valid_until}, truth {wrong.permissions} / {wrong.roles}"
+                    f" until {wrong.valid_until}"
                 )
+            violations.append(Violation("permission_cache", detail))
     return violations
 
 

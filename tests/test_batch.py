@@ -13,7 +13,6 @@ from auth_app.models import Session, User
 from auth_app.services import session_create, user_delete
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, Role, UserRole
-from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
 from sv_sdk.db.batch import Batch
 from tests.faults import FailAt
@@ -128,7 +127,10 @@ def test_deleting_a_user_cascades_in_one_query_as_django_would():
     admin = user_onboard(email="root@example.com", is_superuser=True)
     ada = user_onboard(email="ada@example.com")  # a role, a cache row, an email, a token
     session_create(user=ada)
-    grant = role_grant(user=admin, role=Role.objects.get(name="auditor"), granted_by=ada)
+    # A row that ada granted (written directly: ada may not grant to a superuser).
+    grant = UserRole.objects.create(
+        user=admin, role=Role.objects.get(name="auditor"), granted_by=ada
+    )
     send = EmailSend.objects.get(user=ada)
 
     counter = FailAt()

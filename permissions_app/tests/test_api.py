@@ -10,21 +10,13 @@ from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
 from auth_app.models import Session, User
+from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.models import PermissionCache, Role, UserRole
-
-from .conftest import bearer_client
-from .factories import RoleFactory, UserFactory
+from permissions_app.tests.factories import RoleFactory
+from tests.support import assert_problem, bearer_client
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_problem(response, status, code):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code and body["status"] == status
-    return body
 
 
 PROTECTED = [
@@ -103,12 +95,12 @@ def test_creating_a_role_validates_permissions_against_the_catalogue(api):
 def test_nobody_hands_out_permissions_they_do_not_hold(api):
     client, _ = api("roles:write", "roles:assign")
     response = client.post("/api/v1/roles", {"name": "root", "permissions": ["*"]}, format="json")
-    assert_problem(response, 403, "permission_denied")
+    assert_problem(response, 403, "privilege_exceeded")
     mine = RoleFactory(permissions=["roles:read"])
     patch = client.patch(f"/api/v1/roles/{mine.pk}", {"permissions": ["*"]}, format="json")
-    assert_problem(patch, 403, "permission_denied")
+    assert_problem(patch, 403, "privilege_exceeded")
     grant = client.post(f"/api/v1/users/{UserFactory().pk}/roles", {"role": "admin"}, format="json")
-    assert_problem(grant, 403, "permission_denied")
+    assert_problem(grant, 403, "privilege_exceeded")
     assert Role.objects.get(pk=mine.pk).permissions == ["roles:read"]
 
 
@@ -128,8 +120,8 @@ def test_editing_a_role_changes_its_holders_permissions_at_once(api):
     system = Role.objects.get(name="user")
     assert_problem(
         client.patch(f"/api/v1/roles/{system.pk}", {"name": "member"}, format="json"),
-        409,
-        "system_role",
+        403,
+        "privilege_exceeded",
     )
 
 
@@ -170,7 +162,7 @@ def test_granting_listing_and_revoking_a_users_role(api):
     renewed = client.post(f"/api/v1/users/{user.pk}/roles", {"role": "auditor"}, format="json")
     assert renewed.status_code == 200 and renewed.json()["expires_at"] is None
 
-    listed = client.get(f"/api/v1/users/{user.pk}/roles").json()
+    listed = client.get(f"/api/v1/users/{user.pk}/roles").json()["results"]
     assert [a["role"]["name"] for a in listed] == ["auditor", "user"]
     auditor = Role.objects.get(name="auditor")
     assert client.delete(f"/api/v1/users/{user.pk}/roles/{auditor.pk}").status_code == 204
@@ -346,13 +338,13 @@ def test_only_a_superuser_changes_or_deletes_a_superuser(api):
     client, _ = api("users:write", "users:delete")
     root = UserFactory(is_superuser=True)
     patch = client.patch(f"/api/v1/users/{root.pk}", {"is_active": False}, format="json")
-    assert_problem(patch, 403, "permission_denied")
-    assert_problem(client.delete(f"/api/v1/users/{root.pk}"), 403, "permission_denied")
+    assert_problem(patch, 403, "privilege_exceeded")
+    assert_problem(client.delete(f"/api/v1/users/{root.pk}"), 403, "privilege_exceeded")
     assert User.objects.get(pk=root.pk).is_active
 
 
 def test_deleting_a_user_removes_what_cascades_and_keeps_the_audit_trail(api):
-    client, actor = api("users:delete")
+    client, actor = api("users:delete", "audit:read", "audit:export")
     user = UserFactory()
     services.role_grant(user=user, role=Role.objects.get(name="auditor"))
     bearer_client(user)
@@ -380,7 +372,9 @@ def test_the_user_list_renders_each_user_as_the_user_endpoint_does(api, clock):
     # must say the same thing about everyone, in the serializer's formats.
     client, _ = api("users:read")
     auditor = Role.objects.get(name="auditor")
-    odd = UserFactory(name='Zoë "quoted" \\ back\nline\ttab \x01 \u2028 😀')
+    odd = UserFactory()
+    # Names are one line now (user_name_clean); a row written before may still hold these.
+    User.objects.filter(pk=odd.pk).update(name='Zoë "quoted" \\ back\nline\ttab \x01 \u2028 😀')
     services.role_grant(user=odd, role=auditor, expires_at=clock.now + timedelta(days=3))
     lapsed = UserFactory()
     services.role_grant(user=lapsed, role=auditor, expires_at=clock.now + timedelta(minutes=5))
@@ -432,5 +426,6 @@ def test_the_user_list_pages_forward_and_back_by_role_with_the_same_links(api):
 def test_a_bad_cursor_in_the_user_list_is_bad_input(api):
     client, _ = api("users:read")
     assert_problem(client.get("/api/v1/users?cursor=garbage"), 400, "validation_error")
-    # A position with a NUL byte ("p=%00") cannot be looked up.
-    assert_problem(client.get("/api/v1/users?cursor=cD0lMDA%3D"), 400, "invalid_input")
+    # Well formed (base64 of "p=%00"), but no link carried it: cursors are signed.
+    body = assert_problem(client.get("/api/v1/users?cursor=cD0lMDA%3D"), 400, "validation_error")
+    assert set(body["errors"]) == {"cursor"}

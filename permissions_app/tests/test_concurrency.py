@@ -9,14 +9,14 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from auth_app.models import User
+from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.catalogue import DEFAULT_USER_ROLE
 from permissions_app.effective import effective_sql
 from permissions_app.errors import AssignmentNotFound
 from permissions_app.models import PermissionCache, Role
+from permissions_app.tests.factories import RoleFactory
 from platform_app.flows import user_onboard
-
-from .factories import RoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,14 +143,15 @@ def test_sign_ups_racing_edits_of_the_default_role_never_leave_a_disagreeing_cac
     # the role's shared lock; an edit of that role must either come first (and
     # the row shows it) or wait for the sign-up to commit (and then refresh it).
     role_id = Role.objects.get(name=DEFAULT_USER_ROLE).pk
-    choices = ["profile:read", "profile:write", "users:read", "email:read"]
+    core = ["profile:read", "profile:write"]  # the user role keeps these (SYSTEM_ROLE_CORE)
+    choices = ["users:read", "email:read", "email:send", "audit:read"]
     signed_up: list[str] = []  # grows while the watcher reads it
 
     def work(i):
         rng = random.Random(300 + i)
         for step in range(STEPS):
             if i % 2:
-                picked = rng.sample(choices, 2)
+                picked = [*core, *rng.sample(choices, 2)]
                 services.role_update(role=Role.objects.get(pk=role_id), permissions=picked)
             else:
                 signed_up.append(user_onboard(email=f"racer-{i}-{step}@example.com").pk)

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audit_app.models import AuditLog
 from auth_app.models import User
+from auth_app.tests.factories import UserFactory
 from permissions_app import selectors, services
 from permissions_app.errors import (
     AssignmentNotFound,
@@ -17,9 +18,9 @@ from permissions_app.errors import (
     UnknownPermission,
 )
 from permissions_app.models import PermissionCache, Role, UserRole
+from permissions_app.tests.factories import RoleFactory
 from sv_sdk.errors import ValidationFailed
-
-from .factories import RoleFactory, UserFactory
+from tests.support import user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_creating_a_role_is_audited_and_a_duplicate_name_is_refused():
 
 
 def test_granting_a_role_updates_the_cache_and_records_role_assigned():
-    user, actor = UserFactory(), UserFactory()
+    user, actor = UserFactory(), user_with("users:read")
     role = RoleFactory(permissions=["users:read"])
 
     assignment = services.role_grant(user=user, role=role, granted_by=actor)

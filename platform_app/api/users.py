@@ -5,24 +5,28 @@ and names the permission it needs in `required_permissions`.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auth_app.api.serializers import UserNameField
+from auth_app.errors import EmailTaken
 from auth_app.models import User
 from permissions_app.api.serializers import RoleRefSerializer
 from permissions_app.selectors import users_with_roles
 from platform_app import flows
-from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource
+from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource, list_filters
 from sv_sdk.api.permissions import MethodPermission
-from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
+from sv_sdk.api.serializers import StrictSerializer, problems, utc_json
 
 
 class ManagedUserOutputSerializer(serializers.ModelSerializer):
     """The users API's shape of a user; its rows come from users_with_roles (see `listed`)."""
 
+    # As stored: an address accepted at sign-up need not pass a stricter `format: email`.
+    email = serializers.CharField()
     roles = RoleRefSerializer(many=True, read_only=True)
 
     class Meta:
@@ -57,13 +61,15 @@ def listed(**query) -> list[dict]:
 
     On the busiest list a serializer per row cost more than the query; the
     other columns and the roles are already what ManagedUserOutputSerializer
-    would write, so only the datetimes are formatted, by its own fields.
+    would write, so only the datetimes are formatted: the user's by its own
+    fields, the roles' (written by PostgreSQL with "+00:00") in the API's "Z".
     """
     users = users_with_roles(fields=_USER_FIELDS, **query)
     for user in users:
         for name, field in _DATETIMES.items():
             if user[name] is not None:
                 user[name] = field.to_representation(user[name])
+        user["roles"] = utc_json(user["roles"])
     return users
 
 
@@ -85,41 +91,33 @@ def _output(user_id: str) -> dict:
     return found[0]
 
 
-def _protect_superusers(actor: User, user: User) -> None:
-    # users:write must not be a way to lock out or remove those above you.
-    if user.is_superuser and not actor.is_superuser:
-        raise PermissionDenied("Only a superuser can change or delete a superuser.")
-
-
 class UserCollectionApi(APIView):
     pagination_class = UserPagination
     permission_classes = [MethodPermission]
     required_permissions = {"GET": "users:read", "POST": "users:write"}
 
     class ListQuerySerializer(serializers.Serializer):
-        role = serializers.SlugField(max_length=100, required=False)
+        role = serializers.SlugField(
+            max_length=100, required=False, help_text="Only users who hold this role (by name)."
+        )
+
+    filter_serializer = ListQuerySerializer
 
     class CreateInputSerializer(StrictSerializer):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(
             max_length=1024, required=False, trim_whitespace=False, style={"input_type": "password"}
         )
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        name = UserNameField(default="")
         is_staff = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
         operation_id="users_list",
-        parameters=[
-            OpenApiParameter("role", str, description="Only users who hold this role (by name)."),
-        ],
+        parameters=[ListQuerySerializer],
         responses={200: ManagedUserOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        role = None
-        if "role" in request.query_params:  # nothing else to check without it
-            query = self.ListQuerySerializer(data=request.query_params)
-            query.is_valid(raise_exception=True)
-            role = query.validated_data.get("role")
+        role = list_filters(self).get("role")
         paginator = self.pagination_class()
         # DRF's cursor logic over rows already shaped as the API writes them.
         page = paginator.paginate_queryset(
@@ -129,8 +127,10 @@ class UserCollectionApi(APIView):
 
     @extend_schema(
         operation_id="users_create",
+        description=PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["password"]},
         request=CreateInputSerializer,
-        responses={201: ManagedUserOutputSerializer, **problems(400, 401, 403, 409)},
+        responses={201: ManagedUserOutputSerializer, **problems(400, 401, 403, EmailTaken)},
     )
     def post(self, request):
         data = self.CreateInputSerializer(data=request.data)
@@ -144,7 +144,7 @@ class UserDetailApi(APIView):
     required_permissions = {"GET": "users:read", "PATCH": "users:write", "DELETE": "users:delete"}
 
     class UpdateInputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        name = UserNameField()
         image = serializers.URLField(max_length=2000, required=False, allow_blank=True)
         is_active = serializers.BooleanField(required=False)
         is_staff = serializers.BooleanField(required=False)
@@ -166,13 +166,11 @@ class UserDetailApi(APIView):
         user = _user_or_404(user_id)
         data = self.UpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _protect_superusers(request.user, user)
         flows.user_update(user=user, actor=request.user, **data.validated_data)
         return Response(_output(user.pk))
 
     @extend_schema(operation_id="users_delete", responses={204: None, **problems(401, 403, 404)})
     def delete(self, request, user_id):
         user = _user_or_404(user_id)
-        _protect_superusers(request.user, user)
         flows.user_offboard(user=user, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

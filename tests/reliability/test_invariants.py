@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, UserRole
@@ -41,6 +42,18 @@ def test_a_missing_cache_row_is_reported():
     user = user_onboard(email="ada@example.com")
     PermissionCache.objects.filter(user=user).delete()
     assert f"user {user.pk} has no cache row" in check()
+
+
+def test_a_cache_row_with_a_wrong_expiry_is_reported_as_the_repair_sees_it():
+    # One comparison of cache and truth (issue 16): the invariant check and
+    # rebuild_permission_cache agree, valid_until included.
+    user = user_onboard(email="ada@example.com")
+    PermissionCache.objects.filter(user=user).update(valid_until=timezone.now())
+    assert f"[permission_cache] user {user.pk}: cache" in check()
+    call_command("rebuild_permission_cache", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("check_invariants", stdout=out)
+    assert "All invariants hold" in out.getvalue()
 
 
 def test_a_send_stuck_in_sending_is_reported(settings):

@@ -5,7 +5,6 @@ from django.core.management.base import CommandError
 from auth_app.models import User
 from auth_app.selectors import user_get_by_email
 from permissions_app.models import Role
-from sv_sdk.errors import ApplicationError
 
 
 def user_lookup(identifier: str) -> User:
@@ -15,13 +14,22 @@ def user_lookup(identifier: str) -> User:
     return user
 
 
+def add_actor_argument(parser) -> None:
+    parser.add_argument(
+        "--actor",
+        help="Act as this user (email address or id), under the privilege rule of"
+        " docs/security.md, and record them in the audit trail."
+        " Default: the system, which the rule does not restrict.",
+    )
+
+
+def actor_lookup(identifier: str | None) -> User | None:
+    """The user named by --actor, or None (the system) without one."""
+    return user_lookup(identifier) if identifier else None
+
+
 def role_lookup(name: str) -> Role:
     role = Role.objects.filter(name=name).first()
     if role is None:
         raise CommandError(f"No role named {name!r}.")
     return role
-
-
-def describe(exc: ApplicationError) -> str:
-    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
-    return f"{exc.detail} {details}".strip()
