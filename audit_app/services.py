@@ -1,14 +1,16 @@
 """Writes to the audit log; callers run them inside their own transaction."""
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db import connection, connections, transaction
+from django.db.models import Max, Min, Model
 
 from sv_sdk import metrics
+from sv_sdk.db.batch import Batch
 from sv_sdk.net import clean_ip
 
 from .context import UNSET, clean_user_agent, current_context
@@ -43,41 +45,69 @@ def _secret_keys(value, path: str = "") -> list[str]:
 _IDS_SQL = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
 
 
-def audit_ids_statement(count: int) -> tuple[str, list]:
-    """The statement that takes `count` ids for new rows (see audit_seal)."""
-    return _IDS_SQL, [_TABLE, count]
+def _insert_sealed(batch: Batch, rows: list[AuditLog]) -> None:
+    """Give unsaved rows their ids and MACs, and queue their INSERT into `batch`.
 
-
-def audit_seal(rows: list[AuditLog], ids: list[int]) -> None:
-    """Give unsaved rows their ids and MACs, ready to insert.
-
-    The id is taken first because the MAC covers it. Taking it in the same
-    transaction as the insert is what lets checkpoints know when every id up
-    to a point has settled.
+    As many ids as there are rows, taken first (one query) because the MAC
+    covers the id; taking them in the same transaction as the insert is what
+    lets checkpoints know when every id up to a point has settled.
     """
-    for row, row_id in zip(rows, sorted(ids), strict=True):
+    with connections[batch.using].cursor() as cursor:
+        cursor.execute(_IDS_SQL, [_TABLE, len(rows)])
+        ids = sorted(row_id for (row_id,) in cursor.fetchall())
+    for row, row_id in zip(rows, ids, strict=True):
         row.id = row_id
         row.row_mac = row_mac(row)
     metrics.count_audit_events(rows)
+    batch.insert(*rows)
 
 
 def _id_or_none(value) -> str | None:
     return None if value is None else str(value)
 
 
-def audit_event(
+def target_type_of(obj: Model) -> str:
+    """The audit name of a model instance: its class name in snake_case (EmailSend: email_send)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(obj).__name__).lower()
+
+
+def _one_of(name: str, obj, given_id, default):
+    # An object, or its id when no object exists (say, a user already deleted); not both.
+    if obj is not default and given_id is not default:
+        raise TypeError(f"pass {name}= or {name}_id=, not both")
+    if obj is default:
+        return given_id
+    return None if obj is None else obj.pk
+
+
+def audit_record(
     *,
     event_type: str,
-    actor_id=UNSET,
+    actor: Model | None = UNSET,
+    actor_id: str | None = UNSET,
+    user: Model | None = None,
     user_id: str | None = None,
+    target: Model | None = None,
     target_type: str = "",
     target_id: str = "",
     metadata: dict | None = None,
     ip_address=UNSET,
     user_agent=UNSET,
     request_id=UNSET,
+    batch: Batch | None = None,
 ) -> AuditLog:
-    """One event, not yet written: no id, no MAC (see audit_record for the arguments)."""
+    """Append one event to the audit log; with `batch`, as one of that batch's writes.
+
+    `actor` is who acted (a user, or None: the system), `user` the user the
+    event concerns, `target` what was acted on; each takes the object, or
+    `actor_id=`, `user_id=`, `target_type=` and `target_id=` where no object
+    exists (a user already deleted). actor, ip_address, user_agent and
+    request_id default to the current request's (or `audit_context`'s); a
+    value passed here wins.
+
+    With `batch`, the row is written when the batch runs, after its other
+    statements, its id taken then (sv_sdk.db.batch.Batch.gather).
+    """
     metadata = normalise_metadata(metadata or {})
     leaked = _secret_keys(metadata)
     if leaked:
@@ -87,10 +117,15 @@ def audit_event(
     def given_or_context(name: str, value):
         return context.value(name) if value is UNSET else value
 
-    return AuditLog(
+    if target is not None:
+        if target_type or target_id:
+            raise TypeError("pass target= or target_type= and target_id=, not both")
+        target_type, target_id = target_type_of(target), target.pk
+    actor_id = given_or_context("actor_id", _one_of("actor", actor, actor_id, UNSET))
+    row = AuditLog(
         event_type=event_type,
-        actor_id=_id_or_none(given_or_context("actor_id", actor_id)),
-        user_id=_id_or_none(user_id),
+        actor_id=_id_or_none(actor_id),
+        user_id=_id_or_none(_one_of("user", user, user_id, None)),
         target_type=target_type,
         target_id="" if target_id is None else str(target_id),
         metadata=metadata,
@@ -98,26 +133,13 @@ def audit_event(
         user_agent=clean_user_agent(given_or_context("user_agent", user_agent)),
         request_id=(given_or_context("request_id", request_id) or "")[:100],
     )
-
-
-def audit_record(**event) -> AuditLog:
-    """Append one event to the audit log (the arguments of audit_event).
-
-    actor_id, ip_address, user_agent and request_id default to the current
-    request's (or `audit_context`'s); a value passed here wins, and
-    `actor_id=None` means the system acted.
-    """
-    return audit_write(audit_event(**event))
-
-
-def audit_write(row: AuditLog) -> AuditLog:
-    """Write an event built by audit_event: take its id, seal it, insert it."""
-    # No savepoint: an audit failure fails the caller.
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(*audit_ids_statement(1))
-            audit_seal([row], [row_id for (row_id,) in cursor.fetchall()])
-        row.save(force_insert=True)
+    own = batch is None
+    if own:
+        batch = Batch()
+    batch.gather(_insert_sealed, row)
+    if own:
+        # No savepoint: an audit failure fails the caller.
+        batch.run()
     return row
 
 

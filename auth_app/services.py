@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit_app.services import audit_record
 from sv_sdk import metrics
-from sv_sdk.db.batch import delete_cascading
+from sv_sdk.db.batch import Batch, delete_cascading
 from sv_sdk.errors import ValidationFailed
 
 from .addresses import email_key, email_normalize
@@ -20,6 +20,10 @@ from .models import Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
 from .selectors import user_can_sign_in, user_get_by_email
 from .tokens import token_generate, token_hash
+
+_UNUSED_VERIFICATIONS_DELETE = (
+    f"DELETE FROM {Verification._meta.db_table} WHERE identifier = %s AND consumed_at IS NULL"  # noqa: S608
+)
 
 EMAIL_VERIFICATION = "email-verification"
 PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
@@ -89,8 +93,13 @@ def raise_if_email_taken(exc: IntegrityError) -> None:
         raise EmailTaken() from None
 
 
-def verification_build(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
-    """A new, unsaved single-use token row for `purpose`, and the token itself."""
+def verification_create(
+    *, user: User, purpose: str, ttl: timedelta, batch: Batch | None = None
+) -> tuple[Verification, str]:
+    """Issue a single-use token for `purpose`, replacing any unused one; return (row, token).
+
+    With `batch`, the row is written when the batch runs.
+    """
     token = token_generate()
     verification = Verification(
         identifier=f"{purpose}:{user.pk}",
@@ -98,20 +107,14 @@ def verification_build(*, user: User, purpose: str, ttl: timedelta) -> tuple[Ver
         value_hash=token_hash(token),
         expires_at=timezone.now() + ttl,
     )
-    return verification, token
-
-
-def verification_create(*, user: User, purpose: str, ttl: timedelta) -> tuple[Verification, str]:
-    """Issue a single-use token for `purpose`, replacing any unused one; return (row, token)."""
-    verification, token = verification_build(user=user, purpose=purpose, ttl=ttl)
-    # No savepoint when nested: only a database error can leave this block,
-    # and that aborts the caller's transaction anyway; a savepoint costs two round trips.
-    with transaction.atomic(savepoint=False):
-        # A new token makes the previous one of the same purpose useless.
-        Verification.objects.filter(
-            identifier=verification.identifier, consumed_at__isnull=True
-        ).delete()
-        verification.save(force_insert=True)
+    own = batch is None
+    if own:
+        batch = Batch()
+    # A new token makes the previous one of the same purpose useless.
+    batch.add(_UNUSED_VERIFICATIONS_DELETE, [verification.identifier])
+    batch.insert(verification)
+    if own:
+        batch.run()
     return verification, token
 
 
@@ -161,10 +164,9 @@ def user_password_set(*, user: User, password: str, event_type: str, actor: User
         ).delete()
         audit_record(
             event_type=event_type,
-            actor_id=actor.pk if actor else user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor or user,
+            user=user,
+            target=user,
         )
 
 
@@ -174,9 +176,8 @@ def user_email_verify(*, user: User) -> User:
         user.save(update_fields=["email_verified", "updated_at"])
         audit_record(
             event_type="user.email_verified",
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            user=user,
+            target=user,
             metadata={"email": user.email},
         )
     return user
@@ -209,10 +210,9 @@ def user_profile_update(*, user: User, actor: User, **changes) -> User:
             raise
         audit_record(
             event_type="user.updated",
-            actor_id=actor.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"fields": changed},
         )
     return user
@@ -250,10 +250,9 @@ def session_revoke(*, session: Session, actor: User | None, reason: str) -> None
         Session.objects.filter(pk=session.pk).delete()
         audit_record(
             event_type="auth.sign_out" if reason == "sign_out" else "session.revoked",
-            actor_id=actor.pk if actor else None,
+            actor=actor,
             user_id=session.user_id,
-            target_type="session",
-            target_id=session.pk,
+            target=session,
             metadata={"reason": reason},
         )
 
@@ -270,10 +269,9 @@ def sessions_revoke_for_user(
         if count:
             audit_record(
                 event_type="session.revoked",
-                actor_id=actor.pk if actor else None,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                actor=actor,
+                user=user,
+                target=user,
                 metadata={"reason": reason, "count": count},
             )
     return count
@@ -301,9 +299,8 @@ def credentials_check(
         with transaction.atomic():
             audit_record(
                 event_type="auth.sign_in_failed",
-                user_id=user.pk if user else None,
-                target_type="user" if user else "",
-                target_id=user.pk if user else "",
+                user=user,
+                target=user,
                 metadata={"email": email, "reason": "wrong_password" if user else "unknown_email"},
                 ip_address=ip_address,
                 user_agent=user_agent,
@@ -351,10 +348,9 @@ def sign_in_succeeded(
         lockout_clear(ip=ip_address, user=user)
         audit_record(
             event_type="auth.sign_in",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="session" if session else "user",
-            target_id=session.pk if session else user.pk,
+            actor=user,
+            user=user,
+            target=session or user,
             metadata={} if session else {"via": "django_login"},
             ip_address=ip_address,
             user_agent=user_agent,
@@ -373,10 +369,9 @@ def password_check(*, user: User, password: str, ip_address: str | None, user_ag
     with transaction.atomic():
         audit_record(
             event_type="user.password_check_failed",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=user,
+            user=user,
+            target=user,
             metadata={"reason": "wrong_current_password"},
             ip_address=ip_address,
             user_agent=user_agent,
@@ -408,10 +403,9 @@ def user_ban(*, user: User, until, actor: User | None) -> int:
         user.save(update_fields=["banned_until", "updated_at"])
         audit_record(
             event_type="user.updated",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"fields": ["banned_until"], "banned_until": until.isoformat()},
         )
         return sessions_revoke_for_user(user=user, actor=actor, reason="banned")
@@ -426,9 +420,8 @@ def user_unban(*, user: User, actor: User | None) -> None:
         user.save(update_fields=["banned_until", "updated_at"])
         audit_record(
             event_type="user.updated",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"fields": ["banned_until"], "banned_until": None},
         )

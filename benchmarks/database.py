@@ -13,7 +13,7 @@ from psycopg import sql
 _DJANGO_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role"}
 
 
-def _maintenance_connection() -> psycopg.Connection:
+def maintenance_connection() -> psycopg.Connection:
     return connect("postgres")
 
 
@@ -33,7 +33,7 @@ def connect(dbname: str) -> psycopg.Connection:
 
 
 def _drop(name: str) -> None:
-    with _maintenance_connection() as conn:
+    with maintenance_connection() as conn:
         # FORCE ends sessions a crashed run may have left behind.
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -47,7 +47,7 @@ def bench_database() -> Iterator[str]:
     if name != settings.BENCH_DATABASE_NAME:
         raise RuntimeError(f"refusing to recreate {name!r}: not the bench database")
     _drop(name)  # left over from an interrupted run
-    with _maintenance_connection() as conn:
+    with maintenance_connection() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         call_command("migrate", interactive=False, verbosity=0)

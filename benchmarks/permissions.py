@@ -20,8 +20,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from auth_app.models import User
-from permissions_app import selectors, services
+from permissions_app import selectors
+from permissions_app.effective import cache_upsert_sql
 from permissions_app.models import Role, UserRole
+from platform_app.api.users import listed
 
 from .onboarding import Latency, latency
 from .tables import markdown_table, text_table
@@ -93,10 +95,8 @@ def _seed(users: int) -> None:
             {"user": user_role, "auditor": auditor},
         )
         cursor.execute(
-            services._UPSERT_CACHE_SQL.replace(
-                "{truth}", selectors.effective_sql("u.email LIKE 'perm-bench-%%'")
-            ),
-            {"now": selectors._now()},
+            cache_upsert_sql("u.email LIKE 'perm-bench-%%'"),
+            {"now": selectors.clock()},
         )
         # ModelBackend's side: five groups of ten permissions, each user in one or two.
         cursor.execute(
@@ -210,12 +210,10 @@ def permissions_run(*, users: int = USERS, checks: int = 20_000, pages: int = 30
 def users_page(cursor_id: str, role: str | None) -> list[dict]:
     """One page as the users API reads it: newest first, before a cursor, roles included.
 
-    The API's own read (users_with_roles_window), with the one row past the page
-    that CursorPagination asks for to know whether a next page exists.
+    The API's own read (platform_app.api.users.listed), with the one row past
+    the page that CursorPagination asks for to know whether a next page exists.
     """
-    return selectors.users_with_roles_window(
-        role=role, descending=True, bound=("<", cursor_id), limit=PAGE + 1
-    )
+    return listed(role=role, descending=True, bound=("<", cursor_id), limit=PAGE + 1)
 
 
 def rows(run: PermissionsRun) -> list[tuple[str, str, str]]:
@@ -242,7 +240,7 @@ def _notes(run: PermissionsRun) -> list[str]:
         f" {run.seed_seconds:.1f} s (every user holds `user`, every tenth also `auditor`;"
         " on Django's side each user is in one or two of five groups of ten permissions).",
         f"A users page is {run.list_queries} SQL query (users joined to their current roles,"
-        " a prepared statement, rows already formatted as the API writes them),"
+        " a prepared statement; datetimes then formatted by the API's serializer fields),"
         " keyset-paginated at random positions: what `GET /api/v1/users` reads.",
         "A cold check of ours is the first check on a user loaded without its cache row; the"
         " API's authentication joins the row, so there a check is always warm.",

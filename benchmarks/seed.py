@@ -28,7 +28,7 @@ from platform_app.flows import user_onboard
 from sv_sdk.ids import new_id
 
 from . import permissions as permissions_bench
-from .database import _maintenance_connection, connect
+from .database import connect, maintenance_connection
 from .onboarding import Latency, latency
 from .tables import markdown_table, text_table
 
@@ -119,7 +119,7 @@ class FourDatabases:
         self.conns: dict[str, psycopg.Connection] = {}
 
     def __enter__(self):
-        with _maintenance_connection() as conn:
+        with maintenance_connection() as conn:
             for name in self.names.values():
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -132,7 +132,7 @@ class FourDatabases:
     def __exit__(self, *exc):
         for conn in self.conns.values():
             conn.close()
-        with _maintenance_connection() as conn:
+        with maintenance_connection() as conn:
             for name in self.names.values():
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -570,7 +570,7 @@ def seed_run(*, samples: int = 300, report_samples: int = 30) -> SeedRun:
                 ),
                 "~20 ms",
                 "~60 ms",
-                "1 transaction of 2 queries (sv_sdk.db.batch), 7 tables, plus its job",
+                "1 transaction of 3 queries (sv_sdk.db.batch), 7 tables, plus its job",
                 "4 commits, no atomicity, no job",
             ),
             (

@@ -21,8 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, connection, transaction
 
-from audit_app.models import AuditLog
-from audit_app.services import audit_event, audit_record, audit_write
+from audit_app.services import audit_record
 from auth_app.models import User
 from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
@@ -31,6 +30,7 @@ from sv_sdk.ids import new_id
 
 from . import selectors
 from .catalogue import SYSTEM_ROLE_CORE, unknown_permissions
+from .effective import NEW_USER_CACHE_SQL, cache_repair_sql, cache_upsert_sql
 from .errors import (
     AssignmentNotFound,
     PrivilegeExceeded,
@@ -39,37 +39,9 @@ from .errors import (
     SystemRole,
     UnknownPermission,
 )
-from .models import PermissionCache, Role, UserRole
+from .models import Role, UserRole
 
-_CACHE = PermissionCache._meta.db_table
 _USER_ROLES = UserRole._meta.db_table
-
-_UPSERT_CACHE_SQL = f"""
-INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
-SELECT truth.user_id, truth.permissions, truth.roles, %(now)s, truth.valid_until
-FROM ({{truth}}) truth
-ON CONFLICT (user_id) DO UPDATE
-SET permissions = EXCLUDED.permissions,
-    roles = EXCLUDED.roles,
-    computed_at = EXCLUDED.computed_at,
-    valid_until = EXCLUDED.valid_until
-"""  # noqa: S608
-
-# The rows of the cache that disagree with the truth (selectors.cache_disagreements_sql),
-# fixed in the same statement; the disagreements come back so the caller can report them.
-_REPAIR_CACHE_SQL = f"""
-WITH wrong AS ({{wrong}}),
-fixed AS (
-    INSERT INTO {_CACHE} AS cache (user_id, permissions, roles, computed_at, valid_until)
-    SELECT user_id, permissions, roles, %(now)s, valid_until FROM wrong
-    ON CONFLICT (user_id) DO UPDATE
-    SET permissions = EXCLUDED.permissions,
-        roles = EXCLUDED.roles,
-        computed_at = EXCLUDED.computed_at,
-        valid_until = EXCLUDED.valid_until
-)
-SELECT * FROM wrong ORDER BY user_id
-"""  # noqa: S608
 
 _GRANT_SQL = f"""
 INSERT INTO {_USER_ROLES} AS ur (id, user_id, role_id, granted_by_id, granted_at, expires_at)
@@ -78,21 +50,6 @@ ON CONFLICT (user_id, role_id) DO UPDATE
 SET granted_by_id = EXCLUDED.granted_by_id,
     granted_at = EXCLUDED.granted_at,
     expires_at = EXCLUDED.expires_at
-RETURNING id, xmax = 0
-"""  # noqa: S608
-
-# The cache row of a user whose only assignment is the one, without expiry, just
-# made in the same transaction: the truth (selectors.effective_sql) of that one
-# role, read with the role's lock held. Cheaper to plan than the general refresh,
-# which matters on the sign-up path; tests hold the two to the same answer.
-_NEW_USER_CACHE_SQL = f"""
-INSERT INTO {_CACHE} (user_id, permissions, roles, computed_at, valid_until)
-SELECT %(user_id)s,
-       CASE WHEN %(is_superuser)s THEN ARRAY['*']::varchar[]
-            ELSE ARRAY(SELECT DISTINCT p FROM unnest(r.permissions) AS p
-                       WHERE p IS NOT NULL ORDER BY p)::varchar[] END,
-       ARRAY[r.name]::varchar[], %(now)s, NULL
-FROM {Role._meta.db_table} r WHERE r.id = %(role_id)s
 """  # noqa: S608
 
 _LOCK = "SELECT pg_advisory_xact_lock{mode}(hashtextextended(%s || id, 0))"
@@ -100,9 +57,6 @@ _HELD_ROLES = f"""
 FROM (SELECT unnest(%s::text[]) UNION SELECT role_id FROM {_USER_ROLES} WHERE user_id = ANY(%s))
 AS roles(id) ORDER BY id
 """  # noqa: S608
-
-# A grant's shared role lock, taken by role name; returns (lock, the role's id).
-_ROLE_LOCK_SQL = _LOCK.format(mode="_shared") + f", id FROM {Role._meta.db_table} WHERE name = %s"
 
 
 def _lock_users(user_ids: Iterable[str], role_ids: Iterable[str] = ()) -> None:
@@ -140,13 +94,17 @@ def _forget(user) -> None:
         user._state.fields_cache.pop("permission_cache", None)
 
 
+def _refresh_statement(user_ids: Iterable[str]) -> tuple[str, dict]:
+    return (
+        cache_upsert_sql("u.id = ANY(%(ids)s)"),
+        {"now": selectors.clock(), "ids": list(user_ids)},
+    )
+
+
 def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
     """Recompute the cache rows of these users from their assignments, in one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
-            {"now": selectors._now(), "ids": list(user_ids)},
-        )
+        cursor.execute(*_refresh_statement(user_ids))
         metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS, cursor.rowcount)
 
 
@@ -155,8 +113,8 @@ def _refresh_role_holders(role_id: str) -> int:
     holders = f"u.id IN (SELECT user_id FROM {_USER_ROLES} WHERE role_id = %(role_id)s)"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
-            _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql(holders)),
-            {"now": selectors._now(), "role_id": role_id},
+            cache_upsert_sql(holders),
+            {"now": selectors.clock(), "role_id": role_id},
         )
         metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS, cursor.rowcount)
         return cursor.rowcount
@@ -169,10 +127,8 @@ def permission_cache_repair(*, user_ids: Iterable[str]) -> list[selectors.CacheD
         _lock_users(user_ids)
         with connection.cursor() as cursor:
             cursor.execute(
-                _REPAIR_CACHE_SQL.replace(
-                    "{wrong}", selectors.cache_disagreements_sql("u.id = ANY(%(ids)s)")
-                ),
-                {"now": selectors._now(), "ids": user_ids},
+                cache_repair_sql("u.id = ANY(%(ids)s)"),
+                {"now": selectors.clock(), "ids": user_ids},
             )
             return [selectors.CacheDisagreement(*row) for row in cursor.fetchall()]
 
@@ -207,7 +163,7 @@ def role_grant_check(
     grant lasts, and may act on `user`. A renewal passes the same checks as a
     fresh grant, so it never lengthens an expiry the actor could not have granted.
     """
-    if expires_at is not None and expires_at <= selectors._now():
+    if expires_at is not None and expires_at <= selectors.clock():
         raise ValidationFailed(errors={"expires_at": ["The expiry must be in the future."]})
     if actor is None:
         return
@@ -299,9 +255,8 @@ def role_create(
             raise RoleNameTaken() from None
         audit_record(
             event_type="role.created",
-            actor_id=actor.pk if actor else None,
-            target_type="role",
-            target_id=role.pk,
+            actor=actor,
+            target=role,
             metadata={"role": role.name, "permissions": role.permissions},
         )
     return role
@@ -356,9 +311,8 @@ def role_update(
                 holders = _refresh_role_holders(current.pk)
             audit_record(
                 event_type="role.updated",
-                actor_id=actor.pk if actor else None,
-                target_type="role",
-                target_id=current.pk,
+                actor=actor,
+                target=current,
                 metadata={"role": current.name, "changes": changes, "holders": holders},
             )
     for field in ("name", "description", "permissions", "updated_at"):
@@ -377,7 +331,7 @@ def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -
         if current.is_system:
             raise SystemRole("System roles cannot be deleted.")
         role_change_check(actor=actor, role=current)
-        now = selectors._now()
+        now = selectors.clock()
         assignments = UserRole.objects.filter(role=current)
         holders = assignments.filter(selectors.assignment_active(now)).count()
         if holders and not force:
@@ -395,9 +349,8 @@ def role_delete(*, role: Role, force: bool = False, actor: User | None = None) -
             permission_cache_refresh(user_ids=user_ids)
         audit_record(
             event_type="role.deleted",
-            actor_id=actor.pk if actor else None,
-            target_type="role",
-            target_id=current.pk,
+            actor=actor,
+            target=role,  # not `current`: deleting it cleared its pk
             metadata={
                 "role": current.name,
                 "permissions": current.permissions,
@@ -412,94 +365,88 @@ def role_grant(
     role: Role,
     granted_by: User | None = None,
     expires_at: datetime | None = None,
+    batch: Batch | None = None,
 ) -> UserRole:
     """Give `user` the role (optionally until `expires_at`), refresh their cache, audit it.
 
     Granting a role the user already has renews that assignment with the new
     expiry; the returned assignment's `renewed` attribute says which happened.
-    Grants and renewals alike pass role_grant_check.
+    Grants and renewals alike pass role_grant_check. With `batch`, the writes
+    happen when the batch runs; `user` may then be a new user that the same
+    batch inserts first (user_onboard).
     """
     role_grant_check(actor=granted_by, user=user, role=role, expires_at=expires_at)
-    now = selectors._now()
+    now = selectors.clock()
+    own = batch is None
+    if own:
+        batch = Batch()
     # No savepoint when nested: nothing in this block raises an error a caller
     # could recover from (any failure is a database error, which aborts the
     # caller's transaction anyway), and a savepoint costs two round trips.
     with transaction.atomic(savepoint=False):
-        _lock_users([user.pk], role_ids=[role.pk])
-        with connection.cursor() as cursor:
-            cursor.execute(*_grant_statement(user, role, granted_by, now, expires_at))
-            assignment_id, created = cursor.fetchone()
-        permission_cache_refresh(user_ids=[user.pk])
-        audit_write(_grant_event(user, role, granted_by, expires_at, renewed=not created))
+        if user._state.adding:
+            # Not inserted yet: the user holds no role, and no other transaction
+            # can see them before this one commits. The role's shared lock is the
+            # only one needed, taken by an earlier statement than the cache
+            # row's, so that statement reads the role after any edit of it.
+            lock = _LOCK.format(mode="_shared") + " FROM (VALUES (%s)) AS r(id)"
+            batch.add(lock, ["permissions:role:", role.pk])
+            assignment_id = None
+            cache = (
+                NEW_USER_CACHE_SQL,
+                {
+                    "user_id": user.pk,
+                    "is_superuser": user.is_superuser,
+                    "now": now,
+                    "role_id": role.pk,
+                },
+            )
+        else:
+            _lock_users([user.pk], role_ids=[role.pk])
+            assignment_id = (
+                UserRole.objects.filter(user=user, role=role).values_list("pk", flat=True).first()
+            )
+            cache = _refresh_statement([user.pk])
+            metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS)
+        assignment = UserRole(
+            id=assignment_id or new_id(),
+            user=user,
+            role=role,
+            granted_by=granted_by,
+            granted_at=now,
+            expires_at=expires_at,
+        )
+        assignment.renewed = assignment_id is not None
+        batch.add(
+            _GRANT_SQL,
+            {
+                "id": assignment.pk,
+                "user_id": user.pk,
+                "role_id": role.pk,
+                "granted_by_id": granted_by.pk if granted_by else None,
+                "now": now,
+                "expires_at": expires_at,
+            },
+        )
+        batch.add(*cache)
+        audit_record(
+            event_type="role.assigned",
+            actor=granted_by,
+            user=user,
+            target=role,
+            metadata={
+                "role": role.name,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "renewed": assignment.renewed,
+            },
+            batch=batch,
+        )
+        if own:
+            batch.run()
     _forget(user)
-    assignment = UserRole(
-        id=assignment_id,
-        user=user,
-        role=role,
-        granted_by=granted_by,
-        granted_at=now,
-        expires_at=expires_at,
-    )
     assignment._state.adding = False
     assignment._state.db = connection.alias
-    assignment.renewed = not created
     return assignment
-
-
-def role_lock_statement(role_name: str) -> tuple[str, list]:
-    """Take the shared lock a grant of the role named `role_name` takes; return (_, its id).
-
-    See the module's notes. The role's permissions must be read by a later
-    statement, whose snapshot is taken after the lock.
-    """
-    return _ROLE_LOCK_SQL, ["permissions:role:", role_name]
-
-
-def role_grant_new_user(
-    batch: Batch, *, user: User, role_id: str, role_name: str, granted_by: User | None
-) -> AuditLog:
-    """role_grant's writes, queued into `batch`, for a user inserted earlier in the same batch.
-
-    The user holds no role yet, and no other transaction can see them before
-    this one commits: the only lock needed is role_lock_statement's, which the
-    caller takes in an earlier round trip (so the cache reads the role after it).
-    Returns the role.assigned event, not yet written.
-    """
-    role = Role(id=role_id, name=role_name)  # what the statements and the event need of it
-    now = selectors._now()
-    batch.add(*_grant_statement(user, role, granted_by, now, None))
-    batch.add(
-        _NEW_USER_CACHE_SQL,
-        {"user_id": user.pk, "is_superuser": user.is_superuser, "now": now, "role_id": role_id},
-    )
-    _forget(user)
-    return _grant_event(user, role, granted_by, None, renewed=False)
-
-
-def _grant_statement(user, role, granted_by, now, expires_at) -> tuple[str, dict]:
-    return _GRANT_SQL, {
-        "id": new_id(),
-        "user_id": user.pk,
-        "role_id": role.pk,
-        "granted_by_id": granted_by.pk if granted_by else None,
-        "now": now,
-        "expires_at": expires_at,
-    }
-
-
-def _grant_event(user, role, granted_by, expires_at, *, renewed: bool) -> AuditLog:
-    return audit_event(
-        event_type="role.assigned",
-        actor_id=granted_by.pk if granted_by else None,
-        user_id=user.pk,
-        target_type="role",
-        target_id=role.pk,
-        metadata={
-            "role": role.name,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-            "renewed": renewed,
-        },
-    )
 
 
 def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> None:
@@ -516,10 +463,9 @@ def role_revoke(*, user: User, role: Role, revoked_by: User | None = None) -> No
         permission_cache_refresh(user_ids=[user.pk])
         audit_record(
             event_type="role.revoked",
-            actor_id=revoked_by.pk if revoked_by else None,
-            user_id=user.pk,
-            target_type="role",
-            target_id=role.pk,
+            actor=revoked_by,
+            user=user,
+            target=role,
             metadata={"role": role.name},
         )
     _forget(user)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from audit_app.services import audit_event, audit_ids_statement, audit_record, audit_seal
+from audit_app.services import audit_record
 from auth_app import services as auth_services
 from auth_app.errors import RateLimited
 from auth_app.models import Session, User
@@ -24,26 +24,17 @@ from auth_app.services import (
     user_email_verify,
     user_password_set,
     user_profile_update,
-    verification_build,
     verification_consume,
     verification_create,
 )
-from email_app.models import Category, EmailTemplate
-from email_app.services import (
-    SecretLink,
-    email_build,
-    email_enqueue,
-    email_queue,
-    template_candidates,
-    template_choose,
-)
+from email_app.models import Category
+from email_app.services import SecretLink, email_queue, template_find
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
-from permissions_app.models import Role
+from permissions_app.selectors import role_find
 from permissions_app.services import (
     permission_cache_refresh,
     privilege_check,
-    role_grant_new_user,
-    role_lock_statement,
+    role_grant,
     superuser_change_check,
 )
 from sv_sdk import metrics
@@ -85,15 +76,12 @@ def user_onboard(
         )
 
 
-# The audit events of an onboarding: role.assigned, user.created, email.queued.
-_ONBOARD_EVENTS = 3
-
-
 def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_password) -> User:
     # Always inside a caller's durable block: no savepoint of its own. The
-    # statements go to the server in two round trips (sv_sdk.db.batch): first
-    # what the writes depend on, then every write of the seven tables, in order.
-    # A taken email fails the second at its first statement, so nothing is written.
+    # statements go to the server in three round trips (sv_sdk.db.batch): what
+    # the writes depend on, the audit rows' ids, then every write of the seven
+    # tables, in order. A taken email fails the last at its first statement, so
+    # nothing is written.
     user = user_build(
         email=email,
         password=password,
@@ -102,40 +90,28 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
         is_superuser=is_superuser,
         validate_password=validate_password,
     )
-    role_name = SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE
     with transaction.atomic(savepoint=False):
         reads = Batch()
-        role_at = reads.add(*role_lock_statement(role_name))
-        templates_at = reads.select(EmailTemplate, *template_candidates(key="verify-email"))
-        ids_at = reads.add(*audit_ids_statement(_ONBOARD_EVENTS))
-        found = reads.run()
-        if not found[role_at]:
-            raise Role.DoesNotExist(f"the {role_name!r} role is missing")
-        [(_locked, role_id)] = found[role_at]
-        template = template_choose(found[templates_at], key="verify-email")
+        role = role_find(reads, name=SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE)
+        template = template_find(reads, key="verify-email")
+        reads.run()
 
         writes = Batch()
         writes.insert(user)
-        events = [
-            role_grant_new_user(
-                writes, user=user, role_id=role_id, role_name=role_name, granted_by=actor
-            ),
-            audit_event(
-                event_type="user.created",
-                actor_id=actor.pk if actor else None,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
-                metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
-            ),
-        ]
+        role_grant(user=user, role=role.value, granted_by=actor, batch=writes)
+        audit_record(
+            event_type="user.created",
+            actor=actor,
+            user=user,
+            target=user,
+            metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
+            batch=writes,
+        )
         ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
-        verification, token = verification_build(user=user, purpose=EMAIL_VERIFICATION, ttl=ttl)
-        writes.insert(verification)
-        send = email_build(template=template, **_verification_email(user, token, ttl))
-        events.append(email_enqueue(writes, send, actor=None, metadata={"template": template.key}))
-        audit_seal(events, [row_id for (row_id,) in found[ids_at]])
-        writes.insert(*events)
+        _verification, token = verification_create(
+            user=user, purpose=EMAIL_VERIFICATION, ttl=ttl, batch=writes
+        )
+        email_queue(template=template.value, batch=writes, **_verification_email(user, token, ttl))
         try:
             writes.run()
         except IntegrityError as exc:
@@ -248,9 +224,8 @@ def password_reset_request(*, email: str) -> None:
             # No new token either: the link already in the mailbox stays valid.
             audit_record(
                 event_type="user.password_reset_requested",
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                user=user,
+                target=user,
                 metadata={"mail": "daily_cap_reached"},
             )
             return
@@ -258,9 +233,8 @@ def password_reset_request(*, email: str) -> None:
         _verification, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=ttl)
         audit_record(
             event_type="user.password_reset_requested",
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            user=user,
+            target=user,
         )
         email_queue(
             to_email=user.email,

@@ -66,7 +66,7 @@ class RestartReport:
         }
 
 
-def _request(method: str, url: str, body: dict | None = None, token: str | None = None):
+def http_request(method: str, url: str, body: dict | None = None, token: str | None = None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
     request.add_header("Content-Type", "application/json")
@@ -90,16 +90,16 @@ def _load(base: str, report: RestartReport, stop: threading.Event, worker: int) 
         started = time.monotonic()
         if token is None or n % 10 == 0:
             email = f"load-{worker}-{n}@example.com"
-            status, body = _request(
+            status, body = http_request(
                 "POST", f"{base}/api/v1/auth/sign-up", {"email": email, "password": PASSWORD}
             )
             if status == 201:
                 report.acknowledged.add(email)
                 token = body["session"]["token"]
         elif n % 2:
-            status, body = _request("PATCH", f"{base}/api/v1/auth/me", {"name": f"n{n}"}, token)
+            status, body = http_request("PATCH", f"{base}/api/v1/auth/me", {"name": f"n{n}"}, token)
         else:
-            status, body = _request("GET", f"{base}/api/v1/auth/session", token=token)
+            status, body = http_request("GET", f"{base}/api/v1/auth/session", token=token)
         code = body.get("code", "") if isinstance(body, dict) else ""
         report.outcomes.append(Outcome(started, status, time.monotonic() - started, code))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from .restart import PASSWORD, _request
+from .restart import PASSWORD, http_request
 from .servers import ROOT, Postgres, app_environment, gunicorn, manage
 
 
@@ -51,7 +51,7 @@ def run(*, seconds: int = 60, users: int = 10) -> SoakReport:
         with gunicorn(app_environment(postgres.url), workers=2) as base:
             port = int(base.rsplit(":", 1)[1])
             admin_email = "soak-admin@example.com"
-            status, body = _request(
+            status, body = http_request(
                 "POST", f"{base}/api/v1/auth/sign-up", {"email": admin_email, "password": PASSWORD}
             )
             assert status == 201, body

@@ -6,7 +6,9 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
 
+from audit_app.evidence import row_mac
 from audit_app.models import AuditLog
+from audit_app.services import audit_record
 from auth_app.models import Session, User
 from auth_app.services import session_create, user_delete
 from email_app.models import EmailSend
@@ -22,20 +24,55 @@ def test_one_query_runs_every_statement_and_returns_each_ones_rows():
     counter = FailAt()
     batch = Batch()
     with connection.execute_wrapper(counter), transaction.atomic():
-        roles_at = batch.select(Role, "name = ANY(%s) ORDER BY name", [["user", "auditor"]])
+        roles = batch.select(Role, "name = ANY(%s) ORDER BY name", [["user", "auditor"]])
         batch.insert(Role(name="support", permissions=["users:read"]))
-        sum_at = batch.add("SELECT %s::int + %s::int", [2, 3])
-        quote_at = batch.add("SELECT %s::text", ["it's; -- not SQL"])
-        results = batch.run()
+        total = batch.add("SELECT %s::int + %s::int", [2, 3], then=lambda rows: rows[0][0])
+        quote = batch.add("SELECT %s::text", ["it's; -- not SQL"])
+        with pytest.raises(RuntimeError):
+            total.value  # noqa: B018 (not there before the batch runs)
+        batch.run()
 
     assert counter.count == 1
-    roles = results[roles_at]
-    assert [r.name for r in roles] == ["auditor", "user"]
+    assert [r.name for r in roles.value] == ["auditor", "user"]
     # Model instances, with their columns converted as the ORM would.
-    assert isinstance(roles[0].permissions, list) and "audit:read" in roles[0].permissions
-    assert results[sum_at] == [(5,)]
-    assert results[quote_at] == [("it's; -- not SQL",)]
+    assert isinstance(roles.value[0].permissions, list)
+    assert "audit:read" in roles.value[0].permissions
+    assert total.value == 5
+    assert quote.value == [("it's; -- not SQL",)]
     assert Role.objects.get(name="support").permissions == ["users:read"]
+
+
+def test_an_error_raised_by_a_then_leaves_the_callers_transaction_usable():
+    # A `then` raises domain errors (TemplateNotFound, Role.DoesNotExist), which a
+    # caller may handle and carry on in the same transaction.
+    with transaction.atomic():
+        batch = Batch()
+        batch.add("SELECT 1", then=lambda rows: {}["missing"])
+        with pytest.raises(KeyError):
+            batch.run()
+        assert Role.objects.filter(name="user").exists()
+
+
+def test_audit_rows_in_a_batch_take_as_many_ids_as_there_are_rows_in_one_more_query():
+    ada = user_onboard(email="ada@example.com")
+    counter = FailAt()
+    batch = Batch()
+    with connection.execute_wrapper(counter), transaction.atomic():
+        rows = [
+            audit_record(event_type="user.updated", user=ada, target=ada, batch=batch)
+            for _ in range(4)
+        ]
+        batch.add("SELECT 1")
+        assert not AuditLog.objects.filter(event_type="user.updated").exists()
+        before = counter.count
+        batch.run()
+
+    assert counter.count - before == 2  # the ids, then the batch
+    ids = [row.id for row in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    stored = AuditLog.objects.filter(event_type="user.updated").order_by("id")
+    assert [row.id for row in stored] == ids
+    assert all(row_mac(row) == row.row_mac for row in stored)
 
 
 def test_an_error_stops_the_query_and_the_transaction_keeps_nothing_of_it():

@@ -121,6 +121,24 @@ def test_a_command_or_job_says_who_acts_and_explicit_arguments_win():
     assert (explicit.actor_id, explicit.request_id) == (None, "other")
 
 
+def test_actor_user_and_target_are_given_as_objects_or_as_ids_where_none_exists():
+    ada = user_onboard(email="ada@example.com")
+    send = ada.email_sends.get()
+    with audit_context(actor_id="operator-1"):
+        by_object = audit_record(event_type="email.sent", actor=ada, user=ada, target=send)
+        system = audit_record(event_type="email.sent", actor=None, target=ada)
+        by_id = audit_record(
+            event_type="user.deleted", actor_id="gone", target_type="user", target_id="gone"
+        )
+
+    assert (by_object.actor_id, by_object.user_id) == (ada.pk, ada.pk)
+    assert (by_object.target_type, by_object.target_id) == ("email_send", send.pk)
+    assert (system.actor_id, system.target_type, system.target_id) == (None, "user", ada.pk)
+    assert (by_id.actor_id, by_id.target_type, by_id.target_id) == ("gone", "user", "gone")
+    with pytest.raises(TypeError):
+        audit_record(event_type="email.sent", actor=ada, actor_id=ada.pk)
+
+
 def test_metadata_that_names_a_secret_is_refused_at_any_depth():
     with pytest.raises(ValueError, match="password"):
         audit_record(event_type="user.updated", metadata={"changes": {"password": "x"}})

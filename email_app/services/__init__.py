@@ -1,14 +1,7 @@
 """The email domain's writes, one module per concern; the public services, by name."""
 
 from .delivery import DeliveryDeferred, email_deliver, email_recover_stalled, message_id_for
-from .outbox import (
-    SecretLink,
-    email_build,
-    email_enqueue,
-    email_queue,
-    email_resend,
-    suppression_reason,
-)
+from .outbox import SecretLink, email_queue, email_resend, suppression_reason
 from .preferences import email_unsubscribe, preference_set
 from .suppression import (
     email_suppress,
@@ -17,10 +10,9 @@ from .suppression import (
     suppression_lift,
 )
 from .templates import (
-    template_candidates,
-    template_choose,
     template_create,
     template_editable,
+    template_find,
     template_get,
     template_sources_check,
     template_update,
@@ -30,9 +22,7 @@ from .tracking import email_webhook_record
 __all__ = [
     "DeliveryDeferred",
     "SecretLink",
-    "email_build",
     "email_deliver",
-    "email_enqueue",
     "email_queue",
     "email_recover_stalled",
     "email_resend",
@@ -45,10 +35,9 @@ __all__ = [
     "suppression_in_force",
     "suppression_lift",
     "suppression_reason",
-    "template_candidates",
-    "template_choose",
     "template_create",
     "template_editable",
+    "template_find",
     "template_get",
     "template_sources_check",
     "template_update",

@@ -66,8 +66,7 @@ def _claim(send_id: str) -> EmailSend | None:
             audit_record(
                 event_type="email.suppressed",
                 user_id=send.user_id,
-                target_type="email_send",
-                target_id=send.pk,
+                target=send,
                 metadata={"category": send.category, "status": send.status},
             )
             return send
@@ -188,8 +187,7 @@ def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
         audit_record(
             event_type="email.sent",
             user_id=send.user_id,
-            target_type="email_send",
-            target_id=send.pk,
+            target=send,
             metadata={"category": send.category, "provider": send.provider},
         )
     send.status = Status.SENT
@@ -314,8 +312,7 @@ def _fail(send: EmailSend, *, error: str) -> None:
     audit_record(
         event_type="email.failed",
         user_id=send.user_id,
-        target_type="email_send",
-        target_id=send.pk,
+        target=send,
         metadata={"attempts": send.attempts, "category": send.category},
     )
 

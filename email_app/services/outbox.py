@@ -6,8 +6,7 @@ from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 
-from audit_app.models import AuditLog
-from audit_app.services import audit_event, audit_write
+from audit_app.services import audit_record
 from auth_app.models import User
 from sv_sdk.db.batch import Batch
 from sv_sdk.errors import ValidationFailed
@@ -68,26 +67,32 @@ def email_queue(
     *,
     to_email: str,
     category: str,
-    template_key: str,
     context: dict,
+    template_key: str = "",
+    template: EmailTemplate | None = None,
     user: User | None = None,
     locale: str | None = None,
     secret_links: dict[str, SecretLink] | None = None,
     idempotency_key: str | None = None,
     actor: User | None = None,
+    batch: Batch | None = None,
 ) -> EmailSend:
     """Render a template into an outbox row and defer its delivery job, atomically.
 
-    `secret_links` (template variable to link) are inserted after rendering, at
-    delivery, and never stored in clear (see email_build). A security template
-    (SECURITY_TEMPLATES) is queued by the account flows only, which pass no
-    `actor`: asked by someone, it raises TemplateReserved. Rolling back the
-    caller's transaction removes the row and the job alike. A repeated
-    `idempotency_key` returns the first send and queues nothing. Non-essential
-    mail to an unsubscribed, bounced or complaining address is recorded as
-    `suppressed` and never delivered.
+    The template is the active one for `template_key` and `locale`, or `template`
+    when the caller found it already (template_find). `secret_links` (template
+    variable to link) are inserted after rendering, at delivery, and never
+    stored in clear (see _send_build). A security template (SECURITY_TEMPLATES)
+    is queued by the account flows only, which pass no `actor`: asked by
+    someone, it raises TemplateReserved. Rolling back the caller's transaction
+    removes the row and the job alike. A repeated `idempotency_key` returns the
+    first send and queues nothing. Non-essential mail to an unsubscribed,
+    bounced or complaining address is recorded as `suppressed` and never
+    delivered. With `batch`, the row, the job and the audit row are written
+    when the batch runs.
     """
-    if actor is not None and template_key in SECURITY_TEMPLATES:
+    key = template.key if template is not None else template_key
+    if actor is not None and key in SECURITY_TEMPLATES:
         raise TemplateReserved()
     if category not in Category.values:
         raise ValidationFailed(errors={"category": [f"Unknown category {category!r}."]})
@@ -95,28 +100,29 @@ def email_queue(
         existing = EmailSend.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    template = template_get(key=template_key, locale=locale)
-    send = email_build(
+    if template is None:
+        template = template_get(key=template_key, locale=locale)
+    send = _send_build(
         template=template,
         to_email=to_email,
         category=category,
         context=context,
         user=user,
-        secret_links=secret_links,
+        secret_links=secret_links or {},
         idempotency_key=idempotency_key,
     )
-    return _send_create(send, actor=actor, metadata={"template": template.key})
+    return _outbox_add(send, actor=actor, metadata={"template": template.key}, batch=batch)
 
 
-def email_build(
+def _send_build(
     *,
     template: EmailTemplate,
     to_email: str,
     category: str,
     context: dict,
-    user: User | None = None,
-    secret_links: dict[str, SecretLink] | None = None,
-    idempotency_key: str | None = None,
+    user: User | None,
+    secret_links: dict[str, SecretLink],
+    idempotency_key: str | None,
 ) -> EmailSend:
     """An unsaved outbox row: the template rendered with a marker for each secret link.
 
@@ -126,11 +132,10 @@ def email_build(
     [redacted] instead. Raises TemplateVariableMissing or TemplateTooLarge
     before anything is written.
     """
-    links = secret_links or {}
-    undeclared = set(links) - set(SECURITY_TEMPLATES.get(template.key, ()))
+    undeclared = set(secret_links) - set(SECURITY_TEMPLATES.get(template.key, ()))
     if undeclared:
         raise ValueError(f"template {template.key!r} takes no secret link {sorted(undeclared)}")
-    markers = {name: link_marker() for name in links}
+    markers = {name: link_marker() for name in secret_links}
     rendered = dict(
         zip(
             ("subject", "text_body", "html_body"),
@@ -161,9 +166,9 @@ def email_build(
         user=user,
         to_email=to_email,
         category=category,
-        context={**context, **dict.fromkeys(links, REDACTED)},
-        links=json.dumps({markers[name]: list(link) for name, link in links.items()})
-        if links
+        context={**context, **dict.fromkeys(secret_links, REDACTED)},
+        links=json.dumps({markers[name]: list(link) for name, link in secret_links.items()})
+        if secret_links
         else "",
         idempotency_key=idempotency_key,
     )
@@ -174,28 +179,6 @@ def email_build(
     return send
 
 
-def email_enqueue(batch: Batch, send: EmailSend, *, actor: User | None, metadata: dict) -> AuditLog:
-    """Queue a new send's writes into `batch`; return its audit event, not yet written.
-
-    The writes: the row (unless already saved) and, unless the address is
-    suppressed for the category, the delivery job. A suppressed send is kept
-    as `suppressed` and never delivered.
-    """
-    if send._state.adding:
-        _status_set(send)
-        batch.insert(send)
-    if send.status == Status.QUEUED:
-        batch.add(*defer_statement(DELIVER_TASK, send_id=send.pk))
-    return audit_event(
-        event_type="email.queued" if send.status == Status.QUEUED else "email.suppressed",
-        actor_id=actor.pk if actor else None,
-        user_id=send.user_id,
-        target_type="email_send",
-        target_id=send.pk,
-        metadata={**metadata, "category": send.category, "status": send.status},
-    )
-
-
 def _status_set(send: EmailSend) -> None:
     send.last_error = suppression_reason(
         to_email=send.to_email, user_id=send.user_id, category=send.category
@@ -203,15 +186,21 @@ def _status_set(send: EmailSend) -> None:
     send.status = Status.SUPPRESSED if send.last_error else Status.QUEUED
 
 
-def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> EmailSend:
+def _outbox_add(
+    send: EmailSend, *, actor: User | None, metadata: dict, batch: Batch | None
+) -> EmailSend:
+    """Write a new send (kept as `suppressed` if its address is), its job and its audit row."""
+    own = batch is None
+    if own:
+        batch = Batch()
     # No outer savepoint when nested: apart from the idempotency race, handled by
     # its own savepoint below, only a database error can leave this block, and
     # that aborts the caller's transaction anyway; a savepoint costs two round trips.
     with transaction.atomic(savepoint=False):
+        _status_set(send)
         if send.idempotency_key:
             # Two racing calls with one key: the second waits for the first to
             # commit, fails on the unique index, and returns the first's send.
-            _status_set(send)
             try:
                 with transaction.atomic():
                     send.save(force_insert=True)
@@ -219,10 +208,20 @@ def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> Emai
                 if "idempotency_key" not in str(exc):
                     raise
                 return EmailSend.objects.get(idempotency_key=send.idempotency_key)
-        batch = Batch()
-        event = email_enqueue(batch, send, actor=actor, metadata=metadata)
-        batch.run()  # the row and its job in one round trip
-        audit_write(event)
+        else:
+            batch.insert(send)
+        if send.status == Status.QUEUED:
+            batch.add(*defer_statement(DELIVER_TASK, send_id=send.pk))
+        audit_record(
+            event_type="email.queued" if send.status == Status.QUEUED else "email.suppressed",
+            actor=actor,
+            user_id=send.user_id,
+            target=send,
+            metadata={**metadata, "category": send.category, "status": send.status},
+            batch=batch,
+        )
+        if own:
+            batch.run()  # the row, its job and its audit row: the id, then one round trip
     return send
 
 
@@ -248,8 +247,9 @@ def email_resend(*, send: EmailSend, actor: User | None = None) -> EmailSend:
         html_body=send.html_body,
         context=send.context,
     )
-    return _send_create(
+    return _outbox_add(
         copy,
         actor=actor,
         metadata={"template": send.template.key if send.template_id else "", "resend_of": send.pk},
+        batch=None,
     )

@@ -51,10 +51,9 @@ def preference_set(
         if (True if before is None else before) != subscribed:
             audit_record(
                 event_type="email.subscribed" if subscribed else "email.unsubscribed",
-                actor_id=actor.pk if actor else None,
-                user_id=user.pk,
-                target_type="email_preference",
-                target_id=preference.pk,
+                actor=actor,
+                user=user,
+                target=preference,
                 metadata={"category": category, "source": source},
             )
     return preference

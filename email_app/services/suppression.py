@@ -88,8 +88,7 @@ def _suppression_audit(row: EmailSuppression, send: EmailSend) -> None:
     audit_record(
         event_type="email.address_suppressed",
         user_id=send.user_id,
-        target_type="email_suppression",
-        target_id=row.pk,
+        target=row,
         metadata={
             "reason": row.reason,
             "provider": row.provider,
@@ -143,9 +142,8 @@ def suppression_lift(*, suppression: EmailSuppression, actor: User | None) -> Em
         row.save(update_fields=["lifted_at", "lifted_by"])
         audit_record(
             event_type="email.suppression_lifted",
-            actor_id=actor.pk if actor else None,
-            target_type="email_suppression",
-            target_id=row.pk,
+            actor=actor,
+            target=row,
             metadata={"reason": row.reason, "provider": row.provider},
         )
     return row

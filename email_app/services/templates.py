@@ -1,7 +1,6 @@
 """Email templates: create and change them, and choose the one to render for a key and locale."""
 
 import logging
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -9,7 +8,7 @@ from django.template import TemplateSyntaxError
 
 from audit_app.services import audit_record
 from auth_app.models import User
-from sv_sdk.db.batch import Batch
+from sv_sdk.db.batch import Batch, Result
 from sv_sdk.errors import ValidationFailed
 
 from ..errors import TemplateExists, TemplateNotFound, TemplateRenderFailed, TemplateReserved
@@ -36,31 +35,31 @@ TEMPLATE_FIELDS = ("subject", "text_body", "html_body", "description", "is_activ
 _TEMPLATE_SOURCES = ("subject", "text_body", "html_body")
 
 
+def template_find(batch: Batch, *, key: str, locale: str | None = None) -> Result:
+    """Queue into `batch` the read of the active template for key and locale.
+
+    Its value is the locale's template, else the default locale's; running the
+    batch raises TemplateNotFound when neither exists.
+    """
+    locales = [loc for loc in (locale, settings.SV_DEFAULT_LOCALE) if loc]
+
+    def choose(templates: list[EmailTemplate]) -> EmailTemplate:
+        by_locale = {t.locale: t for t in templates}
+        for loc in locales:
+            if loc in by_locale:
+                return by_locale[loc]
+        raise TemplateNotFound(f"no active email template {key!r}")
+
+    where = '"key" = %s AND "locale" = ANY(%s) AND "is_active"'
+    return batch.select(EmailTemplate, where, [key, locales], then=choose)
+
+
 def template_get(*, key: str, locale: str | None = None) -> EmailTemplate:
     """The active template for key and locale, falling back to the default locale."""
     batch = Batch()
-    found = batch.select(EmailTemplate, *template_candidates(key=key, locale=locale))
-    return template_choose(batch.run()[found], key=key, locale=locale)
-
-
-def template_candidates(*, key: str, locale: str | None = None) -> tuple[str, list]:
-    """The condition and values of the active templates template_get chooses from.
-
-    For `Batch.select(EmailTemplate, ...)`: the locale's and the default locale's.
-    """
-    locales = [loc for loc in (locale, settings.SV_DEFAULT_LOCALE) if loc]
-    return '"key" = %s AND "locale" = ANY(%s) AND "is_active"', [key, locales]
-
-
-def template_choose(
-    templates: Iterable[EmailTemplate], *, key: str, locale: str | None = None
-) -> EmailTemplate:
-    """The locale's template from `templates`, else the default locale's."""
-    by_locale = {t.locale: t for t in templates}
-    for loc in (locale, settings.SV_DEFAULT_LOCALE):
-        if loc and loc in by_locale:
-            return by_locale[loc]
-    raise TemplateNotFound(f"no active email template {key!r}")
+    found = template_find(batch, key=key, locale=locale)
+    batch.run()
+    return found.value
 
 
 def template_editable(*, key: str, actor: User | None) -> None:
@@ -182,9 +181,8 @@ def template_update(
 def _template_audit(template: EmailTemplate, *, actor: User | None, changed: list[str]) -> None:
     audit_record(
         event_type="email_template.changed",
-        actor_id=actor.pk if actor else None,
-        target_type="email_template",
-        target_id=template.pk,
+        actor=actor,
+        target=template,
         metadata={
             "key": template.key,
             "locale": template.locale,

@@ -144,8 +144,7 @@ def _apply_event(
         audit_record(
             event_type=_EVENT_AUDIT[target],
             user_id=send.user_id,
-            target_type="email_send",
-            target_id=send.pk,
+            target=send,
             metadata={"provider": provider, "category": send.category},
         )
 

@@ -35,5 +35,5 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr("permissions_app.selectors._now", clock)
+    monkeypatch.setattr("permissions_app.selectors.clock", clock)
     return clock

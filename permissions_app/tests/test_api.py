@@ -368,8 +368,8 @@ def test_a_made_up_cursor_is_bad_input(api):
 
 
 def test_the_user_list_renders_each_user_as_the_user_endpoint_does(api, clock):
-    # The list writes its rows in SQL; the detail endpoint goes through
-    # ManagedUserOutputSerializer. Both must say the same thing about everyone.
+    # The list and the detail endpoint read users through the same query; both
+    # must say the same thing about everyone, in the serializer's formats.
     client, _ = api("users:read")
     auditor = Role.objects.get(name="auditor")
     odd = UserFactory()

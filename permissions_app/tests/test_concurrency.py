@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from auth_app.models import User
 from auth_app.tests.factories import UserFactory
-from permissions_app import selectors, services
+from permissions_app import services
 from permissions_app.catalogue import DEFAULT_USER_ROLE
+from permissions_app.effective import effective_sql
 from permissions_app.errors import AssignmentNotFound
 from permissions_app.models import PermissionCache, Role
 from permissions_app.tests.factories import RoleFactory
@@ -38,7 +39,7 @@ def disagreeing(user_ids) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT truth.user_id FROM ({selectors.effective_sql("u.id = ANY(%(ids)s)")}) truth
+            SELECT truth.user_id FROM ({effective_sql("u.id = ANY(%(ids)s)")}) truth
             LEFT JOIN "permissions"."permission_cache" cache ON cache.user_id = truth.user_id
             WHERE cache.permissions IS DISTINCT FROM truth.permissions
                OR cache.roles IS DISTINCT FROM truth.roles

@@ -130,7 +130,7 @@ def check(users, roles, model: Model, clock: Clock) -> None:
 @given(ops=st.lists(operations, max_size=20))
 def test_every_cache_row_equals_the_permissions_recomputed_from_scratch(ops):
     clock, model = Clock(), Model()
-    with mock.patch.object(selectors, "_now", clock), transaction.atomic():
+    with mock.patch.object(selectors, "clock", clock), transaction.atomic():
         users = [User.objects.create(email=f"p{i}@example.com") for i in range(USERS)]
         services.permission_cache_refresh(user_ids=[u.pk for u in users])
         roles = []

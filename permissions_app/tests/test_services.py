@@ -166,6 +166,7 @@ def test_a_role_someone_holds_is_deleted_only_by_force_which_revokes_it():
     assert "email:read" not in cached(user)
     event = AuditLog.objects.get(event_type="role.deleted")
     assert event.metadata["revoked_from"] == 1
+    assert (event.target_type, event.target_id) == ("role", role.pk)
 
 
 def test_a_role_held_only_by_expired_assignments_can_be_deleted(clock):

@@ -14,6 +14,13 @@ own insert compiler, so field preparation (defaults, auto_now, JSON, encryption)
 is the ORM's; rows read come back as instances built as the ORM builds them
 (sv_sdk.db.rows). Django's execute wrappers and query logging see one query
 per batch.
+
+A service writes through a Batch: given one (`batch=`), it queues its
+statements there and the caller runs them with the rest; without, it makes its
+own and runs it. A queued read returns a `Result` handle whose `value` is there
+once the batch ran. Rows that need a query of their own before they can be
+written (audit rows take their ids first) are gathered and flushed by `run`,
+one query for all of them.
 """
 
 from collections.abc import Callable, Sequence
@@ -30,6 +37,27 @@ from django.db.models.sql.compiler import SQLInsertCompiler
 from .rows import model_row
 
 
+class Result:
+    """What one statement of a Batch gives, in `value` once the batch has run."""
+
+    __slots__ = ("_convert", "_done", "_value")
+
+    def __init__(self, convert: Callable[[list], Any] | None) -> None:
+        self._convert = convert
+        self._done = False
+
+    def _set(self, rows: list) -> None:
+        self._value = self._convert(rows) if self._convert else rows
+        self._done = True
+
+    @property
+    def value(self) -> Any:
+        """The statement's rows, or what its `then` made of them."""
+        if not self._done:
+            raise RuntimeError("the batch has not run yet")
+        return self._value
+
+
 class Batch:
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
         # The connection itself, not the `django.db.connection` proxy: the insert
@@ -37,16 +65,38 @@ class Batch:
         self._db = connections[using]
         self._db.ensure_connection()
         self._mogrifier = psycopg.ClientCursor(self._db.connection)
-        self._statements: list[str] = []
-        self._loaders: dict[int, Callable[[list[tuple]], list]] = {}
+        self._statements: list[tuple[str, Result | None]] = []
+        self._gathered: dict[Callable, list] = {}
         self._saved: list[Model] = []
 
-    def add(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
-        """Queue one statement; return its position in the results of `run`."""
-        self._statements.append(self._mogrifier.mogrify(sql, params) if params is not None else sql)
-        return len(self._statements) - 1
+    @property
+    def using(self) -> str:
+        return self._db.alias
 
-    def select(self, model: type[Model], where: str, params: Sequence[Any] = ()) -> int:
+    def add(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        *,
+        then: Callable[[list[tuple]], Any] | None = None,
+    ) -> Result:
+        """Queue one statement; its Result holds its rows (or `then(rows)`) after `run`."""
+        result = Result(then)
+        self._queue(sql, params, result)
+        return result
+
+    def _queue(self, sql: str, params, result: Result | None) -> None:
+        text = self._mogrifier.mogrify(sql, params) if params is not None else sql
+        self._statements.append((text, result))
+
+    def select(
+        self,
+        model: type[Model],
+        where: str,
+        params: Sequence[Any] = (),
+        *,
+        then: Callable[[list[Model]], Any] | None = None,
+    ) -> Result:
         """Queue a read of whole rows of `model` matching `where`; its result is instances.
 
         `where` is constant SQL over the table (no alias) with %s placeholders
@@ -58,14 +108,13 @@ class Batch:
             f"SELECT {row.columns(model._meta.db_table)} FROM {model._meta.db_table} WHERE {where}"
         )
 
-        def load(rows: list[tuple]) -> list[Model]:
-            return [row.build(list(values), self._db) for values in rows]
+        def load(rows: list[tuple]) -> Any:
+            instances = [row.build(list(values), self._db) for values in rows]
+            return then(instances) if then else instances
 
-        index = self.add(sql, params)
-        self._loaders[index] = load
-        return index
+        return self.add(sql, params, then=load)
 
-    def insert(self, *objs: Model) -> int:
+    def insert(self, *objs: Model) -> None:
         """Queue one INSERT of these unsaved instances (all of one model), as `save` would."""
         model = type(objs[0])
         if any(type(obj) is not model for obj in objs):
@@ -94,32 +143,48 @@ class Batch:
         self._saved.extend(objs)
         # No RETURNING: the primary keys are made in Python (UUIDv7, or taken
         # from a sequence beforehand), so nothing needs to come back.
-        return self.add(sql, [value for row in param_rows for value in row])
+        self._queue(sql, [value for row in param_rows for value in row], None)
 
-    def run(self) -> list[list]:
-        """Send every queued statement at once; return each one's rows ([] if none).
+    def gather(self, flush: Callable[["Batch", list], None], item: Any) -> None:
+        """Keep `item` for `flush`, called once by `run` with every item gathered for it.
+
+        For rows that need a query of their own before they can be written (the
+        audit log's take their ids first): `flush(batch, items)` runs when the
+        batch does, before its statements are sent, in the same transaction, and
+        queues what it writes last.
+        """
+        self._gathered.setdefault(flush, []).append(item)
+
+    def run(self) -> None:
+        """Send every queued statement at once, in one transaction; fill their Results.
 
         The rows of a `select` come back as model instances, the others as tuples.
         """
-        if not self._statements:
-            return []
-        results: list[list] = []
-        with self._db.cursor() as cursor:
-            cursor.execute(";\n".join(self._statements))
-            raw = cursor.cursor
-            while True:
-                rows = raw.fetchall() if raw.description else []
-                load = self._loaders.get(len(results))
-                results.append(load(rows) if load else rows)
-                if not raw.nextset():
-                    break
+        # Savepoint-free: a failed batch aborts the caller's transaction anyway.
+        with transaction.atomic(using=self._db.alias, savepoint=False):
+            while self._gathered:
+                flush = next(iter(self._gathered))
+                flush(self, self._gathered.pop(flush))
+            statements, self._statements = self._statements, []
+            if not statements:
+                return
+            found = []
+            with self._db.cursor() as cursor:
+                cursor.execute(";\n".join(text for text, _ in statements))
+                raw = cursor.cursor
+                for _text, result in statements:
+                    rows = raw.fetchall() if raw.description else []
+                    if result is not None:
+                        found.append((result, rows))
+                    raw.nextset()
+        # Outside the atomic block: what `then` raises (say, a missing row) is the
+        # caller's to handle, and must not mark the caller's transaction as failed.
+        for result, rows in found:
+            result._set(rows)
         for obj in self._saved:
             obj._state.adding = False
             obj._state.db = self._db.alias
-        self._statements.clear()
-        self._loaders.clear()
         self._saved.clear()
-        return results
 
 
 def _insert_fields(model: type[Model]) -> list:
@@ -166,8 +231,7 @@ def delete_cascading(obj: Model) -> None:
         batch.add(sql, params)
     meta = model._meta
     batch.add(f'DELETE FROM {meta.db_table} WHERE "{meta.pk.column}" = %s', [obj.pk])
-    with transaction.atomic(using=db, savepoint=False):
-        batch.run()
+    batch.run()
     setattr(obj, meta.pk.attname, None)
 
 

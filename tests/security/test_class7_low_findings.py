@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
-from auth_app.services import PASSWORD_RESET, verification_build, verification_create
+from auth_app.services import PASSWORD_RESET, verification_create
 from platform_app.flows import user_onboard
+from sv_sdk.db.batch import Batch
 
 pytestmark = pytest.mark.django_db
 
@@ -163,12 +164,13 @@ def test_class7_a_reset_token_issued_before_change_password_stops_working():
 
 def test_class7_a_password_reset_ends_every_other_unused_reset_token():
     user = user_onboard(email="dave@example.com", password=PASSWORD)
-    # Two live tokens, as two racing forgot-password requests can leave behind.
-    first, first_token = verification_build(
-        user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1)
+    # Two live tokens, as two racing forgot-password requests can leave behind: each
+    # built into a batch left unrun (which would delete the other), then saved.
+    first, first_token = verification_create(
+        user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1), batch=Batch()
     )
-    second, second_token = verification_build(
-        user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1)
+    second, second_token = verification_create(
+        user=user, purpose=PASSWORD_RESET, ttl=timedelta(hours=1), batch=Batch()
     )
     first.save()
     second.save()
