@@ -25,6 +25,8 @@ class SvSdkConfig(AppConfig):
     def ready(self):
         from django.apps import apps
 
+        from sv_sdk import checks  # noqa: F401 (registers the deployment checks)
+
         # pre_migrate is sent once per app with models; one sender is enough.
         pre_migrate.connect(
             create_schemas, sender=apps.get_app_config("auth_app"), dispatch_uid="sv_sdk_schemas"
