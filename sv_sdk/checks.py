@@ -29,7 +29,7 @@ def static_manifest_missing() -> str | None:
     )
 
 
-@checks.register(checks.Tags.staticfiles)
+@checks.register(checks.Tags.staticfiles, deploy=True)
 def static_manifest_check(app_configs, **kwargs):
     problem = static_manifest_missing()
     return [checks.Error(problem, id="sv_sdk.E001")] if problem else []

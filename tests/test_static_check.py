@@ -26,15 +26,15 @@ def test_starting_without_collected_static_files_names_the_missing_step(producti
         require_collected_static()
 
 
-def test_manage_py_check_reports_the_missing_collectstatic(production_static):
-    with pytest.raises(SystemCheckError, match="sv_sdk.E001.*collectstatic"):
-        call_command("check")
+def test_manage_py_check_deploy_reports_the_missing_collectstatic(production_static):
+    with pytest.raises(SystemCheckError, match=r"sv_sdk\.E001.*collectstatic"):
+        call_command("check", deploy=True)
 
 
 def test_after_collectstatic_the_app_starts(production_static):
     call_command("collectstatic", interactive=False, verbosity=0)
     require_collected_static()
-    call_command("check")
+    call_command("check", deploy=True)
 
 
 def test_development_settings_need_no_collected_files(settings, tmp_path):
