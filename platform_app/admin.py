@@ -20,8 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit_app.admin import AuditLogAdmin
 from audit_app.models import AuditLog
-from auth_app.admin import BanDurationForm, UserAdmin, html_table
+from auth_app.admin import BanDurationForm, UserAdmin, html_table, people_by_id, person
 from auth_app.models import Session, User
 from email_app.models import EmailSend
 from permissions_app import selectors as permission_selectors
@@ -245,7 +246,54 @@ class OperatorUserAdmin(UserAdmin):
         )
 
 
+class OperatorAuditLogAdmin(AuditLogAdmin):
+    """The audit log with people by name: actors and users shown, and searched, by email."""
+
+    list_display = [
+        "id",
+        "occurred_at",
+        "event_type",
+        "actor",
+        "subject",
+        "target_type",
+        "target_id",
+        "ip_address",
+    ]
+    search_help_text = (
+        "A user's email address (their events, as user or actor), or the exact id of a row,"
+        " actor, user or request, or an event type."
+    )
+
+    def prepare_page(self, request, rows):
+        # Audit rows have no foreign key (the log outlives users): one query per page.
+        people = people_by_id(id_ for row in rows for id_ in (row.actor_id, row.user_id))
+        link = request.user.has_perm("auth_app.view_user")
+        for row in rows:
+            row.actor, row.subject = (
+                person(row.actor_id, people, link=link),
+                person(row.user_id, people, link=link) if row.user_id else "-",
+            )
+
+    @admin.display(description="Actor")
+    def actor(self, row):
+        return row.actor
+
+    @admin.display(description="User")
+    def subject(self, row):
+        return row.subject
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if "@" not in term:
+            return super().get_search_results(request, queryset, search_term)
+        # Through the user (the lower(email) index), then the (user_id|actor_id, time) indexes.
+        ids = list(User.objects.with_email(term).values_list("pk", flat=True))
+        return queryset.filter(Q(user_id__in=ids) | Q(actor_id__in=ids)), False
+
+
 admin.site.register(User, OperatorUserAdmin)
+admin.site.unregister(AuditLog)
+admin.site.register(AuditLog, OperatorAuditLogAdmin)
 # Roles replace Django's groups, which this user model does not have: the page would mislead.
 admin.site.unregister(Group)
 
@@ -334,12 +382,17 @@ def dashboard(request) -> dict:
                 ],
             }
         )
+        events = list(AuditLog.objects.order_by("-id")[:RECENT])
+        people = people_by_id(id_ for event in events for id_ in (event.actor_id, event.user_id))
+        link = has_perm("auth_app.view_user")
         recent = [
             {
                 "event": event,
                 "url": reverse("admin:audit_app_auditlog_change", args=[event.pk]),
+                "actor": person(event.actor_id, people, link=link),
+                "user": person(event.user_id, people, link=link) if event.user_id else "-",
             }
-            for event in AuditLog.objects.order_by("-occurred_at", "-id")[:RECENT]
+            for event in events
         ]
     return {
         "sections": sections,

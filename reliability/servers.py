@@ -111,7 +111,7 @@ def manage(database_url: str, *args: str) -> None:
 
 def collect_static(environment: dict[str, str]) -> None:
     """The deployment step the app refuses to serve without (sv_sdk/checks.py)."""
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
         cwd=ROOT,
         env=environment,
