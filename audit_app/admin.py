@@ -26,7 +26,12 @@ class EventTypeFilter(admin.SimpleListFilter):
 class OccurredFilter(admin.SimpleListFilter):
     title = "occurred"
     parameter_name = "within"
-    _PERIODS = {"1d": ("last 24 hours", 1), "7d": ("last 7 days", 7), "30d": ("last 30 days", 30)}
+    _PERIODS = {
+        "1d": ("last 24 hours", 1),
+        "2d": ("last 48 hours", 2),
+        "7d": ("last 7 days", 7),
+        "30d": ("last 30 days", 30),
+    }
 
     def lookups(self, request, model_admin):
         return [(key, label) for key, (label, _days) in self._PERIODS.items()]

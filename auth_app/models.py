@@ -70,6 +70,8 @@ class User(AbstractBaseUser):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="users_email_lower_uniq"),
         ]
+        # Sign-ups per day on the dashboard, and the user list's newest-first order.
+        indexes = [models.Index(fields=["created_at"], name="users_created_idx")]
         ordering = ["-created_at"]
 
     def __str__(self):

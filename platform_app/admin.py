@@ -29,7 +29,8 @@ from permissions_app import selectors as permission_selectors
 from permissions_app.admin import UserRoleInline, refused_as_forbidden
 from permissions_app.models import Role
 from permissions_app.services import role_grant
-from platform_app import flows
+from platform_app import flows, trends
+from platform_app.charts import legend
 from sv_sdk.errors import ApplicationError
 
 RECENT = 10
@@ -395,7 +396,29 @@ def dashboard(request) -> dict:
             for event in events
         ]
     return {
+        "figures": [
+            {"figure": figure, "svg": figure.svg(), "legend": legend(figure)}
+            for figure in _figures(has_perm, now)
+        ],
         "sections": sections,
         "recent_events": recent,
         "audit_url": _changelist(AuditLog) if recent else "",
     }
+
+
+def _figures(has_perm, now) -> list:
+    """The trends this staff user may see, each linked to the list behind it.
+
+    Staff without MFA would be the fifth figure once MFA has its tables (see
+    docs/decisions.md).
+    """
+    figures = []
+    if has_perm("auth_app.view_user"):
+        figures.append(trends.sign_ups(now, _changelist))
+    if has_perm("audit_app.view_auditlog"):
+        figures.append(trends.sign_ins(now, _changelist))
+    if has_perm("email_app.view_emailsend"):
+        figures.append(trends.email_funnel(now, _changelist))
+    if has_perm("auth_app.view_session") or has_perm("auth_app.delete_session"):
+        figures.append(trends.active_sessions(now, _changelist))
+    return figures

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
+from auth_app.models import Session
 from auth_app.services import session_create
 from auth_app.tests.factories import UserFactory
 from email_app.models import EmailSend
@@ -183,3 +184,40 @@ def test_the_sends_export_streams_no_bodies(admin_client):
     for line in lines:
         assert line["to_email"] == ada.email and line["user_id"] == ada.pk
         assert not {"text_body", "html_body", "context"} & set(line)
+
+
+# The dashboard's trends --------------------------------------------------------------------
+
+
+def test_the_dashboard_draws_its_trends_as_accessible_svg_linked_to_their_lists(admin_client, root):
+    ada = people(1)[0]
+    for event in ("auth.sign_in", "auth.sign_in", "auth.sign_in_failed", "auth.locked_out"):
+        audit_record(event_type=event, actor_id=None, user_id=ada.pk)
+    session_create(user=ada)
+
+    response = admin_client.get("/admin/")
+    page = response.content.decode()
+    figures = {f["figure"].key: f["figure"] for f in response.context["dashboard"]["figures"]}
+
+    assert set(figures) == {"sv-sign-ups", "sv-sign-ins", "sv-email-funnel", "sv-sessions"}
+    assert page.count('<svg role="img"') == 4 and "<script" not in page.split("sv-figures")[1]
+    assert 'aria-labelledby="sv-sign-ins-title sv-sign-ins-desc"' in page
+    sign_ins = figures["sv-sign-ins"]
+    assert sign_ins.series[0].values[-1] == 2 and sign_ins.series[1].values[-1] == 1
+    assert "2 successful and 1 failed sign-ins, 1 lockouts" in sign_ins.summary
+    assert list(sign_ins.marks) == [47] and 'class="sv-mark"' in page
+    assert figures["sv-sign-ups"].series[0].values[-1] >= 2  # root and ada, today
+    assert sum(figures["sv-sessions"].series[0].values) == Session.objects.count() == 2
+
+    failed = admin_client.get(sign_ins.url).content.decode()
+    assert failed.count('class="field-event_type"') == 1 and "auth.sign_in_failed" in failed
+    bounced = figures["sv-email-funnel"].series[3]
+    assert bounced.name == "bounced" and "status__exact=bounced" in bounced.url
+    assert admin_client.get(figures["sv-sessions"].url).status_code == 200
+
+
+def test_staff_see_only_the_trends_of_the_lists_they_may_read():
+    auditor = staff("auditor@example.com")
+    role_grant(user=auditor, role=Role.objects.get(name="auditor"))
+    figures = admin_client_for(auditor).get("/admin/").context["dashboard"]["figures"]
+    assert [f["figure"].key for f in figures] == ["sv-sign-ins"]
