@@ -12,11 +12,14 @@ from urllib.parse import urlencode
 import django.contrib.auth.admin  # noqa: F401 (registers Group, removed below)
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Count, Q
-from django.urls import reverse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -27,10 +30,12 @@ from auth_app.models import Session, User
 from email_app.models import EmailSend
 from permissions_app import selectors as permission_selectors
 from permissions_app.admin import UserRoleInline, refused_as_forbidden
+from permissions_app.catalogue import PERMISSIONS
 from permissions_app.models import Role
 from permissions_app.services import role_grant
 from platform_app import flows, trends
 from platform_app.charts import legend
+from platform_app.timeline import parse_before, user_timeline
 from sv_sdk.errors import ApplicationError
 
 RECENT = 10
@@ -76,6 +81,78 @@ class OperatorUserAdmin(UserAdmin):
         if request.user.has_perm("email_app.view_emailsend"):
             fields = [*fields, "recent_emails"]
         return fields
+
+    change_form_template = "admin/sv_sdk/user_change_form.html"
+
+    # One page per person ---------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path("find/", self.admin_site.admin_view(self.find_view), name="auth_app_user_find"),
+            path(
+                "<path:object_id>/export-data/",
+                self.admin_site.admin_view(self.export_data_view),
+                name="auth_app_user_export_data",
+            ),
+            *super().get_urls(),
+        ]
+
+    def find_view(self, request):
+        """The header's email box: the person's page, or the list searched for the text."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        term = request.GET.get("email", "").strip()
+        found = list(User.objects.with_email(term).values_list("pk", flat=True)) if term else []
+        if len(found) == 1:
+            return HttpResponseRedirect(reverse("admin:auth_app_user_change", args=found))
+        return HttpResponseRedirect(_changelist(User, q=term) if term else _changelist(User))
+
+    def has_export_data_permission(self, request) -> bool:
+        return request.user.has_perm("auth_app.export_user")
+
+    def export_data_view(self, request, object_id):
+        """POST: the person's rows from the four schemas as one JSON file (audited)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_export_data_permission(request):
+            raise PermissionDenied
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404("No such user.")
+        data = flows.user_data_export(user=user, actor=request.user)
+        response = JsonResponse(data, encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="user-{user.pk}.json"'
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is None or request.method != "GET":
+            return super().change_view(request, object_id, form_url, extra_context)
+        has_perm = request.user.has_perm
+        before = parse_before(request.GET.get("before"))
+        context = {
+            "timeline": user_timeline(
+                user,
+                before=before,
+                audit=has_perm("audit_app.view_auditlog"),
+                emails=has_perm("email_app.view_emailsend"),
+                sessions=has_perm("auth_app.view_session"),
+            ),
+            "timeline_newest_url": "?" if before else "",
+            "can_export_data": self.has_export_data_permission(request),
+            "export_data_url": reverse("admin:auth_app_user_export_data", args=[user.pk]),
+            "permission_sources": (
+                [
+                    (permission, PERMISSIONS.get(permission, "every permission it covers"), roles)
+                    for permission, roles in permission_selectors.permission_sources(user).items()
+                ]
+                if has_perm("permissions_app.view_userrole")
+                else None
+            ),
+        }
+        return super().change_view(
+            request, object_id, form_url, {**context, **(extra_context or {})}
+        )
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -4,7 +4,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from audit_app.models import READABLE_FIELDS, AuditLog
 from audit_app.services import audit_event, audit_ids_statement, audit_record, audit_seal
 from auth_app import services as auth_services
 from auth_app.models import Session, User
@@ -27,7 +30,7 @@ from auth_app.services import (
     verification_consume,
     verification_create,
 )
-from email_app.models import Category, EmailTemplate
+from email_app.models import Category, EmailPreference, EmailSend, EmailTemplate
 from email_app.services import (
     email_build,
     email_enqueue,
@@ -36,7 +39,7 @@ from email_app.services import (
     template_choose,
 )
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
-from permissions_app.models import Role
+from permissions_app.models import Role, UserRole
 from permissions_app.services import (
     permission_cache_refresh,
     privilege_check,
@@ -358,3 +361,89 @@ def user_offboard(*, user: User, actor: User | None = None) -> None:
             target_id=user_id,
             metadata=metadata,
         )
+
+
+# Columns of a person's rows that their data export carries: everything but secrets
+# (password hash, token hashes, provider tokens, session data) and stored email
+# bodies, which may hold a one-time link until delivered.
+EXPORTED = {
+    "user": (
+        "id",
+        "email",
+        "name",
+        "image",
+        "email_verified",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "banned_until",
+        "last_login",
+        "created_at",
+        "updated_at",
+    ),
+    "sessions": (
+        "id",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "ip_address",
+        "user_agent",
+    ),
+    "accounts": (
+        "provider_id",
+        "account_id",
+        "scope",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "created_at",
+        "updated_at",
+    ),
+    "verifications": ("identifier", "expires_at", "consumed_at", "created_at"),
+    "emails": (
+        "id",
+        "created_at",
+        "to_email",
+        "category",
+        "subject",
+        "status",
+        "sent_at",
+        "delivered_at",
+        "opened_at",
+        "clicked_at",
+    ),
+    "email_preferences": ("category", "subscribed", "updated_at"),
+    "roles": ("role__name", "granted_at", "expires_at", "granted_by_id"),
+}
+
+
+def user_data_export(*, user: User, actor: User) -> dict:
+    """Everything the four schemas hold about `user`, secrets left out; audited.
+
+    For data-subject access requests. The caller checks `users:export`.
+    """
+    with transaction.atomic(durable=True):
+        audit_record(
+            event_type="user.exported",
+            actor_id=actor.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+        )
+        rows = {
+            "sessions": user.sessions.order_by("-created_at"),
+            "accounts": user.accounts.order_by("created_at"),
+            "verifications": user.verifications.order_by("-created_at"),
+            "emails": EmailSend.objects.filter(user=user).order_by("-created_at"),
+            "email_preferences": EmailPreference.objects.filter(user=user).order_by("category"),
+            "roles": UserRole.objects.filter(user=user).order_by("role__name"),
+        }
+        return {
+            "exported_at": timezone.now(),
+            "user": User.objects.filter(pk=user.pk).values(*EXPORTED["user"]).get(),
+            **{name: list(query.values(*EXPORTED[name])) for name, query in rows.items()},
+            "audit_events": list(
+                AuditLog.objects.filter(Q(user_id=user.pk) | Q(actor_id=user.pk))
+                .order_by("-occurred_at", "-id")
+                .values(*READABLE_FIELDS)
+            ),
+        }

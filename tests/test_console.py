@@ -221,3 +221,87 @@ def test_staff_see_only_the_trends_of_the_lists_they_may_read():
     role_grant(user=auditor, role=Role.objects.get(name="auditor"))
     figures = admin_client_for(auditor).get("/admin/").context["dashboard"]["figures"]
     assert [f["figure"].key for f in figures] == ["sv-sign-ins"]
+
+
+# One page per person -------------------------------------------------------------------------
+
+
+def change_url(user) -> str:
+    return f"/admin/auth_app/user/{user.pk}/change/"
+
+
+def test_the_header_email_box_leads_to_the_persons_page(admin_client):
+    ada = people(1)[0]
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="sv-find-person"' in page
+
+    found = admin_client.get("/admin/auth_app/user/find/", {"email": " PERSON0@example.com "})
+    assert found.status_code == 302 and found["Location"] == change_url(ada)
+    missing = admin_client.get("/admin/auth_app/user/find/", {"email": "nobody@example.com"})
+    assert missing["Location"] == "/admin/auth_app/user/?q=nobody%40example.com"
+
+
+def test_the_persons_page_shows_a_paginated_timeline_of_events_emails_and_sessions(
+    admin_client, root
+):
+    ada = people(1)[0]
+    session_create(user=ada)
+    EmailSendFactory(user=ada, to_email=ada.email)
+    for n in range(30):
+        audit_record(event_type="user.updated", actor_id=root.pk, user_id=ada.pk, target_id=n)
+
+    response = admin_client.get(change_url(ada))
+    timeline = response.context["timeline"]
+    assert len(timeline.entries) == 25 and timeline.older
+    assert [e.when for e in timeline.entries] == sorted(
+        (e.when for e in timeline.entries), reverse=True
+    )
+    assert timeline.entries[0].what == "user.updated"
+    assert "root@example.com" in response.content.decode().split('id="sv-timeline"')[1]
+
+    older = admin_client.get(change_url(ada), {"before": timeline.older}).context["timeline"]
+    kinds = {e.kind for e in older.entries}
+    assert {"email", "session", "audit"} <= kinds
+    assert older.entries[0].when < timeline.entries[-1].when
+
+
+def test_the_persons_page_lists_effective_permissions_with_the_role_giving_each(admin_client):
+    ada = people(1)[0]
+    role_grant(user=ada, role=Role.objects.get(name="auditor"))
+    sources = admin_client.get(change_url(ada)).context["permission_sources"]
+    assert ("audit:export", "Export the audit log", ["auditor"]) in sources
+    assert ("profile:read", "See one's own profile, sessions and email preferences", ["user"]) in [
+        tuple(row) for row in sources
+    ]
+
+
+def test_a_persons_data_downloads_as_one_json_file_without_secrets_and_is_audited(
+    admin_client, root
+):
+    ada = people(1)[0]
+    _session, token = session_create(user=ada)
+    EmailSendFactory(user=ada, to_email=ada.email)
+    assert "Download this person's data" in admin_client.get(change_url(ada)).content.decode()
+
+    response = admin_client.post(f"/admin/auth_app/user/{ada.pk}/export-data/")
+
+    assert response["Content-Disposition"] == f'attachment; filename="user-{ada.pk}.json"'
+    body = response.content.decode()
+    data = json.loads(body)
+    assert data["user"]["email"] == ada.email and "password" not in data["user"]
+    assert len(data["sessions"]) == 1 and "token_hash" not in data["sessions"][0]
+    assert data["emails"] and "text_body" not in data["emails"][0]
+    assert [r["role__name"] for r in data["roles"]] == ["user"]
+    assert any(e["event_type"] == "user.created" for e in data["audit_events"])
+    assert token not in body and ada.password not in body
+    exported = AuditLog.objects.get(event_type="user.exported", user_id=ada.pk)
+    assert exported.actor_id == root.pk
+
+
+def test_only_holders_of_users_export_may_download_a_persons_data():
+    ada = people(1)[0]
+    reader = staff("reader@example.com", "users:read", "audit:read", "audit:export")
+    client = admin_client_for(reader)
+    assert "Download this person" not in client.get(change_url(ada)).content.decode()
+    assert client.post(f"/admin/auth_app/user/{ada.pk}/export-data/").status_code == 403
+    assert not AuditLog.objects.filter(event_type="user.exported").exists()
