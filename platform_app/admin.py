@@ -101,7 +101,7 @@ class OperatorUserAdmin(UserAdmin):
         """The header's email box: the person's page, or the list searched for the text."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        term = request.GET.get("email", "").strip()
+        term = request.GET.get("person", "").strip()
         found = list(User.objects.with_email(term).values_list("pk", flat=True)) if term else []
         if len(found) == 1:
             return HttpResponseRedirect(reverse("admin:auth_app_user_change", args=found))

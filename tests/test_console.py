@@ -235,9 +235,9 @@ def test_the_header_email_box_leads_to_the_persons_page(admin_client):
     page = admin_client.get("/admin/").content.decode()
     assert 'id="sv-find-person"' in page
 
-    found = admin_client.get("/admin/auth_app/user/find/", {"email": " PERSON0@example.com "})
+    found = admin_client.get("/admin/auth_app/user/find/", {"person": " PERSON0@example.com "})
     assert found.status_code == 302 and found["Location"] == change_url(ada)
-    missing = admin_client.get("/admin/auth_app/user/find/", {"email": "nobody@example.com"})
+    missing = admin_client.get("/admin/auth_app/user/find/", {"person": "nobody@example.com"})
     assert missing["Location"] == "/admin/auth_app/user/?q=nobody%40example.com"
 
 
