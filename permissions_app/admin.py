@@ -142,6 +142,8 @@ class AssignmentForm(forms.ModelForm):
 class UserRoleAdmin(admin.ModelAdmin):
     form = AssignmentForm
     list_display = ["person", "role", "granter", "granted_at", "expires_at"]
+    # The person cell links to the user's page; the row's own link is on the role.
+    list_display_links = ["role"]
     list_filter = ["role", "expires_at"]
     search_fields = ["user__email", "role__name"]
     list_select_related = ["user", "role", "granted_by"]
@@ -237,6 +239,7 @@ class UserRoleInline(admin.TabularInline):
 @admin.register(PermissionCache)
 class PermissionCacheAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["person", "roles", "permissions", "computed_at", "valid_until"]
+    list_display_links = ["roles"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
 

@@ -305,3 +305,12 @@ def test_only_holders_of_users_export_may_download_a_persons_data():
     assert "Download this person" not in client.get(change_url(ada)).content.decode()
     assert client.post(f"/admin/auth_app/user/{ada.pk}/export-data/").status_code == 403
     assert not AuditLog.objects.filter(event_type="user.exported").exists()
+
+
+def test_a_persons_link_is_never_inside_the_rows_own_link(admin_client, root):
+    ada = people(1)[0]
+    role_grant(user=ada, role=Role.objects.get(name="auditor"), granted_by=root)
+    for url in ("/admin/permissions_app/userrole/", "/admin/permissions_app/permissioncache/"):
+        page = admin_client.get(url).content.decode()
+        assert "Person 0 &lt;person0@example.com&gt;" in page
+        assert '/change/"><a href="/admin/auth_app/user/' not in page, url
