@@ -86,10 +86,18 @@ class KeysetChangeList(ChangeList):
         filtered = bool(self.get_filters_params()) or bool(self.query)
         self.estimated_total = None if filtered else estimated_rows(self.model)
         keep = {name: None for name in KEYSET_PARAMS}
+        # A cursor past either end gives an empty page: it still leads back to the newest.
+        moved = before is not None or after is not None or "last" in request.GET
         self.keyset = {
-            "newest": self.get_query_string(remove=KEYSET_PARAMS) if more_newer else "",
-            "newer": self.get_query_string({**keep, "after": page[0].pk}) if more_newer else "",
-            "older": self.get_query_string({**keep, "before": page[-1].pk}) if more_older else "",
+            "newest": self.get_query_string(remove=KEYSET_PARAMS)
+            if more_newer or (moved and not page)
+            else "",
+            "newer": self.get_query_string({**keep, "after": page[0].pk})
+            if more_newer and page
+            else "",
+            "older": self.get_query_string({**keep, "before": page[-1].pk})
+            if more_older and page
+            else "",
             "oldest": self.get_query_string({**keep, "last": 1}) if more_older else "",
         }
 

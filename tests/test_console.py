@@ -72,6 +72,10 @@ def test_the_audit_list_pages_by_key_without_counting_the_table(admin_client, ro
     middle = admin_client.get(f"{AUDIT}?before={first + 60}").content.decode()
     assert f"/{first + 59}/change/" in middle and f"/{first + 60}/change/" not in middle
     assert admin_client.get(f"{AUDIT}?before=not-a-number").status_code == 302  # ?e=1
+    for past_the_end in (f"?after={newest + 10}", "?before=1", f"?after={newest}"):
+        empty = admin_client.get(f"{AUDIT}{past_the_end}")
+        assert empty.status_code == 200 and "0 shown" in empty.content.decode()
+        assert "« Newest" in empty.content.decode()
 
 
 def test_searching_the_audit_log_by_email_finds_the_events_of_that_user(admin_client, root):
