@@ -201,7 +201,16 @@ def _jsonl_lines(fields, rows):
 
 
 def _plain(value):
-    return json.dumps(value, cls=DjangoJSONEncoder) if isinstance(value, dict | list) else value
+    if isinstance(value, dict | list):
+        value = json.dumps(value, cls=DjangoJSONEncoder)
+    # A text cell a spreadsheet would run as a formula (a user agent of "=HYPERLINK(...)")
+    # is quoted, as OWASP advises for CSV; JSONL carries the value untouched.
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 EXPORT_FORMATS = {"csv": _csv_lines, "jsonl": _jsonl_lines}

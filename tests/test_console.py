@@ -318,3 +318,13 @@ def test_a_persons_link_is_never_inside_the_rows_own_link(admin_client, root):
         page = admin_client.get(url).content.decode()
         assert "Person 0 &lt;person0@example.com&gt;" in page
         assert '/change/"><a href="/admin/auth_app/user/' not in page, url
+
+
+def test_a_csv_export_does_not_hand_spreadsheets_a_formula(admin_client):
+    ada = people(1)[0]
+    audit_record(event_type="user.updated", user_id=ada.pk, user_agent="=HYPERLINK(evil)")
+    response = admin_client.get(f"{AUDIT}export/", {"q": ada.email, "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert "'=HYPERLINK(evil)" in [row["user_agent"] for row in rows]
+    jsonl = admin_client.get(f"{AUDIT}export/", {"q": ada.email, "format": "jsonl"})
+    assert b'"user_agent": "=HYPERLINK(evil)"' in b"".join(jsonl.streaming_content)
