@@ -27,6 +27,9 @@ class SvSdkConfig(AppConfig):
 
         from sv_sdk import checks  # noqa: F401 (registers the deployment checks)
 
+        # Registers the OpenAPI extension for StrictSerializer.
+        from sv_sdk.api import schema  # noqa: F401
+
         # pre_migrate is sent once per app with models; one sender is enough.
         pre_migrate.connect(
             create_schemas, sender=apps.get_app_config("auth_app"), dispatch_uid="sv_sdk_schemas"
