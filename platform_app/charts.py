@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 520, 170
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 10, 22
-PALETTE = ["#417690", "#ba2121", "#79aec8", "#e6a700", "#6a4c93", "#2e7d32"]
+PALETTE = ["#417690", "#ba2121", "#79aec8", "#e6a700", "#6a4c93", "#2e7d32", "#8d5524"]
 
 
 @dataclass(frozen=True)

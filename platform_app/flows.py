@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audit_app.models import READABLE_FIELDS, AuditLog
@@ -31,7 +32,13 @@ from auth_app.services import (
     verification_consume,
     verification_create,
 )
-from email_app.models import Category, EmailPreference, EmailSend, EmailTemplate
+from email_app.models import (
+    Category,
+    EmailPreference,
+    EmailSend,
+    EmailSuppression,
+    EmailTemplate,
+)
 from email_app.services import (
     SecretLink,
     email_build,
@@ -459,6 +466,15 @@ EXPORTED = {
         "clicked_at",
     ),
     "email_preferences": ("category", "subscribed", "updated_at"),
+    "email_suppressions": (
+        "address",
+        "reason",
+        "detail",
+        "provider",
+        "suppressed_at",
+        "expires_at",
+        "lifted_at",
+    ),
     "roles": ("role__name", "granted_at", "expires_at", "granted_by_id"),
 }
 
@@ -482,6 +498,8 @@ def user_data_export(*, user: User, actor: User) -> dict:
             "verifications": user.verifications.order_by("-created_at"),
             "emails": EmailSend.objects.filter(user=user).order_by("-created_at"),
             "email_preferences": EmailPreference.objects.filter(user=user).order_by("category"),
+            # Kept by address, not user: lower() as the table stores it (its unique index).
+            "email_suppressions": EmailSuppression.objects.filter(address=Lower(Value(user.email))),
             "roles": UserRole.objects.filter(user=user).order_by("role__name"),
         }
         return {

@@ -99,13 +99,14 @@ def email_funnel(now: datetime, url) -> Figure:
             queued=Count("pk"),
             sent=Count("pk", filter=Q(sent_at__isnull=False)),
             delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
+            soft_bounced=Count("pk", filter=Q(status=statuses.SOFT_BOUNCED)),
             bounced=Count("pk", filter=Q(status=statuses.BOUNCED)),
             complained=Count("pk", filter=Q(status=statuses.COMPLAINED)),
             failed=Count("pk", filter=Q(status=statuses.FAILED)),
         )
     )
     by_day = {row.pop("day"): row for row in rows}
-    steps = ["queued", "sent", "delivered", "bounced", "complained", "failed"]
+    steps = ["queued", "sent", "soft_bounced", "delivered", "bounced", "complained", "failed"]
     series = []
     for step in steps:
         values = [by_day.get(day, {}).get(step, 0) for day in days]

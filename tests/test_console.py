@@ -14,6 +14,7 @@ from auth_app.models import Session
 from auth_app.services import session_create
 from auth_app.tests.factories import UserFactory
 from email_app.models import EmailSend
+from email_app.services import email_suppress
 from email_app.tests.factories import EmailSendFactory
 from permissions_app.models import Role
 from permissions_app.services import role_grant
@@ -198,6 +199,8 @@ def test_the_dashboard_draws_its_trends_as_accessible_svg_linked_to_their_lists(
     for event in ("auth.sign_in", "auth.sign_in", "auth.sign_in_failed", "auth.locked_out"):
         audit_record(event_type=event, actor_id=None, user_id=ada.pk)
     session_create(user=ada)
+    soft = EmailSendFactory(user=ada, to_email=ada.email)
+    EmailSend.objects.filter(pk=soft.pk).update(status=EmailSend.Status.SOFT_BOUNCED)
 
     response = admin_client.get("/admin/")
     page = response.content.decode()
@@ -215,8 +218,10 @@ def test_the_dashboard_draws_its_trends_as_accessible_svg_linked_to_their_lists(
 
     failed = admin_client.get(sign_ins.url).content.decode()
     assert failed.count('class="field-event_type"') == 1 and "auth.sign_in_failed" in failed
-    bounced = figures["sv-email-funnel"].series[3]
-    assert bounced.name == "bounced" and "status__exact=bounced" in bounced.url
+    funnel = {series.name: series for series in figures["sv-email-funnel"].series}
+    assert "status__exact=bounced" in funnel["bounced"].url
+    assert funnel["soft_bounced"].values[-1] == 1 and funnel["bounced"].values[-1] == 0
+    assert 'background:#8d5524"></span>failed' in page  # the seventh step has a colour too
     assert admin_client.get(figures["sv-sessions"].url).status_code == 200
 
 
@@ -284,7 +289,8 @@ def test_a_persons_data_downloads_as_one_json_file_without_secrets_and_is_audite
 ):
     ada = people(1)[0]
     _session, token = session_create(user=ada)
-    EmailSendFactory(user=ada, to_email=ada.email)
+    send = EmailSendFactory(user=ada, to_email=ada.email)
+    email_suppress(send=send, reason="hard_bounce", provider="postmark", detail="No such mailbox")
     assert "Download this person's data" in admin_client.get(change_url(ada)).content.decode()
 
     response = admin_client.post(f"/admin/auth_app/user/{ada.pk}/export-data/")
@@ -296,6 +302,9 @@ def test_a_persons_data_downloads_as_one_json_file_without_secrets_and_is_audite
     assert len(data["sessions"]) == 1 and "token_hash" not in data["sessions"][0]
     assert data["emails"] and "text_body" not in data["emails"][0]
     assert [r["role__name"] for r in data["roles"]] == ["user"]
+    assert [(r["address"], r["detail"]) for r in data["email_suppressions"]] == [
+        (ada.email, "No such mailbox")
+    ]
     assert any(e["event_type"] == "user.created" for e in data["audit_events"])
     assert token not in body and ada.password not in body
     exported = AuditLog.objects.get(event_type="user.exported", user_id=ada.pk)
