@@ -6,9 +6,9 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+from sv_sdk.admin_mixins import KeysetAdminMixin, ReadOnlyAdminMixin
 
-from .models import EVENT_TYPES, AuditCheckpoint, AuditLog
+from .models import EVENT_TYPES, READABLE_FIELDS, AuditCheckpoint, AuditLog
 
 
 class EventTypeFilter(admin.SimpleListFilter):
@@ -26,7 +26,12 @@ class EventTypeFilter(admin.SimpleListFilter):
 class OccurredFilter(admin.SimpleListFilter):
     title = "occurred"
     parameter_name = "within"
-    _PERIODS = {"1d": ("last 24 hours", 1), "7d": ("last 7 days", 7), "30d": ("last 30 days", 30)}
+    _PERIODS = {
+        "1d": ("last 24 hours", 1),
+        "2d": ("last 48 hours", 2),
+        "7d": ("last 7 days", 7),
+        "30d": ("last 30 days", 30),
+    }
 
     def lookups(self, request, model_admin):
         return [(key, label) for key, (label, _days) in self._PERIODS.items()]
@@ -39,7 +44,7 @@ class OccurredFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditLogAdmin(KeysetAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "occurred_at",
@@ -53,8 +58,9 @@ class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = [EventTypeFilter, OccurredFilter]
     search_fields = ["actor_id", "user_id", "request_id", "event_type"]
     search_help_text = "Exact id of a row, actor, user or request, or an event type."
-    show_full_result_count = False
     readonly_fields = [field.name for field in AuditLog._meta.fields]
+    export_fields = READABLE_FIELDS
+    export_permission = "audit:export"
 
     def get_search_results(self, request, queryset, search_term):
         # Exact matches only, each served by an index; a substring search would

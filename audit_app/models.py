@@ -14,6 +14,7 @@ EVENT_TYPES = (
     "user.created",
     "user.updated",
     "user.deleted",
+    "user.exported",
     "user.email_verified",
     "user.password_changed",
     "user.password_reset_requested",

@@ -52,6 +52,38 @@ def html_table(headers, rows, *, empty: str, more_url: str = "", more_label: str
     )
 
 
+def user_link(user, *, missing: str = "deleted user", link: bool = True):
+    """A user as operators know them, "Name <email>" (or the email), linked to their page.
+
+    `link=False` for staff who may not open user pages (an auditor reading the log).
+    """
+    if user is None:
+        return missing
+    label = f"{user.name} <{user.email}>" if user.name else user.email
+    if not link:
+        return label
+    return format_html(
+        '<a href="{}" class="sv-person">{}</a>',
+        reverse("admin:auth_app_user_change", args=[user.pk]),
+        label,
+    )
+
+
+def people_by_id(ids) -> dict[str, User]:
+    """The users behind `ids` (a page's actor and user ids), in one query."""
+    wanted = {user_id for user_id in ids if user_id}
+    if not wanted:
+        return {}
+    return {user.pk: user for user in User.objects.filter(pk__in=wanted).only("email", "name")}
+
+
+def person(user_id: str | None, people: dict[str, User], *, link: bool = True):
+    """The user behind an id that has no foreign key (audit rows): "system" for none."""
+    if not user_id:
+        return "system"
+    return user_link(people.get(user_id), link=link)
+
+
 def can_revoke_sessions(request) -> bool:
     # Revoking is deleting a session row; the role backend maps it to sessions:revoke.
     return request.user.has_perm("auth_app.delete_session")
@@ -337,7 +369,10 @@ class UserAdmin(admin.ModelAdmin):
 
     @admin.display(description="Recent audit events")
     def recent_audit_events(self, user):
-        events = AuditLog.objects.filter(user_id=user.pk).order_by("-occurred_at", "-id")[:RECENT]
+        events = list(
+            AuditLog.objects.filter(user_id=user.pk).order_by("-occurred_at", "-id")[:RECENT]
+        )
+        people = people_by_id(event.actor_id for event in events)
         rows = [
             (
                 format_html(
@@ -346,7 +381,7 @@ class UserAdmin(admin.ModelAdmin):
                     f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
                 ),
                 event.event_type,
-                event.actor_id or "system",
+                person(event.actor_id, people),
                 event.ip_address or "-",
             )
             for event in events
@@ -427,7 +462,7 @@ class UserAdmin(admin.ModelAdmin):
 
 @admin.register(Session)
 class SessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "user", "created_at", "last_seen_at", "expires_at", "ip_address"]
+    list_display = ["id", "person", "created_at", "last_seen_at", "expires_at", "ip_address"]
     list_filter = ["expires_at"]
     search_fields = ["user__email", "ip_address", "=id"]
     list_select_related = ["user"]
@@ -439,6 +474,10 @@ class SessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_revoke_permission(self, request):
         return can_revoke_sessions(request)
+
+    @admin.display(description="User", ordering="user__email")
+    def person(self, session):
+        return user_link(session.user)
 
     @admin.action(description="Revoke the selected sessions", permissions=["revoke"])
     def revoke_selected(self, request, queryset):

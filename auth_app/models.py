@@ -77,6 +77,8 @@ class User(AbstractBaseUser):
         constraints = [
             models.UniqueConstraint(fields=["email_key"], name="users_email_key_uniq"),
         ]
+        # Sign-ups per day on the dashboard, and the user list's newest-first order.
+        indexes = [models.Index(fields=["created_at"], name="users_created_idx")]
         ordering = ["-created_at"]
 
     def __str__(self):

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
 
     from . import audit as audit_bench
+    from . import console as console_bench
     from . import email as email_bench
     from . import http as http_bench
     from . import permissions as permissions_bench
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         audit_run = audit_bench.audit_bench(
             rows=args.audit_rows, inserts_per_writer=args.audit_inserts
         )
+        # On the audit section's rows and the permissions section's users.
+        console_run = console_bench.console_run()
         host = report.machine()
 
     wall = time.monotonic() - started
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + email_bench.text(email_runs))
     print("\n" + permissions_bench.text(permissions_run))
     print("\n" + audit_bench.text(audit_run))
+    print("\n" + console_bench.text(console_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             email_bench.markdown(email_runs),
             permissions_bench.markdown(permissions_run),
             audit_bench.markdown(audit_run),
+            console_bench.markdown(console_run),
         )
     )
     print(

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
+from auth_app.admin import user_link
 from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 from sv_sdk.errors import ApplicationError
 
@@ -140,12 +141,23 @@ class AssignmentForm(forms.ModelForm):
 @admin.register(UserRole)
 class UserRoleAdmin(admin.ModelAdmin):
     form = AssignmentForm
-    list_display = ["user", "role", "granted_by", "granted_at", "expires_at"]
+    list_display = ["person", "role", "granter", "granted_at", "expires_at"]
+    # The person cell links to the user's page; the row's own link is on the role.
+    list_display_links = ["role"]
     list_filter = ["role", "expires_at"]
     search_fields = ["user__email", "role__name"]
     list_select_related = ["user", "role", "granted_by"]
     raw_id_fields = ["user"]
     readonly_fields = ["granted_by", "granted_at"]
+
+    @admin.display(description="User", ordering="user__email")
+    def person(self, assignment):
+        return user_link(assignment.user)
+
+    @admin.display(description="Granted by")
+    def granter(self, assignment):
+        # No granter: the system (sign-up, a command), or a granter since deleted.
+        return user_link(assignment.granted_by, missing="system")
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -226,6 +238,11 @@ class UserRoleInline(admin.TabularInline):
 
 @admin.register(PermissionCache)
 class PermissionCacheAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "roles", "permissions", "computed_at", "valid_until"]
+    list_display = ["person", "roles", "permissions", "computed_at", "valid_until"]
+    list_display_links = ["roles"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
+
+    @admin.display(description="User", ordering="user__email")
+    def person(self, cache):
+        return user_link(cache.user)

@@ -17,6 +17,7 @@ ADMIN_PERMISSIONS: dict[str, dict[str, str]] = {
         "add": "users:write",
         "change": "users:write",
         "delete": "users:delete",
+        "export": "users:export",
     },
     "auth_app.account": {
         "view": "users:read",

@@ -4,6 +4,7 @@ PERMISSIONS = {
     "users:read": "See users and their profiles",
     "users:write": "Create and change users",
     "users:delete": "Delete users",
+    "users:export": "Download a person's data (data-subject access request)",
     "sessions:read": "See any user's sessions",
     "sessions:revoke": "Revoke any user's sessions",
     "roles:read": "See roles and assignments",

@@ -12,23 +12,30 @@ from urllib.parse import urlencode
 import django.contrib.auth.admin  # noqa: F401 (registers Group, removed below)
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Count, Q
-from django.urls import reverse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit_app.admin import AuditLogAdmin
 from audit_app.models import AuditLog
-from auth_app.admin import BanDurationForm, UserAdmin, html_table
+from auth_app.admin import BanDurationForm, UserAdmin, html_table, people_by_id, person
 from auth_app.models import Session, User
 from email_app.models import EmailSend
 from permissions_app import selectors as permission_selectors
 from permissions_app.admin import UserRoleInline, refused_as_forbidden
+from permissions_app.catalogue import PERMISSIONS
 from permissions_app.models import Role
 from permissions_app.services import role_grant
-from platform_app import flows
+from platform_app import flows, trends
+from platform_app.charts import legend
+from platform_app.timeline import parse_before, user_timeline
 from sv_sdk.errors import ApplicationError
 
 RECENT = 10
@@ -74,6 +81,78 @@ class OperatorUserAdmin(UserAdmin):
         if request.user.has_perm("email_app.view_emailsend"):
             fields = [*fields, "recent_emails"]
         return fields
+
+    change_form_template = "admin/sv_sdk/user_change_form.html"
+
+    # One page per person ---------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path("find/", self.admin_site.admin_view(self.find_view), name="auth_app_user_find"),
+            path(
+                "<path:object_id>/export-data/",
+                self.admin_site.admin_view(self.export_data_view),
+                name="auth_app_user_export_data",
+            ),
+            *super().get_urls(),
+        ]
+
+    def find_view(self, request):
+        """The header's email box: the person's page, or the list searched for the text."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        term = request.GET.get("person", "").strip()
+        found = list(User.objects.with_email(term).values_list("pk", flat=True)) if term else []
+        if len(found) == 1:
+            return HttpResponseRedirect(reverse("admin:auth_app_user_change", args=found))
+        return HttpResponseRedirect(_changelist(User, q=term) if term else _changelist(User))
+
+    def has_export_data_permission(self, request) -> bool:
+        return request.user.has_perm("auth_app.export_user")
+
+    def export_data_view(self, request, object_id):
+        """POST: the person's rows from the four schemas as one JSON file (audited)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_export_data_permission(request):
+            raise PermissionDenied
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404("No such user.")
+        data = flows.user_data_export(user=user, actor=request.user)
+        response = JsonResponse(data, encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="user-{user.pk}.json"'
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is None or request.method != "GET":
+            return super().change_view(request, object_id, form_url, extra_context)
+        has_perm = request.user.has_perm
+        before = parse_before(request.GET.get("before"))
+        context = {
+            "timeline": user_timeline(
+                user,
+                before=before,
+                audit=has_perm("audit_app.view_auditlog"),
+                emails=has_perm("email_app.view_emailsend"),
+                sessions=has_perm("auth_app.view_session"),
+            ),
+            "timeline_newest_url": "?" if before else "",
+            "can_export_data": self.has_export_data_permission(request),
+            "export_data_url": reverse("admin:auth_app_user_export_data", args=[user.pk]),
+            "permission_sources": (
+                [
+                    (permission, PERMISSIONS.get(permission, "every permission it covers"), roles)
+                    for permission, roles in permission_selectors.permission_sources(user).items()
+                ]
+                if has_perm("permissions_app.view_userrole")
+                else None
+            ),
+        }
+        return super().change_view(
+            request, object_id, form_url, {**context, **(extra_context or {})}
+        )
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -245,7 +324,54 @@ class OperatorUserAdmin(UserAdmin):
         )
 
 
+class OperatorAuditLogAdmin(AuditLogAdmin):
+    """The audit log with people by name: actors and users shown, and searched, by email."""
+
+    list_display = [
+        "id",
+        "occurred_at",
+        "event_type",
+        "actor",
+        "subject",
+        "target_type",
+        "target_id",
+        "ip_address",
+    ]
+    search_help_text = (
+        "A user's email address (their events, as user or actor), or the exact id of a row,"
+        " actor, user or request, or an event type."
+    )
+
+    def prepare_page(self, request, rows):
+        # Audit rows have no foreign key (the log outlives users): one query per page.
+        people = people_by_id(id_ for row in rows for id_ in (row.actor_id, row.user_id))
+        link = request.user.has_perm("auth_app.view_user")
+        for row in rows:
+            row.actor, row.subject = (
+                person(row.actor_id, people, link=link),
+                person(row.user_id, people, link=link) if row.user_id else "-",
+            )
+
+    @admin.display(description="Actor")
+    def actor(self, row):
+        return row.actor
+
+    @admin.display(description="User")
+    def subject(self, row):
+        return row.subject
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if "@" not in term:
+            return super().get_search_results(request, queryset, search_term)
+        # Through the user (the lower(email) index), then the (user_id|actor_id, time) indexes.
+        ids = list(User.objects.with_email(term).values_list("pk", flat=True))
+        return queryset.filter(Q(user_id__in=ids) | Q(actor_id__in=ids)), False
+
+
 admin.site.register(User, OperatorUserAdmin)
+admin.site.unregister(AuditLog)
+admin.site.register(AuditLog, OperatorAuditLogAdmin)
 # Roles replace Django's groups, which this user model does not have: the page would mislead.
 admin.site.unregister(Group)
 
@@ -334,15 +460,42 @@ def dashboard(request) -> dict:
                 ],
             }
         )
+        events = list(AuditLog.objects.order_by("-id")[:RECENT])
+        people = people_by_id(id_ for event in events for id_ in (event.actor_id, event.user_id))
+        link = has_perm("auth_app.view_user")
         recent = [
             {
                 "event": event,
                 "url": reverse("admin:audit_app_auditlog_change", args=[event.pk]),
+                "actor": person(event.actor_id, people, link=link),
+                "user": person(event.user_id, people, link=link) if event.user_id else "-",
             }
-            for event in AuditLog.objects.order_by("-occurred_at", "-id")[:RECENT]
+            for event in events
         ]
     return {
+        "figures": [
+            {"figure": figure, "svg": figure.svg(), "legend": legend(figure)}
+            for figure in _figures(has_perm, now)
+        ],
         "sections": sections,
         "recent_events": recent,
         "audit_url": _changelist(AuditLog) if recent else "",
     }
+
+
+def _figures(has_perm, now) -> list:
+    """The trends this staff user may see, each linked to the list behind it.
+
+    Staff without MFA would be the fifth figure once MFA has its tables (see
+    docs/decisions.md).
+    """
+    figures = []
+    if has_perm("auth_app.view_user"):
+        figures.append(trends.sign_ups(now, _changelist))
+    if has_perm("audit_app.view_auditlog"):
+        figures.append(trends.sign_ins(now, _changelist))
+    if has_perm("email_app.view_emailsend"):
+        figures.append(trends.email_funnel(now, _changelist))
+    if has_perm("auth_app.view_session") or has_perm("auth_app.delete_session"):
+        figures.append(trends.active_sessions(now, _changelist))
+    return figures

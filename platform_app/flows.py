@@ -4,7 +4,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Lower
+from django.utils import timezone
 
+from audit_app.models import READABLE_FIELDS, AuditLog
 from audit_app.services import audit_record
 from auth_app import services as auth_services
 from auth_app.errors import RateLimited
@@ -27,9 +31,15 @@ from auth_app.services import (
     verification_consume,
     verification_create,
 )
-from email_app.models import Category
+from email_app.models import (
+    Category,
+    EmailPreference,
+    EmailSend,
+    EmailSuppression,
+)
 from email_app.services import SecretLink, email_queue, template_find
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
+from permissions_app.models import UserRole
 from permissions_app.selectors import role_find
 from permissions_app.services import (
     permission_cache_refresh,
@@ -379,3 +389,100 @@ def user_offboard(*, user: User, actor: User | None = None) -> None:
             target_id=user_id,
             metadata=metadata,
         )
+
+
+# Columns of a person's rows that their data export carries: everything but secrets
+# (password hash, token hashes, provider tokens, session data) and stored email
+# bodies, which may hold a one-time link until delivered.
+EXPORTED = {
+    "user": (
+        "id",
+        "email",
+        "name",
+        "image",
+        "email_verified",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "banned_until",
+        "last_login",
+        "created_at",
+        "updated_at",
+    ),
+    "sessions": (
+        "id",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "ip_address",
+        "user_agent",
+    ),
+    "accounts": (
+        "provider_id",
+        "account_id",
+        "scope",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "created_at",
+        "updated_at",
+    ),
+    "verifications": ("identifier", "expires_at", "consumed_at", "created_at"),
+    "emails": (
+        "id",
+        "created_at",
+        "to_email",
+        "category",
+        "subject",
+        "status",
+        "sent_at",
+        "delivered_at",
+        "opened_at",
+        "clicked_at",
+    ),
+    "email_preferences": ("category", "subscribed", "updated_at"),
+    "email_suppressions": (
+        "address",
+        "reason",
+        "detail",
+        "provider",
+        "suppressed_at",
+        "expires_at",
+        "lifted_at",
+    ),
+    "roles": ("role__name", "granted_at", "expires_at", "granted_by_id"),
+}
+
+
+def user_data_export(*, user: User, actor: User) -> dict:
+    """Everything the four schemas hold about `user`, secrets left out; audited.
+
+    For data-subject access requests. The caller checks `users:export`.
+    """
+    with transaction.atomic(durable=True):
+        audit_record(
+            event_type="user.exported",
+            actor_id=actor.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+        )
+        rows = {
+            "sessions": user.sessions.order_by("-created_at"),
+            "accounts": user.accounts.order_by("created_at"),
+            "verifications": user.verifications.order_by("-created_at"),
+            "emails": EmailSend.objects.filter(user=user).order_by("-created_at"),
+            "email_preferences": EmailPreference.objects.filter(user=user).order_by("category"),
+            # Kept by address, not user: lower() as the table stores it (its unique index).
+            "email_suppressions": EmailSuppression.objects.filter(address=Lower(Value(user.email))),
+            "roles": UserRole.objects.filter(user=user).order_by("role__name"),
+        }
+        return {
+            "exported_at": timezone.now(),
+            "user": User.objects.filter(pk=user.pk).values(*EXPORTED["user"]).get(),
+            **{name: list(query.values(*EXPORTED[name])) for name, query in rows.items()},
+            "audit_events": list(
+                AuditLog.objects.filter(Q(user_id=user.pk) | Q(actor_id=user.pk))
+                .order_by("-occurred_at", "-id")
+                .values(*READABLE_FIELDS)
+            ),
+        }

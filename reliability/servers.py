@@ -109,9 +109,20 @@ def manage(database_url: str, *args: str) -> None:
     )
 
 
+def collect_static(environment: dict[str, str]) -> None:
+    """The deployment step the app refuses to serve without (sv_sdk/checks.py)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
+        cwd=ROOT,
+        env=environment,
+        check=True,
+    )
+
+
 @contextmanager
 def gunicorn(environment: dict[str, str], *, workers: int = 2):
     """Serve the app, configured by `environment`, on a free loopback port; yield its base URL."""
+    collect_static(environment)
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [

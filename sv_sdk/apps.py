@@ -25,6 +25,8 @@ class SvSdkConfig(AppConfig):
     def ready(self):
         from django.apps import apps
 
+        from sv_sdk import checks  # noqa: F401 (registers the deployment checks)
+
         # Registers the OpenAPI extension for StrictSerializer.
         from sv_sdk.api import schema  # noqa: F401
 

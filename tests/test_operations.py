@@ -25,6 +25,7 @@ from reliability.servers import (
     ROOT,
     Postgres,
     app_environment,
+    collect_static,
     database_url,
     free_port,
     gunicorn,
@@ -96,6 +97,7 @@ def test_readyz_turns_503_while_the_database_is_down_and_200_once_it_is_back():
 
 
 def _gunicorn(env: dict, *, workers: int) -> tuple[subprocess.Popen, str]:
+    collect_static(env)
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [
@@ -370,24 +372,40 @@ def test_a_plain_pip_install_serves_with_database_url_and_has_no_embedded_postgr
     assert "embedded PostgreSQL is not installed" in unconfigured.stderr
 
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            python,
-            "-m",
-            "gunicorn",
-            "--config",
-            "python:sv_sdk.gunicorn_config",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        env={**_bare_environment(), **_production_environment()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    production = _production_environment()
+
+    def gunicorn() -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--config",
+                "python:sv_sdk.gunicorn_config",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+            ],
+            cwd=tmp_path,
+            env={**_bare_environment(), **production},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    # Before collectstatic the worker refuses to start, and the log names the missing step.
+    refused = gunicorn()
+    _out, log = refused.communicate(timeout=60)
+    assert refused.returncode != 0 and "collectstatic" in log
+    collected = run(
+        "import django; django.setup(); from django.core.management import call_command;"
+        " call_command('collectstatic', interactive=False, verbosity=0)",
+        **production,
     )
+    assert collected.returncode == 0, collected.stderr[-3000:]
+
+    server = gunicorn()
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_until(lambda: fetch(f"{base}/healthz")[0] == 200, seconds=30)

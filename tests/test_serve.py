@@ -10,7 +10,7 @@ import urllib.request
 import psutil
 import pytest
 
-from reliability.servers import ROOT, database_url, free_port
+from reliability.servers import ROOT, collect_static, database_url, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,6 +29,7 @@ def wait_for(url: str, deadline: float) -> int:
 def test_serve_answers_and_stops_with_its_children_on_sigint():
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "WARNING"}
+    collect_static(env)
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT,

@@ -10,12 +10,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit_app.models import AuditLog
+from audit_app.services import audit_record
 from auth_app.models import Session, User
 from auth_app.services import session_create
-from email_app.models import EmailTemplate
+from email_app.models import EmailSend, EmailTemplate
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
+from sv_sdk.db.batch import Batch
 from tests.support import PASSWORD, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -135,8 +137,8 @@ def test_filtering_the_audit_log_by_event_type_and_by_user(page, login, root, ad
     page.goto(f"{USERS}{ada.pk}/change/")
     page.get_by_role("link", name="All audit events of this user").click()
     page.wait_for_url(re.compile(rf"user_id={ada.pk}"))
-    users = page.locator("#result_list td.field-user_id").all_inner_texts()
-    assert users and set(users) == {ada.pk}
+    users = page.locator("#result_list td.field-subject").all_inner_texts()
+    assert users and set(users) == {"Ada Lovelace <ada@example.com>"}
 
 
 def test_an_auditor_reads_the_audit_log_but_cannot_manage_users(page, login, ada):
@@ -184,12 +186,34 @@ def test_screenshots_of_the_user_page_and_the_dashboard(page, login, root, ada, 
     role_grant(user=ada, role=Role.objects.get(name="auditor"), granted_by=root)
     target = SCREENSHOTS if os.environ.get("SV_UPDATE_SCREENSHOTS") == "1" else tmp_path
     target.mkdir(parents=True, exist_ok=True)
+    # A day of activity for the trends.
+    now = timezone.now()
+    backdated = Batch()
+    for hours in range(0, 40, 3):
+        for event in ["auth.sign_in"] * (hours % 5 + 2) + ["auth.sign_in_failed"] * (
+            hours // 3 % 3
+        ):
+            row = audit_record(event_type=event, actor=None, user=ada, batch=backdated)
+            row.occurred_at = now - timedelta(hours=hours)
+    backdated.run()
+    audit_record(event_type="auth.locked_out", actor=None, user=ada)
+    for days in range(0, 20, 2):
+        user = user_onboard(email=f"reader{days}@example.com", name=f"Reader {days}")
+        User.objects.filter(pk=user.pk).update(created_at=now - timedelta(days=days))
+        EmailSend.objects.filter(user=user).update(
+            created_at=now - timedelta(days=days),
+            status="delivered",
+            sent_at=now,
+            delivered_at=now,
+        )
     login(root.email)
 
     assert page.locator("#sv-dashboard").is_visible()
+    assert page.locator("#sv-figures svg[role=img]").count() == 4
     page.screenshot(path=target / "admin-dashboard.png", full_page=True)
     page.goto(f"{USERS}{ada.pk}/change/")
     assert page.locator(".field-recent_audit_events table").is_visible()
+    assert page.locator("#sv-timeline").is_visible() and page.locator("#sv-permissions").count()
     page.screenshot(path=target / "admin-user.png", full_page=True)
 
     assert (target / "admin-user.png").stat().st_size > 10_000
