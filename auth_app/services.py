@@ -1,5 +1,6 @@
 """Writes to the identity schema."""
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from sv_sdk.db.batch import delete_cascading
 from sv_sdk.errors import ValidationFailed
 
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
+from .mfa import SECOND_FACTORS, SignInStep, mfa_enroll_deadline, sign_in_continue
 from .models import Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
 from .selectors import user_can_sign_in, user_get_by_email
@@ -200,11 +202,20 @@ def user_delete(*, user: User) -> None:
 
 
 def session_create(
-    *, user: User, ip_address: str | None = None, user_agent: str = ""
+    *,
+    user: User,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    amr: Iterable[str] = ("pwd",),
 ) -> tuple[Session, str]:
-    """Open a session for `user`; return it and its token (the only time the token exists)."""
+    """Open a session for `user`; return it and its token (the only time the token exists).
+
+    `amr` says how the user proved who they are. A user who must hold a second factor
+    and has none gets a session limited to enrolment past the grace period.
+    """
     token = token_generate()
     now = timezone.now()
+    amr = sorted(set(amr))
     session = Session.objects.create(
         user=user,
         token_hash=token_hash(token),
@@ -212,6 +223,9 @@ def session_create(
         last_seen_at=now,
         ip_address=ip_address,
         user_agent=(user_agent or "")[:1000],
+        amr=amr,
+        authenticated_at=now,
+        mfa_enroll_by=None if set(amr) & set(SECOND_FACTORS) else mfa_enroll_deadline(user),
     )
     return session, token
 
@@ -287,21 +301,31 @@ def credentials_check(
     return user
 
 
-def sign_in(
-    *, email: str, password: str, ip_address: str | None, user_agent: str
-) -> tuple[User, Session, str]:
-    """Check the credentials (see credentials_check) and open a session."""
+def sign_in(*, email: str, password: str, ip_address: str | None, user_agent: str) -> SignInStep:
+    """Check the credentials (see credentials_check); open a session, or ask for the second
+    factor of a user who has one (see mfa.sign_in_continue)."""
     user = credentials_check(
         email=email, password=password, ip_address=ip_address, user_agent=user_agent
     )
+    return sign_in_continue(
+        user=user, first_factor="pwd", email=email, ip_address=ip_address, user_agent=user_agent
+    )
+
+
+def session_sign_in(
+    *, user: User, amr: Iterable[str], email: str, ip_address: str | None, user_agent: str
+) -> tuple[Session, str]:
+    """The end of every sign-in: the session, last_login, lockout cleared, auth.sign_in."""
     with transaction.atomic():
-        session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        session, token = session_create(
+            user=user, ip_address=ip_address, user_agent=user_agent, amr=amr
+        )
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
         sign_in_succeeded(
             user=user, email=email, ip_address=ip_address, user_agent=user_agent, session=session
         )
-    return user, session, token
+    return session, token
 
 
 def sign_in_succeeded(

@@ -81,7 +81,7 @@ class RoleForm(forms.ModelForm):
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
     form = RoleForm
-    list_display = ["name", "description", "is_system", "updated_at"]
+    list_display = ["name", "description", "is_system", "requires_mfa", "updated_at"]
     list_filter = ["is_system"]
     search_fields = ["name", "description"]
     readonly_fields = ["is_system", "created_at", "updated_at"]

@@ -1,7 +1,7 @@
 """The identity API under /api/v1/auth/: one class per operation."""
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from sv_sdk.api.serializers import StrictSerializer, problems
 
 from .serializers import (
     MeOutputSerializer,
+    MfaRequiredOutputSerializer,
     RevokedOutputSerializer,
     SessionInfoOutputSerializer,
     SessionOutputSerializer,
@@ -54,6 +55,28 @@ def signed_in_response(user, session, token, status_code) -> Response:
     return response
 
 
+SIGN_IN_RESPONSE = PolymorphicProxySerializer(
+    component_name="SignInResult",
+    serializers=[SignedInOutputSerializer, MfaRequiredOutputSerializer],
+    resource_type_field_name=None,
+)
+
+
+def sign_in_step_response(step) -> Response:
+    """A session, or (for a user with a second factor) what the second step needs."""
+    if step.session is None:
+        body = MfaRequiredOutputSerializer(
+            {
+                "mfa_required": True,
+                "mfa_token": step.mfa_token,
+                "expires_at": step.mfa_expires_at,
+                "methods": step.methods,
+            }
+        ).data
+        return Response(body, status=status.HTTP_200_OK)
+    return signed_in_response(step.user, step.session, step.token, status.HTTP_200_OK)
+
+
 class PublicApi(APIView):
     """An endpoint for anyone: a stale cookie or token must not turn it into a 401."""
 
@@ -69,7 +92,7 @@ class SignInApi(PublicApi):
     @extend_schema(
         operation_id="auth_sign_in",
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(400, 401, 403, 429)},
+        responses={200: SIGN_IN_RESPONSE, **problems(400, 401, 403, 429)},
     )
     def post(self, request):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
@@ -78,13 +101,15 @@ class SignInApi(PublicApi):
         if "@" not in data.validated_data["email"]:
             # Same answer as a wrong password: the shape of the email reveals nothing.
             raise InvalidCredentials()
-        user, session, token = services.sign_in(
+        step = services.sign_in(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
-        return signed_in_response(user, session, token, status.HTTP_200_OK)
+        return sign_in_step_response(step)
 
 
 class SignOutApi(APIView):
+    mfa_enrollment = True  # reachable by a session limited to enrolment
+
     @extend_schema(
         operation_id="auth_sign_out", request=None, responses={204: None, **problems(401)}
     )
@@ -96,6 +121,8 @@ class SignOutApi(APIView):
 
 
 class SessionApi(APIView):
+    mfa_enrollment = True
+
     @extend_schema(
         operation_id="auth_session", responses={200: SessionInfoOutputSerializer, **problems(401)}
     )

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from auth_app.api.serializers import SignedInOutputSerializer, UserOutputSerializer
 from auth_app.api.views import PASSWORD, PublicApi, client_ip, signed_in_response, user_agent
+from auth_app.mfa import reauthentication_check
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows
 from sv_sdk.api.serializers import StrictSerializer, problems
@@ -125,10 +126,11 @@ class ChangePasswordApi(APIView):
     @extend_schema(
         operation_id="auth_change_password",
         request=InputSerializer,
-        responses={204: None, **problems(400, 401, 429)},
+        responses={204: None, **problems(400, 401, 403, 429)},
     )
     def post(self, request):
         rate_limit_hit(scope="change_password", subject=request.user.pk)
+        reauthentication_check(session=request.auth)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         flows.password_change(

@@ -199,6 +199,7 @@ SV_RATE_LIMITS = {
     "verify_email": (3, 60),
     "send_verification": (3, 60),
     "change_password": (3, 10),
+    "mfa": (10, 10),
 }
 # Sign-in lockout: after this many failures from one IP for one email, wait
 # SV_LOCKOUT_BASE_WAIT seconds, doubling with each further failure, at most SV_LOCKOUT_MAX_WAIT.
@@ -271,3 +272,14 @@ SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
     "platform_app.admin_apps.SvAdminConfig"
 )
+
+# Second factors (issue 18, docs/mfa.md).
+SV_WEBAUTHN_RP_ID = sv_env.WEBAUTHN_RP_ID
+SV_WEBAUTHN_RP_NAME = sv_env.WEBAUTHN_RP_NAME
+SV_WEBAUTHN_ORIGINS = sv_env.WEBAUTHN_ORIGINS
+SV_WEBAUTHN_CHALLENGE_TTL = 5 * 60
+SV_MFA_ISSUER = "sv_sdk"
+SV_MFA_TOKEN_TTL = 5 * 60
+SV_MFA_ENFORCE = sv_env.MFA_ENFORCE
+SV_MFA_GRACE_PERIOD = sv_env.MFA_GRACE_PERIOD
+SV_MFA_REAUTH_WINDOW = sv_env.MFA_REAUTH_WINDOW
