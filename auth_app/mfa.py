@@ -1,11 +1,11 @@
-"""Second factors: TOTP, recovery codes, the second step of sign-in and reauthentication.
+"""Second factors: who needs one, TOTP, recovery codes, the freshness of a sign-in, reset.
 
-Passkeys (WebAuthn) live in passkeys.py and plug into the same second step.
+Passkeys (WebAuthn) live in passkeys.py; signin.py takes a sign-in through its steps.
 """
 
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
@@ -21,11 +21,9 @@ from .errors import (
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaNotPending,
-    PasskeyInvalid,
     ReauthenticationRequired,
-    TokenInvalid,
 )
-from .models import Passkey, RecoveryCode, Session, TwoFactor, User, Verification
+from .models import Passkey, RecoveryCode, Session, TwoFactor, User
 from .ratelimit import lockout_check, lockout_record_failure
 from .tokens import token_hash
 
@@ -36,7 +34,7 @@ SECOND_FACTORS = ("otp", "webauthn")
 MFA_TOKEN_PREFIX = "mfa-"  # noqa: S105 (a purpose, not a secret)
 
 
-def _now() -> datetime:
+def mfa_now() -> datetime:
     """The clock of this module: TOTP steps, token expiry and reauthentication windows."""
     return timezone.now()
 
@@ -83,17 +81,17 @@ def mfa_enroll_deadline(user: User) -> datetime | None:
     return since + timedelta(seconds=settings.SV_MFA_GRACE_PERIOD)
 
 
-def _sessions_enrolled(user: User) -> None:
+def sessions_mark_enrolled(user: User) -> None:
     Session.objects.filter(user=user, mfa_enroll_by__isnull=False).update(mfa_enroll_by=None)
 
 
-def _sessions_unenrolled(user: User) -> None:
+def sessions_mark_unenrolled(user: User) -> None:
     deadline = mfa_enroll_deadline(user)
     if deadline is not None:
         Session.objects.filter(user=user).update(mfa_enroll_by=deadline)
 
 
-def _challenge_failed(*, user: User, method: str, reason: str, ip: str | None, agent: str):
+def challenge_failed_record(*, user: User, method: str, reason: str, ip: str | None, agent: str):
     """Record a wrong second factor: audited, and counted towards the password lockout."""
     with transaction.atomic():
         audit_record(
@@ -129,20 +127,30 @@ def totp_enroll_start(*, user: User) -> TotpEnrolment:
         TwoFactor.objects.update_or_create(
             user=user, defaults={"secret": secret, "confirmed_at": None, "last_used_step": None}
         )
+    return _enrolment(user, secret)
+
+
+def totp_enrolment_pending(*, user: User) -> TotpEnrolment | None:
+    """The enrolment started and not yet confirmed, to show again; None if there is none."""
+    pending = TwoFactor.objects.filter(user=user, confirmed_at__isnull=True).first()
+    return _enrolment(user, pending.secret) if pending else None
+
+
+def _enrolment(user: User, secret: str) -> TotpEnrolment:
     uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(
         name=user.email, issuer_name=settings.SV_MFA_ISSUER
     )
     return TotpEnrolment(secret, uri, segno.make(uri, error="m").svg_inline(scale=4))
 
 
-def _totp_step(two_factor: TwoFactor, code: str) -> int | None:
+def totp_step_match(two_factor: TwoFactor, code: str) -> int | None:
     """The step (of the current one and one either side) whose code is `code` and is newer
     than the last accepted one; None if there is none."""
     code = (code or "").replace(" ", "")
     if not (len(code) == 6 and code.isdigit()):
         return None
     totp = pyotp.TOTP(two_factor.secret, interval=STEP_SECONDS)
-    now = int(_now().timestamp()) // STEP_SECONDS
+    now = int(mfa_now().timestamp()) // STEP_SECONDS
     for step in (now - 1, now, now + 1):
         if two_factor.last_used_step is not None and step <= two_factor.last_used_step:
             continue  # a replay, or a code older than one already used
@@ -160,13 +168,13 @@ def totp_confirm(
         two_factor = TwoFactor.objects.select_for_update().filter(user=user).first()
         if two_factor is None or two_factor.confirmed_at is not None:
             raise MfaNotPending()
-        step = _totp_step(two_factor, code)
+        step = totp_step_match(two_factor, code)
         if step is not None:
-            two_factor.confirmed_at = _now()
+            two_factor.confirmed_at = mfa_now()
             two_factor.last_used_step = step
             two_factor.save(update_fields=["confirmed_at", "last_used_step", "updated_at"])
             codes = recovery_codes_generate(user=user, actor=user)
-            _sessions_enrolled(user)
+            sessions_mark_enrolled(user)
             audit_record(
                 event_type="mfa.enrolled",
                 actor_id=user.pk,
@@ -176,7 +184,7 @@ def totp_confirm(
                 metadata={"method": "totp"},
             )
             return codes
-    _challenge_failed(
+    challenge_failed_record(
         user=user, method="totp", reason="wrong_code", ip=ip_address, agent=user_agent
     )
     raise InvalidCode()
@@ -191,7 +199,7 @@ def totp_disable(*, user: User, session: Session | None) -> None:
             raise MfaNotEnabled()
         if not Passkey.objects.filter(user=user).exists():
             RecoveryCode.objects.filter(user=user).delete()
-        _sessions_unenrolled(user)
+        sessions_mark_unenrolled(user)
         audit_record(
             event_type="mfa.disabled",
             actor_id=user.pk,
@@ -241,7 +249,7 @@ def recovery_codes_regenerate(*, user: User, session: Session | None) -> list[st
     return recovery_codes_generate(user=user, actor=user)
 
 
-def _recovery_code_use(user: User, code: str) -> bool:
+def recovery_code_use(user: User, code: str) -> bool:
     """Use one unused code of `user` (one conditional UPDATE: never twice)."""
     cleaned = _recovery_code_clean(code)
     if not cleaned:
@@ -249,162 +257,8 @@ def _recovery_code_use(user: User, code: str) -> bool:
     return bool(
         RecoveryCode.objects.filter(
             user=user, code_hash=token_hash(cleaned), used_at__isnull=True
-        ).update(used_at=_now())
+        ).update(used_at=mfa_now())
     )
-
-
-# The second step ---------------------------------------------------------------------------
-
-
-def second_factor_check(
-    *,
-    user: User,
-    method: str,
-    code: str = "",
-    credential: dict | None = None,
-    ip_address: str | None,
-    user_agent: str,
-) -> str:
-    """Check one second factor of `user`; return its amr name ("otp", "webauthn").
-
-    A wrong answer is audited (mfa.challenge_failed), counts towards the same lockout as a
-    wrong password, and raises InvalidCode (or PasskeyInvalid).
-    """
-    lockout_check(ip=ip_address, email=user.email)
-    if method == "passkey":
-        from .passkeys import passkey_authenticate
-
-        try:
-            passkey_authenticate(credential=credential or {}, user=user)
-        except PasskeyInvalid as exc:
-            _challenge_failed(
-                user=user, method=method, reason=exc.code, ip=ip_address, agent=user_agent
-            )
-            raise
-        return "webauthn"
-    with transaction.atomic():
-        if method == "totp":
-            two_factor = (
-                TwoFactor.objects.select_for_update()
-                .filter(user=user, confirmed_at__isnull=False)
-                .first()
-            )
-            step = _totp_step(two_factor, code) if two_factor else None
-            if step is not None:
-                two_factor.last_used_step = step
-                two_factor.save(update_fields=["last_used_step", "updated_at"])
-                return "otp"
-        elif method == "recovery_code" and _recovery_code_use(user, code):
-            audit_record(
-                event_type="mfa.recovery_code_used",
-                actor_id=user.pk,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
-                metadata={"left": recovery_codes_left(user)},
-            )
-            return "otp"
-    _challenge_failed(
-        user=user, method=method, reason="wrong_code", ip=ip_address, agent=user_agent
-    )
-    raise InvalidCode()
-
-
-@dataclass
-class SignInStep:
-    """What a first factor leads to: a session (and its token), or a second step to take."""
-
-    user: User
-    session: Session | None = None
-    token: str = ""
-    mfa_token: str = ""
-    mfa_expires_at: datetime | None = None
-    methods: list[str] = field(default_factory=list)
-
-
-def sign_in_continue(
-    *, user: User, first_factor: str, email: str, ip_address: str | None, user_agent: str
-) -> SignInStep:
-    """After a first factor ("pwd", "oauth"): a session, or an mfa_token if `user` has a
-    second factor. The password sign-in calls it; so can an OAuth callback."""
-    from .services import session_sign_in
-
-    if not mfa_enabled(user):
-        session, token = session_sign_in(
-            user=user, amr=[first_factor], email=email, ip_address=ip_address, user_agent=user_agent
-        )
-        return SignInStep(user=user, session=session, token=token)
-    token = secrets.token_urlsafe(32)
-    expires_at = _now() + timedelta(seconds=settings.SV_MFA_TOKEN_TTL)
-    with transaction.atomic():
-        identifier = f"{MFA_TOKEN_PREFIX}{first_factor}:{user.pk}"
-        Verification.objects.filter(identifier=identifier, consumed_at__isnull=True).delete()
-        Verification.objects.create(
-            identifier=identifier, user=user, value_hash=token_hash(token), expires_at=expires_at
-        )
-    return SignInStep(
-        user=user, mfa_token=token, mfa_expires_at=expires_at, methods=mfa_methods(user)
-    )
-
-
-def _mfa_token_find(token: str) -> Verification:
-    verification = (
-        Verification.objects.filter(
-            value_hash=token_hash(token or ""),
-            identifier__startswith=MFA_TOKEN_PREFIX,
-            consumed_at__isnull=True,
-            expires_at__gt=_now(),
-        )
-        .select_related("user")
-        .first()
-    )
-    if verification is None or verification.user is None:
-        raise TokenInvalid("The mfa_token is unknown, expired or already used.")
-    return verification
-
-
-def mfa_token_user(*, mfa_token: str) -> User:
-    """The user an unused, unexpired mfa_token belongs to (TokenInvalid otherwise)."""
-    return _mfa_token_find(mfa_token).user
-
-
-def sign_in_verify(
-    *,
-    mfa_token: str,
-    method: str,
-    code: str = "",
-    credential: dict | None = None,
-    ip_address: str | None,
-    user_agent: str,
-) -> tuple[User, Session, str]:
-    """The second step of sign-in: check the factor, use the mfa_token once, open the session."""
-    from .services import session_sign_in
-
-    verification = _mfa_token_find(mfa_token)
-    user = verification.user
-    second = second_factor_check(
-        user=user,
-        method=method,
-        code=code,
-        credential=credential,
-        ip_address=ip_address,
-        user_agent=user_agent,
-    )
-    first = verification.identifier.split(":", 1)[0].removeprefix(MFA_TOKEN_PREFIX)
-    with transaction.atomic():
-        # One conditional UPDATE: of two concurrent uses of the token, one wins.
-        if not Verification.objects.filter(pk=verification.pk, consumed_at__isnull=True).update(
-            consumed_at=_now()
-        ):
-            raise TokenInvalid("The mfa_token is unknown, expired or already used.")
-        session, token = session_sign_in(
-            user=user,
-            amr=[first, second],
-            email=user.email,
-            ip_address=ip_address,
-            user_agent=user_agent,
-        )
-    return user, session, token
 
 
 # Reauthentication --------------------------------------------------------------------------
@@ -413,58 +267,8 @@ def sign_in_verify(
 def reauthentication_check(*, session: Session | None) -> None:
     """Raise ReauthenticationRequired unless `session` proved its user within the window."""
     window = timedelta(seconds=settings.SV_MFA_REAUTH_WINDOW)
-    if session is None or session.authenticated_at < _now() - window:
+    if session is None or session.authenticated_at < mfa_now() - window:
         raise ReauthenticationRequired()
-
-
-def session_reauthenticate(
-    *,
-    session: Session,
-    password: str = "",
-    method: str = "",
-    code: str = "",
-    credential: dict | None = None,
-    ip_address: str | None,
-    user_agent: str,
-) -> Session:
-    """Prove the session's user again (password or a second factor); the session is fresh."""
-    from .services import password_check
-
-    user = session.user
-    if method:
-        factor = second_factor_check(
-            user=user,
-            method=method,
-            code=code,
-            credential=credential,
-            ip_address=ip_address,
-            user_agent=user_agent,
-        )
-    else:
-        lockout_check(ip=ip_address, email=user.email)
-        try:
-            password_check(user=user, password=password)
-        except Exception:
-            lockout_record_failure(ip=ip_address, email=user.email, user_id=user.pk)
-            raise
-        factor = "pwd"
-    session.authenticated_at = _now()
-    session.amr = sorted({*session.amr, factor})
-    with transaction.atomic():
-        Session.objects.filter(pk=session.pk).update(
-            authenticated_at=session.authenticated_at, amr=session.amr
-        )
-        audit_record(
-            event_type="auth.reauthenticated",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="session",
-            target_id=session.pk,
-            metadata={"method": factor},
-            ip_address=ip_address,
-            user_agent=user_agent,
-        )
-    return session
 
 
 # Administration ------------------------------------------------------------------------------

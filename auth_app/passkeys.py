@@ -30,17 +30,16 @@ from webauthn.helpers.structs import (
 
 from audit_app.services import audit_record
 
-from .errors import AccountDisabled, PasskeyCloned, PasskeyInvalid
+from . import mfa
+from .errors import PasskeyCloned, PasskeyInvalid
 from .mfa import (
-    _now,
-    _sessions_enrolled,
-    _sessions_unenrolled,
     mfa_enabled,
     reauthentication_check,
     recovery_codes_generate,
+    sessions_mark_enrolled,
+    sessions_mark_unenrolled,
 )
 from .models import Passkey, PasskeyChallenge, RecoveryCode, Session, User
-from .selectors import user_can_sign_in
 from .tokens import token_hash
 
 Purpose = PasskeyChallenge.Purpose
@@ -51,7 +50,7 @@ def _challenge_store(*, challenge: bytes, purpose: str, user: User | None) -> No
         user=user,
         purpose=purpose,
         challenge_hash=token_hash(bytes_to_base64url(challenge)),
-        expires_at=_now() + timedelta(seconds=settings.SV_WEBAUTHN_CHALLENGE_TTL),
+        expires_at=mfa.mfa_now() + timedelta(seconds=settings.SV_WEBAUTHN_CHALLENGE_TTL),
     )
 
 
@@ -66,11 +65,11 @@ def _challenge_consume(*, client_data_json: bytes, purpose: str, user: User | No
         challenge_hash=token_hash(bytes_to_base64url(challenge)),
         purpose=purpose,
         consumed_at__isnull=True,
-        expires_at__gt=_now(),
+        expires_at__gt=mfa.mfa_now(),
     )
     if purpose == Purpose.REGISTER or user is not None:
         rows = rows.filter(user=user)
-    if not rows.update(consumed_at=_now()):
+    if not rows.update(consumed_at=mfa.mfa_now()):
         raise PasskeyInvalid("The challenge is unknown, expired or already used.")
     return challenge
 
@@ -138,7 +137,7 @@ def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passke
             ],
         )
         codes = recovery_codes_generate(user=user, actor=user) if first else []
-        _sessions_enrolled(user)
+        sessions_mark_enrolled(user)
         audit_record(
             event_type="mfa.enrolled",
             actor_id=user.pk,
@@ -217,7 +216,7 @@ def passkey_authenticate(*, credential: dict, user: User | None) -> Passkey:
         updated = Passkey.objects.filter(pk=passkey.pk, sign_count=passkey.sign_count).update(
             sign_count=verified.new_sign_count,
             backed_up=verified.credential_backed_up,
-            last_used_at=_now(),
+            last_used_at=mfa.mfa_now(),
         )
         if not updated:
             raise PasskeyCloned()
@@ -248,7 +247,7 @@ def passkey_remove(*, passkey: Passkey, session: Session | None) -> None:
         passkey.delete()
         if not mfa_enabled(user):
             RecoveryCode.objects.filter(user=user).delete()
-            _sessions_unenrolled(user)
+            sessions_mark_unenrolled(user)
         audit_record(
             event_type="mfa.disabled",
             actor_id=user.pk,
@@ -257,19 +256,3 @@ def passkey_remove(*, passkey: Passkey, session: Session | None) -> None:
             target_id=passkey_id,
             metadata={"method": "passkey"},
         )
-
-
-def passkey_sign_in(
-    *, credential: dict, ip_address: str | None, user_agent: str
-) -> tuple[User, Session, str]:
-    """A passwordless sign-in with a discoverable passkey (user verified): a session whose
-    amr is webauthn, a second factor on its own."""
-    from .services import session_sign_in
-
-    user = passkey_authenticate(credential=credential, user=None).user
-    if not user_can_sign_in(user):
-        raise AccountDisabled()
-    session, token = session_sign_in(
-        user=user, amr=["webauthn"], email=user.email, ip_address=ip_address, user_agent=user_agent
-    )
-    return user, session, token

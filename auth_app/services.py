@@ -16,7 +16,7 @@ from sv_sdk.db.batch import delete_cascading
 from sv_sdk.errors import ValidationFailed
 
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
-from .mfa import SECOND_FACTORS, SignInStep, mfa_enroll_deadline, sign_in_continue
+from .mfa import SECOND_FACTORS, mfa_enroll_deadline
 from .models import Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
 from .selectors import user_can_sign_in, user_get_by_email
@@ -299,17 +299,6 @@ def credentials_check(
     if not user_can_sign_in(user):
         raise AccountDisabled()
     return user
-
-
-def sign_in(*, email: str, password: str, ip_address: str | None, user_agent: str) -> SignInStep:
-    """Check the credentials (see credentials_check); open a session, or ask for the second
-    factor of a user who has one (see mfa.sign_in_continue)."""
-    user = credentials_check(
-        email=email, password=password, ip_address=ip_address, user_agent=user_agent
-    )
-    return sign_in_continue(
-        user=user, first_factor="pwd", email=email, ip_address=ip_address, user_agent=user_agent
-    )
 
 
 def session_sign_in(

@@ -188,6 +188,14 @@ def privilege_check(*, actor: User | None, user: User) -> None:
         )
 
 
+def mfa_reset_check(*, actor: User | None, user: User) -> None:
+    """Refuse unless `actor` may remove the second factors of `user`: the privilege rule,
+    and only a superuser for staff (their factors guard the admin)."""
+    privilege_check(actor=actor, user=user)
+    if user.is_staff and actor is not None and not actor.is_superuser:
+        raise PrivilegeExceeded("Only a superuser can reset the second factors of staff.")
+
+
 def superuser_change_check(*, actor: User | None) -> None:
     """Refuse unless `actor` may make (or unmake) a superuser: only a superuser may."""
     if actor is not None and not actor.is_superuser:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit_app.services import audit_event, audit_ids_statement, audit_record, audit_seal
+from auth_app import mfa
 from auth_app import services as auth_services
 from auth_app.models import Session, User
 from auth_app.ratelimit import lockout_clear
@@ -38,6 +39,7 @@ from email_app.services import (
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import Role
 from permissions_app.services import (
+    mfa_reset_check,
     permission_cache_refresh,
     privilege_check,
     role_grant_new_user,
@@ -358,3 +360,15 @@ def user_offboard(*, user: User, actor: User | None = None) -> None:
             target_id=user_id,
             metadata=metadata,
         )
+
+
+def user_mfa_reset(*, user: User, actor: User | None) -> int:
+    """Remove every second factor and recovery code of `user` (a lost device) and end their
+    sessions, under the privilege rule (superuser-only for staff); return how many ended.
+
+    Not durable, so that an admin action resets all its users in one transaction or none.
+    """
+    with transaction.atomic():
+        mfa_reset_check(actor=actor, user=user)
+        mfa.mfa_reset(user=user, actor=actor)
+        return sessions_revoke_for_user(user=user, actor=actor, reason="mfa_reset")

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth_app import mfa, passkeys
+from auth_app import mfa, passkeys, signin
 from auth_app.models import Passkey, TwoFactor
 from auth_app.ratelimit import rate_limit_hit
 from sv_sdk.api.serializers import StrictSerializer, problems
@@ -215,7 +215,7 @@ class MfaPasskeyOptionsApi(PublicApi):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
         data = MfaTokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = mfa.mfa_token_user(mfa_token=data.validated_data["mfa_token"])
+        user = signin.mfa_token_user(mfa_token=data.validated_data["mfa_token"])
         return Response(passkeys.passkey_authentication_options(user=user))
 
 
@@ -232,7 +232,7 @@ class MfaVerifyApi(PublicApi):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, session, token = mfa.sign_in_verify(
+        user, session, token = signin.sign_in_verify(
             mfa_token=data.validated_data["mfa_token"],
             **_factor(data.validated_data),
             ip_address=client_ip(request),
@@ -268,7 +268,7 @@ class PasskeySignInApi(PublicApi):
         credential = data.validated_data["credential"]
         if not isinstance(credential, dict):
             raise serializers.ValidationError({"credential": ["Expected an object."]})
-        user, session, token = passkeys.passkey_sign_in(
+        user, session, token = signin.passkey_sign_in(
             credential=credential, ip_address=client_ip(request), user_agent=user_agent(request)
         )
         return signed_in_response(user, session, token, status.HTTP_200_OK)
@@ -309,7 +309,7 @@ class ReauthenticateApi(APIView):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        session = mfa.session_reauthenticate(
+        session = signin.session_reauthenticate(
             session=request.auth,
             **data.validated_data,
             ip_address=client_ip(request),

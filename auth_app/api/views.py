@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit_app.context import clean_ip, clean_user_agent
-from auth_app import services
+from auth_app import services, signin
 from auth_app.errors import InvalidCredentials
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
@@ -101,7 +101,7 @@ class SignInApi(PublicApi):
         if "@" not in data.validated_data["email"]:
             # Same answer as a wrong password: the shape of the email reveals nothing.
             raise InvalidCredentials()
-        step = services.sign_in(
+        step = signin.sign_in(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
         return sign_in_step_response(step)

@@ -63,7 +63,7 @@ def enrol_totp(client) -> tuple[pyotp.TOTP, list[str]]:
 
 def at_step(totp: pyotp.TOTP, offset: int) -> str:
     """The code of the step `offset` steps away from now."""
-    now = int(mfa._now().timestamp()) // 30
+    now = int(mfa.mfa_now().timestamp()) // 30
     return totp.generate_otp(now + offset)
 
 
@@ -148,8 +148,8 @@ def test_a_code_works_once_and_drift_of_one_step_either_side(ada):
 
 def test_a_code_from_the_step_before_is_accepted(ada, monkeypatch):
     totp, _codes = enrol_totp(signed_in(ada))
-    later = mfa._now() + timedelta(seconds=90)
-    monkeypatch.setattr(mfa, "_now", lambda: later)
+    later = mfa.mfa_now() + timedelta(seconds=90)
+    monkeypatch.setattr(mfa, "mfa_now", lambda: later)
     assert verify(second_step(ada)["mfa_token"], "totp", at_step(totp, -1)).status_code == 200
 
 
@@ -209,8 +209,8 @@ def test_an_mfa_token_works_once_and_not_after_it_expires(ada):
 def test_sensitive_actions_need_a_recent_authentication(ada, monkeypatch):
     client = signed_in(ada)
     totp, _codes = enrol_totp(client)
-    later = mfa._now() + timedelta(minutes=11)
-    monkeypatch.setattr(mfa, "_now", lambda: later)
+    later = mfa.mfa_now() + timedelta(minutes=11)
+    monkeypatch.setattr(mfa, "mfa_now", lambda: later)
     assert_problem(client.delete("/api/v1/auth/mfa/totp"), 403, "reauthentication_required")
     assert_problem(
         client.post(
