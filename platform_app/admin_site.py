@@ -109,6 +109,7 @@ class AdminLoginForm(AdminAuthenticationForm):
             else:
                 self.second_step = False
             raise ValidationError(exc.detail, code=exc.code) from None
+        user.backend = "auth_app.backends.EmailBackend"  # the backend that checked the password
         self.user_cache = user
         # The session row records how this login was made (see auth_app.session_store).
         self.request.session[AMR_SESSION_KEY] = amr

@@ -157,3 +157,16 @@ def test_a_cloned_authenticator_whose_counter_goes_back_is_refused(tab, authenti
     assertion = tab.evaluate("(o) => window.getPasskey(o)", options)
     refused = api(tab, "auth/mfa/passkey-sign-in", {"credential": assertion})
     assert refused["status"] == 400 and refused["body"]["code"] == "passkey_cloned"
+
+
+def test_the_admin_login_with_a_passkey(tab, authenticator, root):
+    register(tab, sign_in_token(tab, root.email)["session"]["token"])
+    tab.goto("/admin/login/?next=/admin/")
+    tab.fill("#id_username", root.email)
+    tab.fill("#id_password", PASSWORD)
+    tab.click("input[type=submit]")
+    tab.click("#use-passkey")
+    tab.wait_for_url("**/admin/")
+    assert "Staff with MFA" in tab.inner_text("#sv-dashboard")
+    assert Session.objects.filter(user=root, amr=["pwd", "webauthn"]).exists()
+    assert AuditLog.objects.filter(event_type="auth.sign_in", user_id=root.pk).exists()
