@@ -11,7 +11,7 @@ from django.db import transaction
 from audit_app.services import audit_record
 
 from . import mfa
-from .errors import AccountDisabled, InvalidCode, PasskeyInvalid, TokenInvalid
+from .errors import AccountDisabled, InvalidCode, InvalidPassword, PasskeyInvalid, TokenInvalid
 from .mfa import (
     MFA_TOKEN_PREFIX,
     challenge_failed_record,
@@ -31,6 +31,37 @@ from .tokens import token_hash
 # The second factor ---------------------------------------------------------------------------
 
 
+def _second_factor_use(*, user: User, method: str, code: str, credential: dict | None):
+    """Use one second factor of `user` inside the caller's transaction; return its amr name
+    ("otp", "webauthn"), None for a wrong code, or raise PasskeyInvalid."""
+    if method == "passkey":
+        passkey_authenticate(credential=credential or {}, user=user)
+        return "webauthn"
+    if method == "totp":
+        two_factor = (
+            TwoFactor.objects.select_for_update()
+            .filter(user=user, confirmed_at__isnull=False)
+            .first()
+        )
+        step = totp_step_match(two_factor, code) if two_factor else None
+        if step is None:
+            return None
+        two_factor.last_used_step = step
+        two_factor.save(update_fields=["last_used_step", "updated_at"])
+        return "otp"
+    if method == "recovery_code" and recovery_code_use(user, code):
+        audit_record(
+            event_type="mfa.recovery_code_used",
+            actor_id=user.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"left": recovery_codes_left(user)},
+        )
+        return "otp"
+    return None
+
+
 def second_factor_check(
     *,
     user: User,
@@ -39,48 +70,29 @@ def second_factor_check(
     credential: dict | None = None,
     ip_address: str | None,
     user_agent: str,
-) -> str:
-    """Check one second factor of `user`; return its amr name ("otp", "webauthn").
+    then=None,
+):
+    """Check one second factor of `user` and run `then(factor)` in the same transaction (so
+    a code is spent only with what it was for); return (factor, then's result).
 
     A wrong answer is audited (mfa.challenge_failed), counts towards the same lockout as a
-    wrong password, and raises InvalidCode (or PasskeyInvalid).
+    wrong password, and raises InvalidCode (or PasskeyInvalid); that record outlives the
+    refusal.
     """
     lockout_check(ip=ip_address, email=user.email)
-    if method == "passkey":
-        try:
-            passkey_authenticate(credential=credential or {}, user=user)
-        except PasskeyInvalid as exc:
-            challenge_failed_record(
-                user=user, method=method, reason=exc.code, ip=ip_address, agent=user_agent
-            )
-            raise
-        return "webauthn"
-    with transaction.atomic():
-        if method == "totp":
-            two_factor = (
-                TwoFactor.objects.select_for_update()
-                .filter(user=user, confirmed_at__isnull=False)
-                .first()
-            )
-            step = totp_step_match(two_factor, code) if two_factor else None
-            if step is not None:
-                two_factor.last_used_step = step
-                two_factor.save(update_fields=["last_used_step", "updated_at"])
-                return "otp"
-        elif method == "recovery_code" and recovery_code_use(user, code):
-            audit_record(
-                event_type="mfa.recovery_code_used",
-                actor_id=user.pk,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
-                metadata={"left": recovery_codes_left(user)},
-            )
-            return "otp"
+    try:
+        with transaction.atomic():
+            factor = _second_factor_use(user=user, method=method, code=code, credential=credential)
+            if factor is not None:
+                return factor, then(factor) if then else None
+    except PasskeyInvalid as exc:
+        reason, error = exc.code, exc
+    else:
+        reason, error = "wrong_code", InvalidCode()
     challenge_failed_record(
-        user=user, method=method, reason="wrong_code", ip=ip_address, agent=user_agent
+        user=user, method=method, reason=reason, ip=ip_address, agent=user_agent
     )
-    raise InvalidCode()
+    raise error
 
 
 @dataclass
@@ -157,7 +169,7 @@ def mfa_token_user(*, mfa_token: str) -> User:
     return _mfa_token_find(mfa_token).user
 
 
-def mfa_token_check(
+def mfa_token_use(
     *,
     mfa_token: str,
     method: str,
@@ -165,28 +177,31 @@ def mfa_token_check(
     credential: dict | None = None,
     ip_address: str | None,
     user_agent: str,
-) -> tuple[Verification, list[str]]:
-    """Check the second factor answered for `mfa_token`; return the token's row (not yet
-    used) and the amr of both steps. See second_factor_check for a wrong answer."""
+    then,
+):
+    """The second step after `mfa_token`: check the factor (see second_factor_check), use the
+    token once and run `then(user, amr)`, all in one transaction; return then's result."""
     verification = _mfa_token_find(mfa_token)
-    second = second_factor_check(
+    first = verification.identifier.split(":", 1)[0].removeprefix(MFA_TOKEN_PREFIX)
+
+    def finish(second: str):
+        # One conditional UPDATE: of two concurrent uses of the token, one wins.
+        if not Verification.objects.filter(pk=verification.pk, consumed_at__isnull=True).update(
+            consumed_at=mfa.mfa_now()
+        ):
+            raise TokenInvalid("The mfa_token is unknown, expired or already used.")
+        return then(verification.user, sorted({first, second}))
+
+    _factor, result = second_factor_check(
         user=verification.user,
         method=method,
         code=code,
         credential=credential,
         ip_address=ip_address,
         user_agent=user_agent,
+        then=finish,
     )
-    first = verification.identifier.split(":", 1)[0].removeprefix(MFA_TOKEN_PREFIX)
-    return verification, sorted({first, second})
-
-
-def mfa_token_consume(verification: Verification) -> None:
-    """Use the token once: one conditional UPDATE, so of two concurrent uses one wins."""
-    if not Verification.objects.filter(pk=verification.pk, consumed_at__isnull=True).update(
-        consumed_at=mfa.mfa_now()
-    ):
-        raise TokenInvalid("The mfa_token is unknown, expired or already used.")
+    return result
 
 
 def sign_in_verify(
@@ -199,21 +214,22 @@ def sign_in_verify(
     user_agent: str,
 ) -> tuple[User, Session, str]:
     """The second step of sign-in: check the factor, use the mfa_token once, open the session."""
-    verification, amr = mfa_token_check(
+
+    def open_session(user: User, amr: list[str]):
+        session, token = session_sign_in(
+            user=user, amr=amr, email=user.email, ip_address=ip_address, user_agent=user_agent
+        )
+        return user, session, token
+
+    return mfa_token_use(
         mfa_token=mfa_token,
         method=method,
         code=code,
         credential=credential,
         ip_address=ip_address,
         user_agent=user_agent,
+        then=open_session,
     )
-    user = verification.user
-    with transaction.atomic():
-        mfa_token_consume(verification)
-        session, token = session_sign_in(
-            user=user, amr=amr, email=user.email, ip_address=ip_address, user_agent=user_agent
-        )
-    return user, session, token
 
 
 # Reauthentication ----------------------------------------------------------------------------
@@ -231,26 +247,10 @@ def session_reauthenticate(
 ) -> Session:
     """Prove the session's user again (password or a second factor); the session is fresh."""
     user = session.user
-    if method:
-        factor = second_factor_check(
-            user=user,
-            method=method,
-            code=code,
-            credential=credential,
-            ip_address=ip_address,
-            user_agent=user_agent,
-        )
-    else:
-        lockout_check(ip=ip_address, email=user.email)
-        try:
-            password_check(user=user, password=password)
-        except Exception:
-            lockout_record_failure(ip=ip_address, email=user.email, user_id=user.pk)
-            raise
-        factor = "pwd"
-    session.authenticated_at = mfa.mfa_now()
-    session.amr = sorted({*session.amr, factor})
-    with transaction.atomic():
+
+    def refresh(factor: str) -> None:
+        session.authenticated_at = mfa.mfa_now()
+        session.amr = sorted({*session.amr, factor})
         Session.objects.filter(pk=session.pk).update(
             authenticated_at=session.authenticated_at, amr=session.amr
         )
@@ -264,6 +264,26 @@ def session_reauthenticate(
             ip_address=ip_address,
             user_agent=user_agent,
         )
+
+    if method:
+        second_factor_check(
+            user=user,
+            method=method,
+            code=code,
+            credential=credential,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            then=refresh,
+        )
+        return session
+    lockout_check(ip=ip_address, email=user.email)
+    try:
+        password_check(user=user, password=password)
+    except InvalidPassword:
+        lockout_record_failure(ip=ip_address, email=user.email, user_id=user.pk)
+        raise
+    with transaction.atomic():
+        refresh("pwd")
     return session
 
 

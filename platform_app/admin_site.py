@@ -7,7 +7,6 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -85,20 +84,22 @@ class AdminLoginForm(AdminAuthenticationForm):
             credential = json.loads(data["credential"]) if data.get("credential") else None
         except ValueError:
             credential = None
+
+        def log_in(user, amr):
+            self.confirm_login_allowed(user)
+            sign_in_succeeded(user=user, email=user.email, ip_address=ip, user_agent=agent)
+            return user, amr
+
         try:
-            verification, amr = signin.mfa_token_check(
+            user, amr = signin.mfa_token_use(
                 mfa_token=data.get("mfa_token", ""),
                 method=method,
                 code=code,
                 credential=credential,
                 ip_address=ip,
                 user_agent=agent,
+                then=log_in,
             )
-            user = verification.user
-            self.confirm_login_allowed(user)
-            with transaction.atomic():
-                signin.mfa_token_consume(verification)
-                sign_in_succeeded(user=user, email=user.email, ip_address=ip, user_agent=agent)
         except RateLimited as exc:
             raise _rate_limited(exc) from None
         except ApplicationError as exc:
