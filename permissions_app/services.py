@@ -287,13 +287,18 @@ def role_create(
     name: str,
     description: str = "",
     permissions: Iterable[str] = (),
+    requires_mfa: bool = False,
     actor: User | None = None,
 ) -> Role:
-    """Create a role holding catalogue permissions; raise RoleNameTaken on a duplicate name."""
+    """Create a role holding catalogue permissions; raise RoleNameTaken on a duplicate name.
+
+    With `requires_mfa`, its holders must enrol a second factor (docs/mfa.md).
+    """
     role = Role(
         name=_clean_name(name),
         description=(description or "").strip(),
         permissions=_clean_permissions(permissions),
+        requires_mfa=requires_mfa,
     )
     role_change_check(actor=actor, role=None, permissions=role.permissions)
     with transaction.atomic():
@@ -307,7 +312,11 @@ def role_create(
             actor_id=actor.pk if actor else None,
             target_type="role",
             target_id=role.pk,
-            metadata={"role": role.name, "permissions": role.permissions},
+            metadata={
+                "role": role.name,
+                "permissions": role.permissions,
+                **({"requires_mfa": True} if role.requires_mfa else {}),
+            },
         )
     return role
 
@@ -318,6 +327,7 @@ def role_update(
     name: str | None = None,
     description: str | None = None,
     permissions: Iterable[str] | None = None,
+    requires_mfa: bool | None = None,
     actor: User | None = None,
 ) -> Role:
     """Change a role; every holder's cache follows in the same transaction.
@@ -337,6 +347,8 @@ def role_update(
             wanted["description"] = description.strip()
         if permissions is not None:
             wanted["permissions"] = _clean_permissions(permissions)
+        if requires_mfa is not None:
+            wanted["requires_mfa"] = requires_mfa
         role_change_check(
             actor=actor,
             role=current,
@@ -366,7 +378,7 @@ def role_update(
                 target_id=current.pk,
                 metadata={"role": current.name, "changes": changes, "holders": holders},
             )
-    for field in ("name", "description", "permissions", "updated_at"):
+    for field in ("name", "description", "permissions", "requires_mfa", "updated_at"):
         setattr(role, field, getattr(current, field))
     return role
 

@@ -245,12 +245,16 @@ def enforced(settings):
 
 
 def test_a_role_that_requires_mfa_limits_sessions_to_enrolment(enforced, ada):
-    role_grant(user=ada, role=RoleFactory(name="finance", permissions=["users:read"]))
+    finance = RoleFactory(name="finance", permissions=["users:read"])
+    role_grant(user=ada, role=finance)
     # Not flagged: nothing changes.
     assert signed_in(ada).get("/api/v1/users").status_code == 200
-    from permissions_app.models import Role
-
-    Role.objects.filter(name="finance").update(requires_mfa=True)
+    root = UserFactory(email="root@example.com", password=PASSWORD, is_superuser=True)
+    # The root's own session must enrol first, then may flag the role.
+    operator = signed_in(root)
+    enrol_totp(operator)
+    flagged = operator.patch(f"/api/v1/roles/{finance.pk}", {"requires_mfa": True}, format="json")
+    assert flagged.status_code == 200 and flagged.json()["requires_mfa"] is True
     client = signed_in(ada)
     assert_problem(client.get("/api/v1/users"), 403, "mfa_enrollment_required")
     assert_problem(client.get("/api/v1/auth/me"), 403, "mfa_enrollment_required")
