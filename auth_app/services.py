@@ -17,7 +17,7 @@ from sv_sdk.errors import ValidationFailed
 
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
 from .mfa import SECOND_FACTORS, mfa_enroll_deadline
-from .models import Session, User, Verification
+from .models import PasskeyChallenge, Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
 from .selectors import user_can_sign_in, user_get_by_email
 from .tokens import token_generate, token_hash
@@ -358,13 +358,13 @@ def sessions_prune() -> int:
 
 
 def verifications_prune() -> int:
-    """Delete tokens that are used or expired; return how many."""
+    """Delete tokens and passkey challenges that are used or expired; return how many."""
     from django.db.models import Q
 
-    deleted, _ = Verification.objects.filter(
-        Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
-    ).delete()
-    return deleted
+    done = Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
+    deleted, _ = Verification.objects.filter(done).delete()
+    challenges, _ = PasskeyChallenge.objects.filter(done).delete()
+    return deleted + challenges
 
 
 def user_ban(*, user: User, until, actor: User | None) -> int:
