@@ -42,6 +42,10 @@ class SessionOutputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     ip_address = serializers.IPAddressField(allow_null=True)
     user_agent = serializers.CharField()
+    amr = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="How the sign-in was made (RFC 8176): pwd, otp, webauthn, oauth.",
+    )
     current = serializers.SerializerMethodField()
 
     def get_current(self, session) -> bool:

@@ -119,9 +119,25 @@ def test_sign_in_with_totp_asks_for_the_code_and_then_opens_a_session(ada):
     assert response.status_code == 200, response.content
     session = Session.objects.get(user=ada, amr__contains=["otp"])
     assert session.amr == ["otp", "pwd"]
-    assert (
-        bearer(response.json()["session"]["token"]).get("/api/v1/auth/session").status_code == 200
-    )
+    current = bearer(response.json()["session"]["token"]).get("/api/v1/auth/session")
+    assert current.json()["session"]["amr"] == ["otp", "pwd"]
+
+
+def test_the_mfa_endpoints_are_in_the_openapi_schema_with_their_problems():
+    schema = APIClient().get("/api/schema/?format=json").json()
+    verify_post = schema["paths"]["/api/v1/auth/mfa/verify"]["post"]
+    assert {"200", "400", "429"} <= set(verify_post["responses"])
+    assert "application/problem+json" in verify_post["responses"]["400"]["content"]
+    for path in (
+        "/api/v1/auth/mfa",
+        "/api/v1/auth/mfa/totp",
+        "/api/v1/auth/mfa/totp/confirm",
+        "/api/v1/auth/mfa/recovery-codes",
+        "/api/v1/auth/mfa/passkeys",
+        "/api/v1/auth/mfa/passkey-sign-in",
+        "/api/v1/auth/mfa/reauthenticate",
+    ):
+        assert path in schema["paths"]
 
 
 def test_a_code_works_once_and_drift_of_one_step_either_side(ada):
