@@ -5,9 +5,12 @@ The page is served by the live server at http://localhost:<port>, so the relying
 server checks it with py_webauthn.
 """
 
+from datetime import timedelta
+
 import pytest
 
 from audit_app.models import AuditLog
+from auth_app import mfa
 from auth_app.models import Passkey, Session
 from platform_app.flows import user_onboard
 from tests.support import PASSWORD
@@ -170,3 +173,32 @@ def test_the_admin_login_with_a_passkey(tab, authenticator, root):
     assert "Staff with MFA" in tab.inner_text("#sv-dashboard")
     assert Session.objects.filter(user=root, amr=["pwd", "webauthn"]).exists()
     assert AuditLog.objects.filter(event_type="auth.sign_in", user_id=root.pk).exists()
+
+
+def test_removing_a_passkey_needs_a_fresh_authentication(tab, authenticator, ada, monkeypatch):
+    token = sign_in_token(tab, ada.email)["session"]["token"]
+    passkey_id = register(tab, token)["body"]["id"]
+    later = mfa.mfa_now() + timedelta(minutes=11)
+    monkeypatch.setattr(mfa, "mfa_now", lambda: later)
+
+    def remove():
+        return tab.evaluate(
+            """async ([id, token]) => (await fetch("/api/v1/auth/mfa/passkeys/" + id, {
+                 method: "DELETE", headers: {Authorization: "Bearer " + token},
+                 credentials: "omit"})).status""",
+            [passkey_id, token],
+        )
+
+    assert remove() == 403
+    options = api(tab, "auth/mfa/reauthenticate/options", token=token)["body"]
+    assertion = tab.evaluate("(o) => window.getPasskey(o)", options)
+    again = api(
+        tab,
+        "auth/mfa/reauthenticate",
+        {"method": "passkey", "credential": assertion},
+        token=token,
+    )
+    assert again["status"] == 200 and "webauthn" in again["body"]["amr"]
+    assert remove() == 204
+    assert not Passkey.objects.filter(user=ada).exists()
+    assert AuditLog.objects.filter(event_type="mfa.disabled", user_id=ada.pk).exists()
