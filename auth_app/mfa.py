@@ -30,8 +30,6 @@ from .tokens import token_hash
 STEP_SECONDS = 30
 RECOVERY_CODES = 10
 SECOND_FACTORS = ("otp", "webauthn")
-# An mfa_token is a Verification whose purpose names the first factor: "mfa-pwd:<user id>".
-MFA_TOKEN_PREFIX = "mfa-"  # noqa: S105 (a purpose, not a secret)
 
 
 def mfa_now() -> datetime:

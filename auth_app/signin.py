@@ -1,7 +1,6 @@
 """Sign-in in steps: the password, then a second factor (TOTP, recovery code or passkey),
 or a passkey alone; and the reauthentication that sensitive actions need."""
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -13,7 +12,6 @@ from audit_app.services import audit_record
 from . import mfa
 from .errors import AccountDisabled, InvalidCode, InvalidPassword, PasskeyInvalid, TokenInvalid
 from .mfa import (
-    MFA_TOKEN_PREFIX,
     challenge_failed_record,
     mfa_enabled,
     mfa_methods,
@@ -26,7 +24,11 @@ from .passkeys import passkey_authenticate
 from .ratelimit import lockout_check, lockout_record_failure
 from .selectors import user_can_sign_in
 from .services import credentials_check, password_check, session_sign_in
-from .tokens import token_hash
+from .tokens import token_generate, token_hash
+
+# An mfa_token is a Verification whose purpose names the first factor: "mfa-pwd:<user id>".
+MFA_TOKEN_PREFIX = "mfa-"  # noqa: S105 (a purpose, not a secret)
+
 
 # The second factor ---------------------------------------------------------------------------
 
@@ -137,7 +139,7 @@ def sign_in(*, email: str, password: str, ip_address: str | None, user_agent: st
 def mfa_token_issue(*, user: User, first_factor: str) -> tuple[str, datetime]:
     """A short-lived, single-use token for the second step after `first_factor`; return it and
     its expiry (the token is stored hashed, replacing an unused one)."""
-    token = secrets.token_urlsafe(32)
+    token = token_generate()
     expires_at = mfa.mfa_now() + timedelta(seconds=settings.SV_MFA_TOKEN_TTL)
     with transaction.atomic():
         identifier = f"{MFA_TOKEN_PREFIX}{first_factor}:{user.pk}"
