@@ -25,7 +25,16 @@ from audit_app.models import AuditLog
 from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 
 from . import mfa, services
-from .models import Account, Passkey, Session, TwoFactor, User, Verification
+from .models import (
+    Account,
+    Passkey,
+    PasskeyChallenge,
+    RecoveryCode,
+    Session,
+    TwoFactor,
+    User,
+    Verification,
+)
 
 RECENT = 10
 # A ban "until further notice" ends this far ahead.
@@ -508,3 +517,32 @@ class PasskeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["user"]
     # Users remove their passkeys (with a fresh authentication); operators reset a user's MFA.
     deletable = False
+
+
+@admin.register(TwoFactor)
+class TwoFactorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "confirmed_at", "created_at"]
+    list_filter = ["confirmed_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    # The secret never reaches a page; the step says nothing useful either.
+    exclude = ["secret", "last_used_step"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(RecoveryCode)
+class RecoveryCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "used_at", "created_at"]
+    list_filter = ["used_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    exclude = ["code_hash"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(PasskeyChallenge)
+class PasskeyChallengeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["purpose", "user", "expires_at", "consumed_at", "created_at"]
+    list_filter = ["purpose", "consumed_at"]
+    exclude = ["challenge_hash"]
+    raw_id_fields = ["user"]
