@@ -31,6 +31,7 @@ _DEFAULT_ROW_MIGRATIONS = (
     ("permissions_app.migrations.0002_default_roles", "create_roles"),
     ("email_app.migrations.0002_default_templates", "create_templates"),
     ("email_app.migrations.0005_email_changed_template", "create_template"),
+    ("email_app.migrations.0007_security_templates_greeting", "update_templates"),
 )
 
 

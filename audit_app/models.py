@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "user.password_changed",
     "user.password_reset_requested",
     "user.password_reset",
+    "user.password_check_failed",
     "auth.sign_in",
     "auth.sign_in_failed",
     "auth.sign_out",

@@ -23,8 +23,10 @@ from django.utils.html import format_html, format_html_join
 
 from audit_app.models import AuditLog
 from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+from sv_sdk.errors import ValidationFailed
 
 from . import mfa, services
+from .addresses import email_normalize
 from .models import (
     Account,
     Passkey,
@@ -69,6 +71,22 @@ def can_read_audit(request) -> bool:
     return request.user.has_perm("audit_app.view_auditlog")
 
 
+def normalized_email(email: str) -> str:
+    """The address in its normal form, or the form error saying why it has none."""
+    try:
+        return email_normalize(email)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["email"]) from None
+
+
+def name_cleaned(name: str) -> str:
+    """The service's rule on names, as a form error."""
+    try:
+        return services.user_name_clean(name)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["name"]) from None
+
+
 class UserAddForm(forms.ModelForm):
     password = forms.CharField(
         widget=forms.PasswordInput,
@@ -81,10 +99,13 @@ class UserAddForm(forms.ModelForm):
         fields = ["email", "name", "is_staff", "is_superuser"]
 
     def clean_email(self):
-        email = self.cleaned_data["email"]
+        email = normalized_email(self.cleaned_data["email"])
         if User.objects.with_email(email).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def clean_password(self):
         password = self.cleaned_data.get("password")
@@ -115,10 +136,13 @@ class UserChangeForm(forms.ModelForm):
         ]
 
     def clean_email(self):
-        email = self.cleaned_data["email"]
+        email = normalized_email(self.cleaned_data["email"])
         if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def validate_unique(self):
         pass

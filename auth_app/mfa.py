@@ -102,7 +102,7 @@ def challenge_failed_record(*, user: User, method: str, reason: str, ip: str | N
             ip_address=ip,
             user_agent=agent,
         )
-    lockout_record_failure(ip=ip, email=user.email, user_id=user.pk)
+    lockout_record_failure(ip=ip, email=user.email, user=user)
 
 
 # TOTP ----------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def totp_confirm(
     *, user: User, code: str, ip_address: str | None = None, user_agent: str = ""
 ) -> list[str]:
     """Confirm the pending TOTP secret with a first code; return new recovery codes."""
-    lockout_check(ip=ip_address, email=user.email)
+    lockout_check(ip=ip_address, email=user.email, user=user)
     with transaction.atomic():
         two_factor = TwoFactor.objects.select_for_update().filter(user=user).first()
         if two_factor is None or two_factor.confirmed_at is not None:

@@ -10,7 +10,7 @@ from django.db import transaction
 from audit_app.services import audit_record
 
 from . import mfa
-from .errors import AccountDisabled, InvalidCode, InvalidPassword, PasskeyInvalid, TokenInvalid
+from .errors import AccountDisabled, InvalidCode, PasskeyInvalid, TokenInvalid
 from .mfa import (
     challenge_failed_record,
     mfa_enabled,
@@ -21,7 +21,7 @@ from .mfa import (
 )
 from .models import Session, TwoFactor, User, Verification
 from .passkeys import passkey_authenticate
-from .ratelimit import lockout_check, lockout_record_failure
+from .ratelimit import lockout_check
 from .selectors import user_can_sign_in
 from .services import credentials_check, password_check, session_sign_in
 from .tokens import token_generate, token_hash
@@ -81,7 +81,7 @@ def second_factor_check(
     wrong password, and raises InvalidCode (or PasskeyInvalid); that record outlives the
     refusal.
     """
-    lockout_check(ip=ip_address, email=user.email)
+    lockout_check(ip=ip_address, email=user.email, user=user)
     try:
         with transaction.atomic():
             factor = _second_factor_use(user=user, method=method, code=code, credential=credential)
@@ -278,12 +278,7 @@ def session_reauthenticate(
             then=refresh,
         )
         return session
-    lockout_check(ip=ip_address, email=user.email)
-    try:
-        password_check(user=user, password=password)
-    except InvalidPassword:
-        lockout_record_failure(ip=ip_address, email=user.email, user_id=user.pk)
-        raise
+    password_check(user=user, password=password, ip_address=ip_address, user_agent=user_agent)
     with transaction.atomic():
         refresh("pwd")
     return session

@@ -70,10 +70,11 @@ def _seed(users: int) -> None:
         # Ids shaped like UUIDs and sorted by creation, as UUIDv7 ids are.
         cursor.execute(
             f"""
-            INSERT INTO {_USERS} (id, email, email_verified, name, image, password, is_active,
-                                  is_staff, is_superuser, created_at, updated_at)
+            INSERT INTO {_USERS} (id, email, email_key, email_verified, name, image, password,
+                                  is_active, is_staff, is_superuser, created_at, updated_at)
             SELECT '00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'),
-                   'perm-bench-' || g || '@example.com', g %% 3 = 0, 'User ' || g, '',
+                   'perm-bench-' || g || '@example.com', 'perm-bench-' || g || '@example.com',
+                   g %% 3 = 0, 'User ' || g, '',
                    '!unusable', true, false, false,
                    now() - make_interval(secs => %(n)s - g), now()
             FROM generate_series(1, %(n)s) AS g

@@ -172,10 +172,10 @@ class FourDatabases:
         auth = self.conns["auth"]
         user_id = new_id()
         auth.execute(
-            "INSERT INTO users (id, email, email_verified, name, image, password, is_active,"
-            " is_staff, is_superuser, created_at, updated_at) VALUES"
-            " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-            [user_id, email],
+            "INSERT INTO users (id, email, email_key, email_verified, name, image, password,"
+            " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+            " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(), now())",
+            [user_id, email, email],
         )
         auth.execute("SELECT * FROM users WHERE id = %s", [user_id]).fetchone()
         auth.execute(
@@ -226,10 +226,11 @@ class FourDatabases:
         user_id = new_id()
         with auth.transaction():
             auth.execute(
-                "INSERT INTO users (id, email, email_verified, name, image, password, is_active,"
-                " is_staff, is_superuser, created_at, updated_at) VALUES"
-                " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-                [user_id, email],
+                "INSERT INTO users (id, email, email_key, email_verified, name, image, password,"
+                " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+                " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(),"
+                " now())",
+                [user_id, email, email],
             )
             auth.execute(
                 "INSERT INTO verifications (id, identifier, user_id, value_hash, expires_at,"
@@ -324,10 +325,10 @@ class OneDatabase:
         conn = self.conn
         user_id = new_id()
         conn.execute(
-            "INSERT INTO auth.users (id, email, email_verified, name, image, password, is_active,"
-            " is_staff, is_superuser, created_at, updated_at) VALUES"
-            " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-            [user_id, email],
+            "INSERT INTO auth.users (id, email, email_key, email_verified, name, image, password,"
+            " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+            " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(), now())",
+            [user_id, email, email],
         )
         conn.execute("SELECT * FROM auth.users WHERE id = %s", [user_id]).fetchone()
         conn.execute(
@@ -359,10 +360,11 @@ class OneDatabase:
         user_id = new_id()
         with conn.transaction():
             conn.execute(
-                "INSERT INTO auth.users (id, email, email_verified, name, image, password,"
-                " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
-                " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-                [user_id, email],
+                "INSERT INTO auth.users (id, email, email_key, email_verified, name, image,"
+                " password, is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+                " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(),"
+                " now())",
+                [user_id, email, email],
             )
             conn.execute(
                 "INSERT INTO auth.verifications (id, identifier, user_id, value_hash, expires_at,"

@@ -12,22 +12,31 @@ from sv_sdk.errors import ApplicationError
 
 from . import services
 from .models import ESSENTIAL_CATEGORIES, EmailPreference, EmailSend, EmailTemplate, EmailWebhook
-from .rendering import check_syntax, render_preview, variables
+from .rendering import render_preview, variables
 from .selectors import send_safe_copy
 
 
 class EmailTemplateForm(forms.ModelForm):
+    actor = None  # the staff user, set by EmailTemplateAdmin.get_form
+
     class Meta:
         model = EmailTemplate
         fields = ["key", "locale", "subject", "text_body", "html_body", "description", "is_active"]
 
     def clean(self):
         cleaned = super().clean()
-        for field in ("subject", "text_body", "html_body"):
-            try:
-                check_syntax(cleaned.get(field) or "")
-            except TemplateSyntaxError as exc:
-                self.add_error(field, f"Template syntax error: {exc}")
+        key = cleaned.get("key") if self.instance._state.adding else self.instance.key
+        sources = {
+            field: cleaned.get(field, getattr(self.instance, field))
+            for field in ("subject", "text_body", "html_body")
+        }
+        try:
+            # The services' own checks, so the save below cannot fail on them.
+            services.template_editable(key=key or "", actor=self.actor)
+            services.template_sources_check(key=key or "", sources=sources)
+        except ApplicationError as exc:
+            for field, errors in (exc.errors or {None: [exc.detail]}).items():
+                self.add_error(field if field in self.fields else None, errors)
         return cleaned
 
 
@@ -44,7 +53,7 @@ class EmailPreferenceForm(forms.ModelForm):
 
 
 def _preview(subject: str, text_body: str, html_body: str) -> dict:
-    """Render with each variable shown as [name]; raises TemplateSyntaxError."""
+    """Render with each variable shown as [name]; raises TemplateSyntaxError or ApplicationError."""
     names = variables(subject, text_body, html_body)
     (subject, text, html), _missing = render_preview(
         subject=subject,
@@ -62,6 +71,24 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     list_filter = ["locale", "is_active"]
     search_fields = ["key", "subject", "description"]
     readonly_fields = ["version", "created_at", "updated_at", "variables", "preview"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
+    def _editable(self, request, obj) -> bool:
+        try:
+            services.template_editable(key=obj.key if obj else "", actor=request.user)
+        except ApplicationError:
+            return False
+        return True
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(request, obj) and super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         # Key and locale name the template; they are fixed once it exists.
@@ -96,6 +123,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             )
         except TemplateSyntaxError as exc:
             return JsonResponse({"error": f"Template syntax error: {exc}"}, status=400)
+        except ApplicationError as exc:
+            return JsonResponse({"error": exc.detail}, status=400)
         return JsonResponse(preview)
 
     @admin.display(description="Variables")
@@ -119,6 +148,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
                 rendered.update(_preview(obj.subject, obj.text_body, obj.html_body))
             except TemplateSyntaxError as exc:
                 rendered["error"] = f"Template syntax error: {exc}"
+            except ApplicationError as exc:
+                rendered["error"] = exc.detail
         # The HTML body goes into a sandboxed iframe: its styles and any script stay inside.
         return format_html(
             '<p id="sv-preview-error" style="color:#ba2121;">{}</p>'
@@ -169,8 +200,8 @@ class EmailSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["to_email", "subject", "provider_message_id", "user__email", "=id"]
     date_hierarchy = "created_at"
     list_select_related = ["template"]
-    # The stored bodies and context may still hold a token link until delivery.
-    exclude = ["context", "text_body", "html_body"]
+    # Shown through send_safe_copy; the encrypted links never.
+    exclude = ["context", "text_body", "html_body", "links"]
     readonly_fields = ["safe_text_body", "safe_html_body", "events"]
     raw_id_fields = ["user", "template"]
     actions = ["resend"]
@@ -214,7 +245,7 @@ class EmailSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if refused:
             self.message_user(
                 request,
-                f"{refused} email(s) carried a one-time link and were not resent.",
+                f"{refused} email(s) were not resent: security email, or a one-time link.",
                 messages.WARNING,
             )
 

@@ -37,3 +37,18 @@ class ResendImpossible(ValidationFailed):
     default_detail = (
         "This email carried a one-time link that is no longer stored; ask for a new one instead."
     )
+
+
+class TemplateTooLarge(ValidationFailed):
+    code = "template_too_large"
+    title = "Email too large"
+
+
+class TemplateReserved(ApplicationError):
+    status_code = 403
+    code = "template_reserved"
+    title = "Security email template"
+    default_detail = (
+        "Security email templates are changed by superusers only, and only the account "
+        "flows send them."
+    )

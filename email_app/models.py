@@ -1,17 +1,27 @@
 """Email templates, the outbox, provider webhook events and preferences (schema `email`)."""
 
+import json
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from sv_sdk.db.fields import id_field
+from sv_sdk.db.fields import EncryptedTextField, id_field
 from sv_sdk.db.tables import schema_table
+
+from .rendering import REDACTED
 
 # Always delivered, whatever the user's preferences or suppressions.
 ESSENTIAL_CATEGORIES = frozenset({"security", "account"})
-# What replaces a secret (a link with a token) in stored copies of an email.
-REDACTED = "[redacted]"
+# The account's security mail, by template key: superusers alone change these templates,
+# and only the account flows send them (never `email:send`). Each names the secret links
+# it carries (see docs/security.md, "Secret links"); no other template is given one.
+SECURITY_TEMPLATES = {
+    "verify-email": ("verify_url",),
+    "reset-password": ("reset_url",),
+    "password-changed": (),
+}
 
 
 class Category(models.TextChoices):
@@ -95,6 +105,9 @@ class EmailSend(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # The secret links of a queued email, {marker: [url, token]} as JSON, encrypted; the
+    # bodies hold the markers. Emptied once the email is sent, failed or suppressed.
+    links = EncryptedTextField(blank=True, default="")
 
     class Meta:
         db_table = schema_table("email", "email_sends")
@@ -114,10 +127,14 @@ class EmailSend(models.Model):
     def __str__(self):
         return f"{self.category} to {self.to_email} ({self.status})"
 
+    def link_values(self) -> dict[str, list[str]]:
+        """The secret links still held for delivery: {marker: [url, token]}."""
+        return json.loads(self.links) if self.links else {}
+
     def without_secrets(self, text: str) -> str:
-        """`text` with the secrets this send carries (context["_secrets"]) redacted."""
-        for secret in self.context.get("_secrets", []):
-            text = text.replace(secret, REDACTED)
+        """`text` with the links this send holds, and their tokens, redacted by value."""
+        for url, token in self.link_values().values():
+            text = text.replace(url, REDACTED).replace(token, REDACTED)
         return text
 
 

