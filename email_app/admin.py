@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import BooleanField, ExpressionWrapper
 from django.http import JsonResponse
 from django.template import TemplateSyntaxError
 from django.urls import path
@@ -11,7 +12,14 @@ from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 from sv_sdk.errors import ApplicationError
 
 from . import services
-from .models import ESSENTIAL_CATEGORIES, EmailPreference, EmailSend, EmailTemplate, EmailWebhook
+from .models import (
+    ESSENTIAL_CATEGORIES,
+    EmailPreference,
+    EmailSend,
+    EmailSuppression,
+    EmailTemplate,
+    EmailWebhook,
+)
 from .rendering import render_preview, variables
 from .selectors import send_safe_copy
 
@@ -227,9 +235,9 @@ class EmailSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Provider events")
     def events(self, obj):
         rows = obj.webhooks.order_by("received_at").values_list(
-            "received_at", "provider", "event_type"
+            "received_at", "provider", "event_type", "reason"
         )
-        return format_html_join("", "<div>{} {} {}</div>", rows) or "-"
+        return format_html_join("", "<div>{} {} {} <em>{}</em></div>", rows) or "-"
 
     @admin.action(description="Resend the selected emails")
     def resend(self, request, queryset):
@@ -252,11 +260,64 @@ class EmailSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(EmailWebhook)
 class EmailWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["provider", "event_type", "event_id", "send", "received_at", "processed_at"]
+    list_display = [
+        "provider",
+        "event_type",
+        "reason",
+        "event_id",
+        "send",
+        "received_at",
+        "processed_at",
+    ]
     list_filter = ["provider", "event_type"]
-    search_fields = ["event_id", "send__to_email", "=send__id"]
+    search_fields = ["event_id", "reason", "send__to_email", "=send__id"]
     raw_id_fields = ["send"]
     deletable = True
+
+
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Suppressed addresses, read-only but for lifting (through the service, audited).
+
+    Never deleted: a lifted row is the record of the lifting.
+    """
+
+    list_display = [
+        "address",
+        "reason",
+        "in_force",
+        "detail",
+        "provider",
+        "suppressed_at",
+        "expires_at",
+        "lifted_at",
+        "lifted_by",
+    ]
+    list_filter = ["reason", "provider"]
+    search_fields = ["address", "detail"]
+    raw_id_fields = ["send", "lifted_by"]
+    actions = ["lift"]
+
+    def has_lift_permission(self, request):
+        return request.user.has_perm("email_app.change_emailsuppression")
+
+    def get_queryset(self, request):
+        held = ExpressionWrapper(services.suppression_in_force(), output_field=BooleanField())
+        return super().get_queryset(request).annotate(held=held)
+
+    @admin.display(boolean=True, description="In force", ordering="held")
+    def in_force(self, obj):
+        return obj.held
+
+    @admin.action(description="Lift the selected suppressions", permissions=["lift"])
+    def lift(self, request, queryset):
+        for row in queryset:
+            services.suppression_lift(suppression=row, actor=request.user)
+        self.message_user(
+            request,
+            f"Lifted {len(queryset)} suppression(s): mail goes there again.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(EmailPreference)

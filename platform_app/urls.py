@@ -5,8 +5,6 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from email_app.webhooks import tracking_webhook
-
 # Each app mounts its own API paths under /api/v1/ (no trailing slashes).
 api_v1 = [
     path("", include("auth_app.api.urls")),
@@ -22,8 +20,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    # Only the configured ESP's tracking events; anymail's other views answer 404.
-    path("webhooks/anymail/<slug:esp>/tracking/", tracking_webhook, name="anymail-tracking"),
+    path("webhooks/anymail/", include("email_app.webhook_urls")),
 ]
 
 handler404 = "sv_sdk.api.views.not_found"

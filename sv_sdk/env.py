@@ -69,6 +69,17 @@ EMAIL_SENDER_DOMAIN: str = env.str("SV_EMAIL_SENDER_DOMAIN", default="")
 EMAIL_API_URL: str = env.str("SV_EMAIL_API_URL", default="")
 EMAIL_REGION: str = env.str("SV_EMAIL_REGION", default="")
 EMAIL_TIMEOUT: int = env.int("SV_EMAIL_TIMEOUT", default=30)
+# Other ESPs whose webhooks are accepted besides SV_EMAIL_PROVIDER's (comma-separated).
+EMAIL_WEBHOOK_PROVIDERS: list[str] = sorted(
+    {p.strip().lower() for p in env.list("SV_EMAIL_WEBHOOK_PROVIDERS", default=[]) if p.strip()}
+    | ({EMAIL_PROVIDER} if EMAIL_PROVIDER else set())
+)
+# Soft bounces: how many sends to one address, within how many seconds, suppress it for how long.
+EMAIL_SOFT_BOUNCE_LIMIT: int = env.int("SV_EMAIL_SOFT_BOUNCE_LIMIT", default=3)
+EMAIL_SOFT_BOUNCE_WINDOW: int = env.int("SV_EMAIL_SOFT_BOUNCE_WINDOW", default=7 * 24 * 3600)
+EMAIL_SOFT_BOUNCE_SUPPRESSION: int = env.int(
+    "SV_EMAIL_SOFT_BOUNCE_SUPPRESSION", default=3 * 24 * 3600
+)
 
 # provider -> (backend, API key setting, signing key setting), in anymail's names.
 _ANYMAIL_PROVIDERS = {
@@ -89,6 +100,10 @@ def anymail_config() -> dict:
     anymail: dict = {}
     if EMAIL_WEBHOOK_SECRET:
         anymail["WEBHOOK_SECRET"] = EMAIL_WEBHOOK_SECRET
+    for provider in EMAIL_WEBHOOK_PROVIDERS:
+        signing_setting = _ANYMAIL_PROVIDERS.get(provider, (None, None, None))[2]
+        if signing_setting and EMAIL_WEBHOOK_SIGNING_KEY:
+            anymail[signing_setting] = EMAIL_WEBHOOK_SIGNING_KEY
     if not EMAIL_PROVIDER:
         return {"ANYMAIL": anymail}
     if EMAIL_PROVIDER not in _ANYMAIL_PROVIDERS:
@@ -97,18 +112,25 @@ def anymail_config() -> dict:
         raise ImproperlyConfigured(
             f"SV_EMAIL_PROVIDER must be one of {', '.join(sorted(_ANYMAIL_PROVIDERS))}"
         )
-    backend, key_setting, signing_setting = _ANYMAIL_PROVIDERS[EMAIL_PROVIDER]
+    backend, key_setting, _signing = _ANYMAIL_PROVIDERS[EMAIL_PROVIDER]
     if key_setting and EMAIL_API_KEY:
         anymail[key_setting] = EMAIL_API_KEY
-    if signing_setting and EMAIL_WEBHOOK_SIGNING_KEY:
-        anymail[signing_setting] = EMAIL_WEBHOOK_SIGNING_KEY
     if EMAIL_PROVIDER == "mailgun":
         if EMAIL_SENDER_DOMAIN:
             anymail["MAILGUN_SENDER_DOMAIN"] = EMAIL_SENDER_DOMAIN
         if EMAIL_API_URL:
             anymail["MAILGUN_API_URL"] = EMAIL_API_URL  # e.g. the EU region
-    if EMAIL_PROVIDER == "amazon_ses" and EMAIL_REGION:
-        anymail["AMAZON_SES_CLIENT_PARAMS"] = {"region_name": EMAIL_REGION}
+    # One timeout and one retry rule for every ESP: the outbox's (boto3 would retry on its own).
+    anymail["REQUESTS_TIMEOUT"] = EMAIL_TIMEOUT
+    if EMAIL_PROVIDER == "amazon_ses":
+        anymail["AMAZON_SES_CLIENT_PARAMS"] = {
+            **({"region_name": EMAIL_REGION} if EMAIL_REGION else {}),
+            "config": {
+                "connect_timeout": EMAIL_TIMEOUT,
+                "read_timeout": EMAIL_TIMEOUT,
+                "retries": {"total_max_attempts": 1},
+            },
+        }
     return {"EMAIL_BACKEND": backend, "ANYMAIL": anymail}
 
 

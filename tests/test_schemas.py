@@ -17,7 +17,13 @@ EXPECTED_TABLES = {
         "passkey_challenges",
     },
     "permissions": {"roles", "user_roles", "permission_cache"},
-    "email": {"email_templates", "email_sends", "email_webhooks", "email_preferences"},
+    "email": {
+        "email_templates",
+        "email_sends",
+        "email_webhooks",
+        "email_preferences",
+        "email_suppressions",
+    },
     "audit": {"audit_logs", "audit_checkpoints"},
 }
 
@@ -28,6 +34,7 @@ CROSS_SCHEMA_KEYS = {
     ("permissions", "permission_cache", "user_id"): ("auth", "users"),
     ("email", "email_sends", "user_id"): ("auth", "users"),
     ("email", "email_preferences", "user_id"): ("auth", "users"),
+    ("email", "email_suppressions", "lifted_by_id"): ("auth", "users"),
 }
 
 

@@ -6,8 +6,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app import mfa, passkeys, signin
+from auth_app.errors import (
+    AccountDisabled,
+    InvalidCode,
+    InvalidPassword,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    MfaNotPending,
+    PasskeyCloned,
+    PasskeyInvalid,
+    RateLimited,
+    ReauthenticationRequired,
+    TokenInvalid,
+)
 from auth_app.models import Passkey, TwoFactor
 from auth_app.ratelimit import rate_limit_hit
+from sv_sdk.api.pagination import NewestFirstCursorPagination
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import NotFound
 from sv_sdk.net import client_ip
@@ -26,6 +41,18 @@ from .views import PASSWORD, PublicApi, signed_in_response, user_agent
 METHODS = ["totp", "recovery_code", "passkey"]
 # WebAuthn options and responses are the browser's JSON (see docs/mfa.md): passed through.
 WEBAUTHN_JSON = {"type": "object", "additionalProperties": True}
+# What only the server can judge: the method's own input (a code, or a passkey's assertion),
+# whether a code or an assertion is right, and whether an mfa_token is still good.
+FACTOR_RULES = ["code", "credential", "invalid_code", "passkey_invalid", "passkey_cloned"]
+FACTOR_DESCRIPTION = (
+    "`totp` and `recovery_code` need `code`, `passkey` needs `credential` (the assertion): "
+    "400 naming the missing field otherwise. A wrong code is 400 `invalid_code`, an assertion "
+    "the server refuses 400 `passkey_invalid` (`passkey_cloned` when its counter went back)."
+)
+ASSERTION_DESCRIPTION = (
+    "`credential` is the browser's WebAuthn JSON: 400 `passkey_invalid` when the server "
+    "refuses it (`passkey_cloned` when its counter went back)."
+)
 
 
 class FactorInputSerializer(StrictSerializer):
@@ -33,7 +60,7 @@ class FactorInputSerializer(StrictSerializer):
 
     method = serializers.ChoiceField(choices=METHODS)
     code = serializers.CharField(max_length=64, required=False, default="")
-    credential = serializers.JSONField(required=False, default=dict)
+    credential = serializers.DictField(required=False, default=dict)
 
     def validate(self, attrs):
         if attrs["method"] == "passkey" and not attrs["credential"]:
@@ -77,14 +104,15 @@ class TotpApi(APIView):
     @extend_schema(
         operation_id="auth_mfa_totp_enroll",
         request=None,
-        responses={200: TotpEnrolmentOutputSerializer, **problems(401, 409)},
+        responses={200: TotpEnrolmentOutputSerializer, **problems(401, MfaAlreadyEnabled)},
     )
     def post(self, request):
         enrolment = mfa.totp_enroll_start(user=request.user)
         return Response(TotpEnrolmentOutputSerializer(enrolment).data)
 
     @extend_schema(
-        operation_id="auth_mfa_totp_disable", responses={204: None, **problems(401, 403, 409)}
+        operation_id="auth_mfa_totp_disable",
+        responses={204: None, **problems(401, ReauthenticationRequired, MfaNotEnabled)},
     )
     def delete(self, request):
         mfa.totp_disable(user=request.user, session=request.auth)
@@ -99,8 +127,13 @@ class TotpConfirmApi(APIView):
 
     @extend_schema(
         operation_id="auth_mfa_totp_confirm",
+        description="A wrong code is 400 `invalid_code`.",
+        extensions={UNSTATED_RULES: ["invalid_code"]},
         request=InputSerializer,
-        responses={200: RecoveryCodesOutputSerializer, **problems(400, 401, 409, 429)},
+        responses={
+            200: RecoveryCodesOutputSerializer,
+            **problems(400, InvalidCode, 401, MfaNotPending, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
@@ -119,7 +152,10 @@ class RecoveryCodesApi(APIView):
     @extend_schema(
         operation_id="auth_mfa_recovery_codes_regenerate",
         request=None,
-        responses={200: RecoveryCodesOutputSerializer, **problems(401, 403, 409)},
+        responses={
+            200: RecoveryCodesOutputSerializer,
+            **problems(401, ReauthenticationRequired, MfaNotEnabled),
+        },
     )
     def post(self, request):
         codes = mfa.recovery_codes_regenerate(user=request.user, session=request.auth)
@@ -140,32 +176,38 @@ class PasskeyRegistrationOptionsApi(APIView):
 
 class PasskeyListApi(APIView):
     mfa_enrollment = True
+    pagination_class = NewestFirstCursorPagination
 
     class InputSerializer(StrictSerializer):
         name = serializers.CharField(max_length=100, required=False, default="Passkey")
-        credential = serializers.JSONField(help_text="navigator.credentials.create()'s result.")
+        credential = serializers.DictField(help_text="navigator.credentials.create()'s result.")
 
     @extend_schema(
         operation_id="auth_mfa_passkeys",
-        responses={200: PasskeyOutputSerializer(many=True), **problems(401)},
+        responses={200: PasskeyOutputSerializer(many=True), **problems(400, 401)},
     )
     def get(self, request):
-        keys = Passkey.objects.filter(user=request.user)
-        return Response(PasskeyOutputSerializer(keys, many=True).data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            Passkey.objects.filter(user=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(PasskeyOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="auth_mfa_passkey_register",
+        description="`credential` is the browser's WebAuthn JSON: 400 `passkey_invalid` when "
+        "the server refuses it.",
+        extensions={UNSTATED_RULES: ["passkey_invalid"]},
         request=InputSerializer,
-        responses={201: PasskeyRegisteredOutputSerializer, **problems(400, 401)},
+        responses={201: PasskeyRegisteredOutputSerializer, **problems(400, PasskeyInvalid, 401)},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential = data.validated_data["credential"]
-        if not isinstance(credential, dict):
-            raise serializers.ValidationError({"credential": ["Expected an object."]})
         passkey, codes = passkeys.passkey_register(
-            user=request.user, credential=credential, name=data.validated_data["name"]
+            user=request.user,
+            credential=data.validated_data["credential"],
+            name=data.validated_data["name"],
         )
         body = PasskeyRegisteredOutputSerializer({**vars(passkey), "recovery_codes": codes}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -195,7 +237,8 @@ class PasskeyDetailApi(APIView):
         return Response(PasskeyOutputSerializer(passkey).data)
 
     @extend_schema(
-        operation_id="auth_mfa_passkey_remove", responses={204: None, **problems(401, 403, 404)}
+        operation_id="auth_mfa_passkey_remove",
+        responses={204: None, **problems(401, ReauthenticationRequired, 404)},
     )
     def delete(self, request, passkey_id):
         passkeys.passkey_remove(passkey=self._passkey(request, passkey_id), session=request.auth)
@@ -209,8 +252,10 @@ class MfaTokenInputSerializer(StrictSerializer):
 class MfaPasskeyOptionsApi(PublicApi):
     @extend_schema(
         operation_id="auth_mfa_passkey_options",
+        description="An mfa_token unknown, expired or used is 400 `token_invalid`.",
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         request=MfaTokenInputSerializer,
-        responses={200: WEBAUTHN_JSON, **problems(400, 429)},
+        responses={200: WEBAUTHN_JSON, **problems(400, TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
@@ -226,8 +271,14 @@ class MfaVerifyApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_mfa_verify",
+        description=FACTOR_DESCRIPTION
+        + " An mfa_token unknown, expired or used is 400 `token_invalid`.",
+        extensions={UNSTATED_RULES: [*FACTOR_RULES, "token_invalid"]},
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(400, 429)},
+        responses={
+            200: SignedInOutputSerializer,
+            **problems(400, InvalidCode, PasskeyInvalid, PasskeyCloned, TokenInvalid, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
@@ -239,14 +290,14 @@ class MfaVerifyApi(PublicApi):
             ip_address=client_ip(request),
             user_agent=user_agent(request),
         )
-        return signed_in_response(user, session, token, status.HTTP_200_OK)
+        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
 
 
 class PasskeySignInOptionsApi(PublicApi):
     @extend_schema(
         operation_id="auth_mfa_passkey_sign_in_options",
         request=None,
-        responses={200: WEBAUTHN_JSON, **problems(429)},
+        responses={200: WEBAUTHN_JSON, **problems(RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="mfa", subject=client_ip(request))
@@ -255,24 +306,28 @@ class PasskeySignInOptionsApi(PublicApi):
 
 class PasskeySignInApi(PublicApi):
     class InputSerializer(StrictSerializer):
-        credential = serializers.JSONField(help_text="navigator.credentials.get()'s result.")
+        credential = serializers.DictField(help_text="navigator.credentials.get()'s result.")
 
     @extend_schema(
         operation_id="auth_mfa_passkey_sign_in",
+        description=ASSERTION_DESCRIPTION,
+        extensions={UNSTATED_RULES: ["passkey_invalid", "passkey_cloned"]},
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(400, 403, 429)},
+        responses={
+            200: SignedInOutputSerializer,
+            **problems(400, PasskeyInvalid, PasskeyCloned, AccountDisabled, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential = data.validated_data["credential"]
-        if not isinstance(credential, dict):
-            raise serializers.ValidationError({"credential": ["Expected an object."]})
         user, session, token = signin.passkey_sign_in(
-            credential=credential, ip_address=client_ip(request), user_agent=user_agent(request)
+            credential=data.validated_data["credential"],
+            ip_address=client_ip(request),
+            user_agent=user_agent(request),
         )
-        return signed_in_response(user, session, token, status.HTTP_200_OK)
+        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
 
 
 class ReauthenticateOptionsApi(APIView):
@@ -290,7 +345,7 @@ class ReauthenticateApi(APIView):
         password = serializers.CharField(required=False, default="", **PASSWORD)
         method = serializers.ChoiceField(choices=METHODS, required=False, default="")
         code = serializers.CharField(max_length=64, required=False, default="")
-        credential = serializers.JSONField(required=False, default=dict)
+        credential = serializers.DictField(required=False, default=dict)
 
         def validate(self, attrs):
             if bool(attrs["password"]) == bool(attrs["method"]):
@@ -303,8 +358,16 @@ class ReauthenticateApi(APIView):
 
     @extend_schema(
         operation_id="auth_mfa_reauthenticate",
+        description="Send either `password` or a second-factor `method`: 400 `non_field_errors` "
+        "otherwise. A wrong password is 400 `invalid_password`. " + FACTOR_DESCRIPTION,
+        extensions={UNSTATED_RULES: [*FACTOR_RULES, "invalid_password", "non_field_errors"]},
         request=InputSerializer,
-        responses={200: ReauthenticatedOutputSerializer, **problems(400, 401, 429)},
+        responses={
+            200: ReauthenticatedOutputSerializer,
+            **problems(
+                400, InvalidCode, InvalidPassword, PasskeyInvalid, PasskeyCloned, 401, RateLimited
+            ),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="mfa", subject=client_ip(request))

@@ -337,7 +337,7 @@ def test_users_list_and_revoke_their_own_sessions(user, signed_in):
         sign_in(APIClient(REMOTE_ADDR=new_ip()), user.email, PASSWORD).json()["session"]["token"]
     )
 
-    sessions = authed.get("/api/v1/auth/sessions").json()
+    sessions = authed.get("/api/v1/auth/sessions").json()["results"]
     assert len(sessions) == 3 and sum(s["current"] for s in sessions) == 1
     other_id = other.get("/api/v1/auth/session").json()["session"]["id"]
 
@@ -624,7 +624,7 @@ def test_user_sessions_admin_endpoints_need_sessions_permissions(signed_in, user
     assert_problem(ops.get(f"/api/v1/users/{user.pk}/sessions"), 403, "permission_denied")
 
     role_grant(user=admin, role=Role.objects.get(name="admin"))
-    sessions = ops.get(f"/api/v1/users/{user.pk}/sessions").json()
+    sessions = ops.get(f"/api/v1/users/{user.pk}/sessions").json()["results"]
     assert len(sessions) == 1
     assert ops.post(f"/api/v1/users/{user.pk}/sessions/revoke").json() == {"revoked": 1}
     authed, _ = signed_in

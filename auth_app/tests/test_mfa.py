@@ -127,7 +127,16 @@ def test_the_mfa_endpoints_are_in_the_openapi_schema_with_their_problems():
     schema = APIClient().get("/api/schema/?format=json").json()
     verify_post = schema["paths"]["/api/v1/auth/mfa/verify"]["post"]
     assert {"200", "400", "429"} <= set(verify_post["responses"])
-    assert "application/problem+json" in verify_post["responses"]["400"]["content"]
+    problem = verify_post["responses"]["400"]["content"]["application/problem+json"]["schema"]
+    codes = set(problem["allOf"][1]["properties"]["code"]["enum"])
+    assert {"invalid_code", "passkey_invalid", "token_invalid", "validation_error"} <= codes
+    # What no JSON Schema can say is named, so a fuzzer's valid-looking request may get it.
+    assert {"invalid_code", "token_invalid", "code"} <= set(verify_post["x-unstated-rules"])
+    passkeys = schema["paths"]["/api/v1/auth/mfa/passkeys"]["get"]["responses"]["200"]
+    page = passkeys["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]
+    assert {"next", "previous", "results"} <= set(
+        schema["components"]["schemas"][page]["properties"]
+    )
     for path in (
         "/api/v1/auth/mfa",
         "/api/v1/auth/mfa/totp",

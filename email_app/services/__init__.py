@@ -10,6 +10,12 @@ from .outbox import (
     suppression_reason,
 )
 from .preferences import email_unsubscribe, preference_set
+from .suppression import (
+    email_suppress,
+    suppression_active,
+    suppression_in_force,
+    suppression_lift,
+)
 from .templates import (
     template_candidates,
     template_choose,
@@ -30,10 +36,14 @@ __all__ = [
     "email_queue",
     "email_recover_stalled",
     "email_resend",
+    "email_suppress",
     "email_unsubscribe",
     "email_webhook_record",
     "message_id_for",
     "preference_set",
+    "suppression_active",
+    "suppression_in_force",
+    "suppression_lift",
     "suppression_reason",
     "template_candidates",
     "template_choose",

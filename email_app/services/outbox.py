@@ -5,8 +5,6 @@ import logging
 from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
-from django.db.models import Value
-from django.db.models.functions import Lower
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_event, audit_write
@@ -25,6 +23,7 @@ from ..models import (
     EmailTemplate,
 )
 from ..rendering import LINK_MARKER, REDACTED, link_marker, links_misplaced, render
+from .suppression import suppression_active
 from .templates import template_get
 
 logger = logging.getLogger(__name__)
@@ -49,13 +48,9 @@ def suppression_reason(*, to_email: str, user_id: str | None, category: str) -> 
         ).exists()
     ):
         return f"unsubscribed from {category}"
-    # Served by the partial index on lower(to_email) of bounced and complained sends.
-    if (
-        EmailSend.objects.alias(address=Lower("to_email"))
-        .filter(address=Lower(Value(to_email)), status__in=[Status.BOUNCED, Status.COMPLAINED])
-        .exists()
-    ):
-        return "address hard-bounced or complained"
+    suppression = suppression_active(to_email=to_email)
+    if suppression is not None:
+        return f"address suppressed ({suppression.get_reason_display().lower()})"
     return ""
 
 

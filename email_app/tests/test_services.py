@@ -101,7 +101,7 @@ class TestQueue:
 
     def test_an_address_that_bounced_gets_no_more_non_essential_mail_in_any_letter_case(self):
         bounced = EmailSendFactory(to_email="Gone@Example.com")
-        EmailSend.objects.filter(pk=bounced.pk).update(status=EmailSend.Status.BOUNCED)
+        services.email_suppress(send=bounced, reason="hard_bounce", provider="postmark")
 
         assert EmailSendFactory(to_email="gone@example.com").status == EmailSend.Status.SUPPRESSED
         assert (

@@ -162,7 +162,7 @@ def test_granting_listing_and_revoking_a_users_role(api):
     renewed = client.post(f"/api/v1/users/{user.pk}/roles", {"role": "auditor"}, format="json")
     assert renewed.status_code == 200 and renewed.json()["expires_at"] is None
 
-    listed = client.get(f"/api/v1/users/{user.pk}/roles").json()
+    listed = client.get(f"/api/v1/users/{user.pk}/roles").json()["results"]
     assert [a["role"]["name"] for a in listed] == ["auditor", "user"]
     auditor = Role.objects.get(name="auditor")
     assert client.delete(f"/api/v1/users/{user.pk}/roles/{auditor.pk}").status_code == 204
@@ -426,5 +426,6 @@ def test_the_user_list_pages_forward_and_back_by_role_with_the_same_links(api):
 def test_a_bad_cursor_in_the_user_list_is_bad_input(api):
     client, _ = api("users:read")
     assert_problem(client.get("/api/v1/users?cursor=garbage"), 400, "validation_error")
-    # A position with a NUL byte ("p=%00") cannot be looked up.
-    assert_problem(client.get("/api/v1/users?cursor=cD0lMDA%3D"), 400, "invalid_input")
+    # Well formed (base64 of "p=%00"), but no link carried it: cursors are signed.
+    body = assert_problem(client.get("/api/v1/users?cursor=cD0lMDA%3D"), 400, "validation_error")
+    assert set(body["errors"]) == {"cursor"}

@@ -7,11 +7,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.addresses import email_key, email_normalize
-from auth_app.api.serializers import SignedInOutputSerializer, UserOutputSerializer
+from auth_app.api.serializers import (
+    SignedInOutputSerializer,
+    UserNameField,
+    UserOutputSerializer,
+)
 from auth_app.api.views import PASSWORD, PublicApi, signed_in_response, user_agent
+from auth_app.errors import (
+    EmailTaken,
+    InvalidPassword,
+    RateLimited,
+    ReauthenticationRequired,
+    TokenInvalid,
+)
 from auth_app.mfa import reauthentication_check
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows, tasks
+from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import ValidationFailed
 from sv_sdk.net import client_ip
@@ -21,12 +33,14 @@ class SignUpApi(PublicApi):
     class InputSerializer(StrictSerializer):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(**PASSWORD)
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        name = UserNameField(default="")
 
     @extend_schema(
         operation_id="auth_sign_up",
+        description=PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["password"]},
         request=InputSerializer,
-        responses={201: SignedInOutputSerializer, **problems(400, 409, 413, 415, 429)},
+        responses={201: SignedInOutputSerializer, **problems(400, EmailTaken, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="sign_up", subject=client_ip(request))
@@ -35,7 +49,7 @@ class SignUpApi(PublicApi):
         user, session, token = flows.user_sign_up(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
-        return signed_in_response(user, session, token, status.HTTP_201_CREATED)
+        return signed_in_response(request, user, session, token, status.HTTP_201_CREATED)
 
 
 class TokenInputSerializer(StrictSerializer):
@@ -60,8 +74,11 @@ class AcceptedOutputSerializer(serializers.Serializer):
 class VerifyEmailApi(PublicApi):
     @extend_schema(
         operation_id="auth_verify_email",
+        description="The token must be one sent in a verification email, unused and unexpired:"
+        " 400 `token_invalid` otherwise.",
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         request=TokenInputSerializer,
-        responses={200: UserOutputSerializer, **problems(400, 429)},
+        responses={200: UserOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="verify_email", subject=client_ip(request))
@@ -84,7 +101,7 @@ class EmailRequestApi(PublicApi):
 
     @extend_schema(
         request=EmailInputSerializer,
-        responses={202: AcceptedOutputSerializer, **problems(400, 429)},
+        responses={202: AcceptedOutputSerializer, **problems(400, RateLimited)},
     )
     def post(self, request):
         ip_address = client_ip(request)
@@ -121,8 +138,11 @@ class ResetPasswordApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_reset_password",
+        description="The token must be one sent in a reset email, unused and unexpired: 400"
+        " `token_invalid` otherwise. " + PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["token_invalid", "new_password"]},
         request=InputSerializer,
-        responses={200: UserOutputSerializer, **problems(400, 429)},
+        responses={200: UserOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="reset_password", subject=client_ip(request))
@@ -140,8 +160,14 @@ class ChangePasswordApi(APIView):
 
     @extend_schema(
         operation_id="auth_change_password",
+        description="`current_password` must be the password: 400 `invalid_password` otherwise. "
+        + PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["invalid_password", "new_password"]},
         request=InputSerializer,
-        responses={204: None, **problems(400, 401, 403, 429)},
+        responses={
+            204: None,
+            **problems(InvalidPassword, 401, ReauthenticationRequired, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="change_password", subject=request.user.pk)

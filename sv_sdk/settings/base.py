@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["sv_sdk.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "sv_sdk.api.exceptions.problem_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.NewestFirstCursorPagination",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SV_API_MAX_BODY_BYTES = 64 * 1024
@@ -266,6 +266,19 @@ EMAIL_TIMEOUT = sv_env.EMAIL_TIMEOUT
 SV_EMAIL_SENDING_TIMEOUT = 10 * 60
 # Transient failures wait 30 s, 60 s, 120 s, ... until SV_EMAIL_MAX_ATTEMPTS.
 SV_EMAIL_RETRY_BASE_SECONDS = 30
+# The ESP whose webhooks are accepted (others answer 404): the sending one, plus any named in
+# SV_EMAIL_WEBHOOK_PROVIDERS (an ESP's SMTP relay with its webhooks).
+SV_EMAIL_WEBHOOK_PROVIDERS = sv_env.EMAIL_WEBHOOK_PROVIDERS
+# Soft bounces (full mailbox, temporary failure) suppress an address only when this many sends
+# to it soft-bounced within the window, and then only for SV_EMAIL_SOFT_BOUNCE_SUPPRESSION.
+SV_EMAIL_SOFT_BOUNCE_LIMIT = sv_env.EMAIL_SOFT_BOUNCE_LIMIT
+SV_EMAIL_SOFT_BOUNCE_WINDOW = sv_env.EMAIL_SOFT_BOUNCE_WINDOW
+SV_EMAIL_SOFT_BOUNCE_SUPPRESSION = sv_env.EMAIL_SOFT_BOUNCE_SUPPRESSION
+# Amazon SNS signing certificates and subscription confirmations are fetched only from URLs
+# matching this (AWS's SNS endpoints); not read from the environment: tests alone change it.
+SV_SNS_URL_PATTERN = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+# Seconds before fetching an SNS certificate or confirmation URL gives up.
+SV_SNS_FETCH_TIMEOUT = 10
 
 # Audit (issue 5): keys of the per-row MACs that audit_verify checks (see docs/audit.md).
 SV_AUDIT_KEYS = sv_env.AUDIT_KEYS

@@ -29,7 +29,7 @@ def _metrics_settings(settings):
     settings.SV_METRICS_TOKEN = TOKEN
     settings.SV_METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("192.0.2.0/24")]
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_AUTH}
-    settings.SV_EMAIL_PROVIDER = "postmark"
+    settings.SV_EMAIL_WEBHOOK_PROVIDERS = ["postmark"]
 
 
 def scrape() -> dict[tuple, float]:

@@ -92,16 +92,16 @@ def test_class7_deeply_nested_json_on_an_authenticated_endpoint_is_a_400(superus
 
 @pytest.mark.parametrize("esp", ["resend", "mailgun", "amazon_ses", "sendgrid", "postmark"])
 def test_class7_a_webhook_for_an_esp_that_is_not_configured_is_a_404_problem(settings, esp):
-    settings.SV_EMAIL_PROVIDER = ""
+    settings.SV_EMAIL_WEBHOOK_PROVIDERS = []
     response = APIClient().post(
         f"/webhooks/anymail/{esp}/tracking/", "{}", content_type="application/json"
     )
 
-    assert_problem(response, 404, "not_found")
+    assert_problem(response, 404, "webhook_not_configured")
 
 
 def test_class7_only_the_configured_esp_has_a_webhook(settings):
-    settings.SV_EMAIL_PROVIDER = "postmark"
+    settings.SV_EMAIL_WEBHOOK_PROVIDERS = ["postmark"]
     settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:secret"}
 
     other = APIClient().post(
@@ -118,7 +118,7 @@ def test_class7_only_the_configured_esp_has_a_webhook(settings):
     )
 
     for response in (other, inbound, unknown):
-        assert_problem(response, 404, "not_found")
+        assert_problem(response, 404, "webhook_not_configured")
     # The configured ESP's view answers (here: no credentials, so anymail refuses it).
     assert configured.status_code in (400, 403)
 

@@ -30,9 +30,20 @@ class Command(BaseCommand):
     help = "Export the audit log in [--since, --until) as JSON lines or CSV, oldest first."
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="ISO 8601 date or date and time (inclusive)")
-        parser.add_argument("--until", help="ISO 8601 date or date and time (exclusive)")
-        parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+        parser.add_argument(
+            "--since",
+            help="ISO 8601 date or date and time, inclusive (default: the first row)",
+        )
+        parser.add_argument(
+            "--until",
+            help="ISO 8601 date or date and time, exclusive (default: now)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["jsonl", "csv"],
+            default="jsonl",
+            help="output format (default jsonl)",
+        )
         parser.add_argument("--output", help="file to write (default: standard output)")
 
     def handle(self, *args, since, until, format, output, **options):

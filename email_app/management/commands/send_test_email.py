@@ -21,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queue-only",
             action="store_true",
-            help="Leave delivery to the worker instead of delivering from this command.",
+            help="Leave delivery to the worker instead of delivering from this command"
+            " (default: off).",
         )
 
     def handle(self, *args, to, queue_only, **options):

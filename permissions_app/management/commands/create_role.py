@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="The role's name, a slug such as 'support'.")
-        parser.add_argument("--description", default="", help="What the role is for.")
+        parser.add_argument(
+            "--description", default="", help="What the role is for (default: empty)."
+        )
         parser.add_argument(
             "--permission",
             "-p",
@@ -23,7 +25,8 @@ class Command(BaseCommand):
             default=[],
             dest="permissions",
             metavar="PERMISSION",
-            help="A permission the role holds (repeatable), e.g. users:read, users:* or *."
+            help="A permission the role holds (repeatable; default: none), e.g. users:read, users:*"
+            " or *."
             f" Known: {', '.join(grantable())}.",
         )
         add_actor_argument(parser)

@@ -14,16 +14,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("email", help="The new user's email address.")
-        parser.add_argument("--name", default="", help="Display name.")
+        parser.add_argument("--name", default="", help="Display name (default: empty).")
         parser.add_argument(
             "--password-stdin",
             action="store_true",
             help="Read the password from the first line of standard input "
-            "(never from the command line, where shell history keeps it).",
+            "(never from the command line, where shell history keeps it). Default: no password,"
+            " so the user signs in after a password reset.",
         )
-        parser.add_argument("--staff", action="store_true", help="Allow admin access.")
         parser.add_argument(
-            "--superuser", action="store_true", help="Make a superuser with the admin role."
+            "--staff", action="store_true", help="Allow admin access (default: off)."
+        )
+        parser.add_argument(
+            "--superuser",
+            action="store_true",
+            help="Make a superuser with the admin role (default: off).",
         )
 
     def handle(self, *args, email, name, password_stdin, staff, superuser, **options):

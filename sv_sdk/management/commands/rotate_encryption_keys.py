@@ -30,9 +30,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--batch-size", type=int, default=500, help="Rows re-encrypted per transaction."
+            "--batch-size",
+            type=int,
+            default=500,
+            help="Rows re-encrypted per transaction (default 500).",
         )
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Database alias.")
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, help="Database alias (default: default)."
+        )
 
     def handle(self, *args, batch_size, database, **options):
         if batch_size < 1:

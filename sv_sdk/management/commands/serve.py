@@ -16,12 +16,19 @@ class Command(BaseCommand):
     help = "Run gunicorn (admin + API) and a background worker until interrupted."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000", help="Address gunicorn binds.")
-        parser.add_argument("--workers", type=int, default=2, help="Gunicorn worker processes.")
+        parser.add_argument(
+            "--bind",
+            default="127.0.0.1:8000",
+            help="Address gunicorn binds (default 127.0.0.1:8000).",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=2, help="Gunicorn worker processes (default 2)."
+        )
         parser.add_argument(
             "--stop-database",
             action="store_true",
-            help="Stop the embedded PostgreSQL on exit (when DATABASE_URL is unset).",
+            help="Stop the embedded PostgreSQL on exit, when DATABASE_URL is unset (default: off:"
+            " it keeps running for the next start).",
         )
 
     def handle(self, *args, bind, workers, stop_database, **options):

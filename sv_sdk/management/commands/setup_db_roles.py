@@ -49,13 +49,14 @@ class Command(BaseCommand):
             "--passwords-stdin",
             action="store_true",
             help="Read passwords from standard input as VARIABLE=password lines, with the "
-            f"variable names above ({', '.join(v for _, v in ROLES.values())}).",
+            f"variable names above ({', '.join(v for _, v in ROLES.values())}). "
+            "Default: off, passwords come from those environment variables.",
         )
         parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
             help="Database alias to connect with; needs a superuser (or CREATEROLE and "
-            "membership in the owner role).",
+            "membership in the owner role). Default: default.",
         )
 
     def handle(self, *args, passwords_stdin, database, **options):
