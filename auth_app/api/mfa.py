@@ -215,7 +215,7 @@ class PasskeyListApi(APIView):
 
 class PasskeyDetailApi(APIView):
     class InputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100)
+        name = serializers.CharField(max_length=100, required=False)
 
     def _passkey(self, request, passkey_id) -> Passkey:
         passkey = Passkey.objects.filter(user=request.user, pk=passkey_id).first()
@@ -231,9 +231,9 @@ class PasskeyDetailApi(APIView):
     def patch(self, request, passkey_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        passkey = passkeys.passkey_rename(
-            passkey=self._passkey(request, passkey_id), name=data.validated_data["name"]
-        )
+        passkey = self._passkey(request, passkey_id)
+        if "name" in data.validated_data:  # a PATCH changes what it names, and nothing else
+            passkey = passkeys.passkey_rename(passkey=passkey, name=data.validated_data["name"])
         return Response(PasskeyOutputSerializer(passkey).data)
 
     @extend_schema(

@@ -129,6 +129,11 @@ class CsrfOutputSerializer(serializers.Serializer):
     )
 
 
+# An image is a URL Django's URLValidator accepts (http, https, ftp or ftps, a real host):
+# stricter than `format: uri`, so it is an unstated rule of the operations taking one.
+IMAGE_RULE = "`image` must be an http(s) or ftp(s) URL with a host: 400 naming `image` otherwise."
+
+
 @extend_schema_field({"type": "string", "maxLength": 200, "pattern": f"^[^{NAME_FORBIDDEN}]*$"})
 class UserNameField(serializers.CharField):
     """A user's name as input: the schema states the rule that

@@ -14,10 +14,12 @@ from auth_app.errors import AccountDisabled, InvalidCredentials, RateLimited
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
 from sv_sdk.api.pagination import NewestFirstCursorPagination
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.net import client_ip
 
 from .serializers import (
+    IMAGE_RULE,
     CsrfOutputSerializer,
     MeOutputSerializer,
     MfaRequiredOutputSerializer,
@@ -178,6 +180,8 @@ class MeApi(APIView):
 
     @extend_schema(
         operation_id="auth_me_update",
+        description=IMAGE_RULE,
+        extensions={UNSTATED_RULES: ["image"]},
         request=InputSerializer,
         responses={200: MeOutputSerializer, **problems(400, 401)},
     )
