@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,9 +25,18 @@ from audit_app.models import AuditLog
 from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 from sv_sdk.errors import ValidationFailed
 
-from . import services
+from . import mfa, services
 from .addresses import email_normalize
-from .models import Account, Session, User, Verification
+from .models import (
+    Account,
+    Passkey,
+    PasskeyChallenge,
+    RecoveryCode,
+    Session,
+    TwoFactor,
+    User,
+    Verification,
+)
 
 RECENT = 10
 # A ban "until further notice" ends this far ahead.
@@ -202,6 +212,24 @@ class BannedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MfaFilter(admin.SimpleListFilter):
+    title = "second factor"
+    parameter_name = "mfa"
+
+    def lookups(self, request, model_admin):
+        return [("on", "With a second factor"), ("off", "Without")]
+
+    def queryset(self, request, queryset):
+        enrolled = queryset.filter(
+            Q(two_factor__confirmed_at__isnull=False) | Q(passkeys__isnull=False)
+        ).values("pk")
+        if self.value() == "on":
+            return queryset.filter(pk__in=enrolled)
+        if self.value() == "off":
+            return queryset.exclude(pk__in=enrolled)
+        return queryset
+
+
 class SessionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The user's live sessions (admin and API alike), read-only, each with a revoke button."""
 
@@ -263,7 +291,14 @@ class UserAdmin(admin.ModelAdmin):
         "is_staff",
         "created_at",
     ]
-    list_filter = ["email_verified", "is_active", "is_staff", "is_superuser", BannedFilter]
+    list_filter = [
+        "email_verified",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        BannedFilter,
+        MfaFilter,
+    ]
     search_fields = ["email", "name", "=id"]
     inlines = [SessionInline, AccountInline]
     actions = ["revoke_all_sessions"]
@@ -276,6 +311,7 @@ class UserAdmin(admin.ModelAdmin):
         "updated_at",
         "session_count",
         "session_controls",
+        "second_factors",
         "recent_audit_events",
     ]
 
@@ -298,6 +334,7 @@ class UserAdmin(admin.ModelAdmin):
                         "is_staff",
                         "is_superuser",
                         "password_state",
+                        "second_factors",
                         "last_login",
                         "session_controls" if can_revoke_sessions(request) else "session_count",
                     ]
@@ -348,6 +385,27 @@ class UserAdmin(admin.ModelAdmin):
     def password_state(self, user):
         # Never the hash: it is a secret too.
         return "Set" if user.has_usable_password() else "None (external sign-in only)"
+
+    @admin.display(description="Second factors")
+    def second_factors(self, user):
+        # Names and dates only: never a secret, a code or a key.
+        two_factor = TwoFactor.objects.filter(user=user).first()
+        if two_factor is None:
+            totp = "off"
+        elif two_factor.confirmed_at is None:
+            totp = "enrolment started, not confirmed"
+        else:
+            totp = f"on since {two_factor.confirmed_at:%Y-%m-%d}"
+        rows = [("Authenticator app", totp)]
+        rows += [
+            (
+                f"Passkey “{key.name}”",
+                f"last used {key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "unused",
+            )
+            for key in user.passkeys.all()
+        ]
+        rows.append(("Recovery codes left", str(mfa.recovery_codes_left(user))))
+        return html_table(["Factor", "State"], rows, empty="")
 
     @admin.display(description="Sessions")
     def session_count(self, user):
@@ -510,3 +568,44 @@ class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     # Tokens are issued by the flows that email them; here they are seen or withdrawn.
     deletable = True
+
+
+@admin.register(Passkey)
+class PasskeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "user", "created_at", "last_used_at", "backed_up"]
+    search_fields = ["name", "user__email"]
+    list_select_related = ["user"]
+    # The key material is not a secret, but of no use to an operator.
+    exclude = ["public_key", "credential_id"]
+    raw_id_fields = ["user"]
+    # Users remove their passkeys (with a fresh authentication); operators reset a user's MFA.
+    deletable = False
+
+
+@admin.register(TwoFactor)
+class TwoFactorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "confirmed_at", "created_at"]
+    list_filter = ["confirmed_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    # The secret never reaches a page; the step says nothing useful either.
+    exclude = ["secret", "last_used_step"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(RecoveryCode)
+class RecoveryCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "used_at", "created_at"]
+    list_filter = ["used_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    exclude = ["code_hash"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(PasskeyChallenge)
+class PasskeyChallengeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["purpose", "user", "expires_at", "consumed_at", "created_at"]
+    list_filter = ["purpose", "consumed_at"]
+    exclude = ["challenge_hash"]
+    raw_id_fields = ["user"]

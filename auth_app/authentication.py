@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.authentication import CSRFCheck
 
+from .errors import MfaEnrollmentRequired
 from .models import Session
 from .selectors import session_get_by_token, user_can_sign_in
 
@@ -38,6 +39,7 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The session is invalid or has ended.")
         if from_cookie:
             self._enforce_csrf(request)
+        _enrolment_gate(request, session)
         _slide(session)
         return session.user, session
 
@@ -51,6 +53,16 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
         reason = check.process_view(request, None, (), {})
         if reason:
             raise exceptions.PermissionDenied(f"CSRF failed: {reason}")
+
+
+def _enrolment_gate(request, session: Session) -> None:
+    """A session that must enrol a second factor reaches only the views marked
+    `mfa_enrollment = True` (enrolment, the session itself, sign-out)."""
+    if session.mfa_enroll_by is None or session.mfa_enroll_by > timezone.now():
+        return
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if not getattr(view, "mfa_enrollment", False):
+        raise MfaEnrollmentRequired()
 
 
 def _slide(session: Session) -> None:

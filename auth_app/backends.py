@@ -7,6 +7,7 @@ from sv_sdk.net import client_ip
 
 from . import services
 from .errors import AccountDisabled, InvalidCredentials
+from .mfa import mfa_enabled
 from .models import User
 from .ratelimit import rate_limit_hit
 from .selectors import user_can_sign_in
@@ -21,7 +22,7 @@ class EmailBackend(ModelBackend):
 
     Each attempt counts against the per-IP "sign_in" rate limit; the (IP, email)
     lockout, the failure audit rows and the unknown-email timing are those of
-    `auth_app.services.sign_in`. A banned or deactivated user cannot log in, and
+    `auth_app.signin.sign_in`. A banned or deactivated user cannot log in, and
     their existing Django sessions stop working (`get_user` refuses them).
 
     Permissions come from roles (permissions_app.backends.RoleBackend), not from
@@ -42,10 +43,12 @@ class EmailBackend(ModelBackend):
             )
         except (InvalidCredentials, AccountDisabled):
             return None
-        # Django's login() sets last_login and opens the session row afterwards.
-        services.sign_in_succeeded(
-            user=user, email=email, ip_address=ip_address, user_agent=user_agent
-        )
+        # Django's login() sets last_login and opens the session row afterwards. A user
+        # with a second factor has signed in only once the login form checked it.
+        if not mfa_enabled(user):
+            services.sign_in_succeeded(
+                user=user, email=email, ip_address=ip_address, user_agent=user_agent
+            )
         return user
 
     def user_can_authenticate(self, user):

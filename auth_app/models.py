@@ -1,6 +1,7 @@
 """Identity: users, sessions, linked accounts and single-use verifications (schema `auth`)."""
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
@@ -132,6 +133,13 @@ class Session(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # How the user proved who they are (RFC 8176 names: pwd, otp, webauthn, oauth),
+    # and when they last did; sensitive actions need that to be recent.
+    amr = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    authenticated_at = models.DateTimeField(default=timezone.now)
+    # Set when the user must enrol a second factor: past this time the session
+    # reaches only the enrolment endpoints; cleared when they enrol.
+    mfa_enroll_by = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = schema_table("auth", "sessions")
@@ -210,3 +218,94 @@ class RateLimit(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.count}"
+
+
+class TwoFactor(models.Model):
+    """A user's TOTP authenticator (RFC 6238); inert until a first code confirms it."""
+
+    id = id_field()
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="two_factor")
+    # Base32 secret, encrypted at rest with SV_ENCRYPTION_KEYS.
+    secret = EncryptedTextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The 30-second step of the last accepted code: a code is good once.
+    last_used_step = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = schema_table("auth", "two_factors")
+
+    def __str__(self):
+        return f"TOTP of {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use recovery code, stored as its SHA-256."""
+
+    id = id_field()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = schema_table("auth", "recovery_codes")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_codes_code_uniq")
+        ]
+
+    def __str__(self):
+        return f"recovery code of {self.user_id}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential (passkey) registered by a user."""
+
+    id = id_field()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    name = models.CharField(max_length=100)
+    # base64url of the credential ID the authenticator chose.
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    # "single_device" or "multi_device" (backup eligible), and whether it is backed up now.
+    device_type = models.CharField(max_length=20)
+    backed_up = models.BooleanField(default=False)
+    transports = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = schema_table("auth", "passkeys")
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge the server issued: single use, short-lived, stored as its SHA-256.
+
+    `user` is empty for a passwordless sign-in, where nobody is known yet.
+    """
+
+    class Purpose(models.TextChoices):
+        REGISTER = "register"
+        AUTHENTICATE = "authenticate"
+
+    id = id_field()
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    challenge_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = schema_table("auth", "passkey_challenges")
+
+    def __str__(self):
+        return f"{self.purpose} challenge"

@@ -1,6 +1,7 @@
 """Writes to the identity schema."""
 
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,7 +17,8 @@ from sv_sdk.errors import ValidationFailed
 
 from .addresses import email_key, email_normalize
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
-from .models import Session, User, Verification
+from .mfa import SECOND_FACTORS, mfa_enroll_deadline
+from .models import PasskeyChallenge, Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
 from .selectors import user_can_sign_in, user_get_by_email
 from .tokens import token_generate, token_hash
@@ -227,11 +229,20 @@ def user_delete(*, user: User) -> None:
 
 
 def session_create(
-    *, user: User, ip_address: str | None = None, user_agent: str = ""
+    *,
+    user: User,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    amr: Iterable[str] = ("pwd",),
 ) -> tuple[Session, str]:
-    """Open a session for `user`; return it and its token (the only time the token exists)."""
+    """Open a session for `user`; return it and its token (the only time the token exists).
+
+    `amr` says how the user proved who they are. A user who must hold a second factor
+    and has none gets a session limited to enrolment past the grace period.
+    """
     token = token_generate()
     now = timezone.now()
+    amr = sorted(set(amr))
     session = Session.objects.create(
         user=user,
         token_hash=token_hash(token),
@@ -239,6 +250,9 @@ def session_create(
         last_seen_at=now,
         ip_address=ip_address,
         user_agent=(user_agent or "")[:1000],
+        amr=amr,
+        authenticated_at=now,
+        mfa_enroll_by=None if set(amr) & set(SECOND_FACTORS) else mfa_enroll_deadline(user),
     )
     metrics.count_on_commit(metrics.SESSIONS_CREATED)
     return session, token
@@ -312,21 +326,20 @@ def credentials_check(
     return user
 
 
-def sign_in(
-    *, email: str, password: str, ip_address: str | None, user_agent: str
-) -> tuple[User, Session, str]:
-    """Check the credentials (see credentials_check) and open a session."""
-    user = credentials_check(
-        email=email, password=password, ip_address=ip_address, user_agent=user_agent
-    )
+def session_sign_in(
+    *, user: User, amr: Iterable[str], email: str, ip_address: str | None, user_agent: str
+) -> tuple[Session, str]:
+    """The end of every sign-in: the session, last_login, lockout cleared, auth.sign_in."""
     with transaction.atomic():
-        session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        session, token = session_create(
+            user=user, ip_address=ip_address, user_agent=user_agent, amr=amr
+        )
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
         sign_in_succeeded(
             user=user, email=email, ip_address=ip_address, user_agent=user_agent, session=session
         )
-    return user, session, token
+    return session, token
 
 
 def sign_in_succeeded(
@@ -387,13 +400,13 @@ def sessions_prune() -> int:
 
 
 def verifications_prune() -> int:
-    """Delete tokens that are used or expired; return how many."""
+    """Delete tokens and passkey challenges that are used or expired; return how many."""
     from django.db.models import Q
 
-    deleted, _ = Verification.objects.filter(
-        Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
-    ).delete()
-    return deleted
+    done = Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
+    deleted, _ = Verification.objects.filter(done).delete()
+    challenges, _ = PasskeyChallenge.objects.filter(done).delete()
+    return deleted + challenges
 
 
 def user_ban(*, user: User, until, actor: User | None) -> int:

@@ -16,6 +16,9 @@ from .models import Session
 from .services import sessions_prune
 from .tokens import token_hash
 
+# Where a login puts how its user proved who they are (the column `amr` follows it).
+AMR_SESSION_KEY = "sv_amr"
+
 
 class SessionStore(SessionBase):
     def _row(self):
@@ -51,7 +54,12 @@ class SessionStore(SessionBase):
         if not user_id:
             return
         now = timezone.now()
-        values = {"user_id": user_id, "data": data, "expires_at": self.get_expiry_date()}
+        values = {
+            "user_id": user_id,
+            "data": data,
+            "expires_at": self.get_expiry_date(),
+            "amr": data.get(AMR_SESSION_KEY) or ["pwd"],
+        }
         # Where the login came from, as the API's sessions record it.
         context = current_context()
         origin = {

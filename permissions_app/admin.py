@@ -64,7 +64,7 @@ class RoleForm(forms.ModelForm):
 
     class Meta:
         model = Role
-        fields = ["name", "description", "permissions"]
+        fields = ["name", "description", "permissions", "requires_mfa"]
 
     def clean(self):
         cleaned = super().clean()
@@ -82,8 +82,8 @@ class RoleForm(forms.ModelForm):
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
     form = RoleForm
-    list_display = ["name", "description", "is_system", "updated_at"]
-    list_filter = ["is_system"]
+    list_display = ["name", "description", "is_system", "requires_mfa", "updated_at"]
+    list_filter = ["is_system", "requires_mfa"]
     search_fields = ["name", "description"]
     readonly_fields = ["is_system", "created_at", "updated_at"]
 
@@ -98,7 +98,9 @@ class RoleAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        fields = {k: form.cleaned_data[k] for k in ("name", "description", "permissions")}
+        fields = {
+            k: form.cleaned_data[k] for k in ("name", "description", "permissions", "requires_mfa")
+        }
         if change:
             services.role_update(role=obj, **fields, actor=request.user)
             return

@@ -17,6 +17,8 @@ class Role(models.Model):
     permissions = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     # System roles (admin, user, auditor) cannot be deleted.
     is_system = models.BooleanField(default=False)
+    # Holders must enrol a second factor (docs/mfa.md, "Enforcement").
+    requires_mfa = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -307,3 +307,24 @@ def users_with_roles(
         if row[width] is not None:
             roles.append({"id": row[width], "name": row[width + 1], "expires_at": row[width + 2]})
     return users
+
+
+def mfa_required_since(user: User) -> datetime | None:
+    """Since when `user` must hold a second factor, or None if they need not.
+
+    Staff (the admin is theirs) need one since they exist; holders of a role flagged
+    `requires_mfa` since its earliest current grant. SV_MFA_ENFORCE=False relaxes both,
+    for development.
+    """
+    from django.conf import settings
+
+    if not settings.SV_MFA_ENFORCE:
+        return None
+    if user.is_staff or user.is_superuser:
+        return user.created_at
+    return (
+        UserRole.objects.filter(assignment_active(clock()), user=user, role__requires_mfa=True)
+        .order_by("granted_at")
+        .values_list("granted_at", flat=True)
+        .first()
+    )

@@ -147,6 +147,14 @@ def privilege_check(*, actor: User | None, user: User) -> None:
         )
 
 
+def mfa_reset_check(*, actor: User | None, user: User) -> None:
+    """Refuse unless `actor` may remove the second factors of `user`: the privilege rule,
+    and only a superuser for staff (their factors guard the admin)."""
+    privilege_check(actor=actor, user=user)
+    if user.is_staff and actor is not None and not actor.is_superuser:
+        raise PrivilegeExceeded("Only a superuser can reset the second factors of staff.")
+
+
 def superuser_change_check(*, actor: User | None) -> None:
     """Refuse unless `actor` may make (or unmake) a superuser: only a superuser may."""
     if actor is not None and not actor.is_superuser:
@@ -238,13 +246,18 @@ def role_create(
     name: str,
     description: str = "",
     permissions: Iterable[str] = (),
+    requires_mfa: bool = False,
     actor: User | None = None,
 ) -> Role:
-    """Create a role holding catalogue permissions; raise RoleNameTaken on a duplicate name."""
+    """Create a role holding catalogue permissions; raise RoleNameTaken on a duplicate name.
+
+    With `requires_mfa`, its holders must enrol a second factor (docs/mfa.md).
+    """
     role = Role(
         name=_clean_name(name),
         description=(description or "").strip(),
         permissions=_clean_permissions(permissions),
+        requires_mfa=requires_mfa,
     )
     role_change_check(actor=actor, role=None, permissions=role.permissions)
     with transaction.atomic():
@@ -257,7 +270,11 @@ def role_create(
             event_type="role.created",
             actor=actor,
             target=role,
-            metadata={"role": role.name, "permissions": role.permissions},
+            metadata={
+                "role": role.name,
+                "permissions": role.permissions,
+                **({"requires_mfa": True} if role.requires_mfa else {}),
+            },
         )
     return role
 
@@ -268,6 +285,7 @@ def role_update(
     name: str | None = None,
     description: str | None = None,
     permissions: Iterable[str] | None = None,
+    requires_mfa: bool | None = None,
     actor: User | None = None,
 ) -> Role:
     """Change a role; every holder's cache follows in the same transaction.
@@ -287,6 +305,8 @@ def role_update(
             wanted["description"] = description.strip()
         if permissions is not None:
             wanted["permissions"] = _clean_permissions(permissions)
+        if requires_mfa is not None:
+            wanted["requires_mfa"] = requires_mfa
         role_change_check(
             actor=actor,
             role=current,
@@ -315,7 +335,7 @@ def role_update(
                 target=current,
                 metadata={"role": current.name, "changes": changes, "holders": holders},
             )
-    for field in ("name", "description", "permissions", "updated_at"):
+    for field in ("name", "description", "permissions", "requires_mfa", "updated_at"):
         setattr(role, field, getattr(current, field))
     return role
 

@@ -73,7 +73,14 @@ class GrantRoleForm(forms.Form):
 
 class OperatorUserAdmin(UserAdmin):
     inlines = [*UserAdmin.inlines, UserRoleInline]
-    actions = [*UserAdmin.actions, "ban_users", "unban_users", "resend_verification", "grant_role"]
+    actions = [
+        *UserAdmin.actions,
+        "ban_users",
+        "unban_users",
+        "resend_verification",
+        "grant_role",
+        "reset_mfa",
+    ]
     readonly_fields = [*UserAdmin.readonly_fields, "recent_emails"]
 
     def activity_fields(self, request):
@@ -285,6 +292,24 @@ class OperatorUserAdmin(UserAdmin):
             return False
         return True
 
+    @admin.action(
+        description="Reset the second factors of the selected users (ends their sessions)",
+        permissions=["change"],
+    )
+    def reset_mfa(self, request, queryset):
+        ended = []
+        if self._each_in_one_transaction(
+            request,
+            queryset,
+            lambda user: ended.append(flows.user_mfa_reset(user=user, actor=request.user)),
+        ):
+            self.message_user(
+                request,
+                f"Reset the second factors of {len(queryset)} user(s); "
+                f"{sum(ended)} session(s) ended.",
+                messages.SUCCESS,
+            )
+
     @admin.action(description="Resend the verification email", permissions=["change"])
     def resend_verification(self, request, queryset):
         queued = 0
@@ -402,6 +427,24 @@ def dashboard(request) -> dict:
                     ("All users", users["total"], _changelist(User)),
                     ("New in 24 h", users["day"], _changelist(User, created_at__gte=_iso(day))),
                     ("New in 7 days", users["week"], _changelist(User, created_at__gte=_iso(week))),
+                ],
+            }
+        )
+    if has_perm("auth_app.view_user"):
+        enrolled = Q(two_factor__confirmed_at__isnull=False) | Q(passkeys__isnull=False)
+        staff_users = User.objects.filter(is_staff=True)
+        with_mfa = staff_users.filter(enrolled).distinct().count()
+        without_mfa = staff_users.count() - with_mfa
+        sections.append(
+            {
+                "title": "Staff second factors",
+                "rows": [
+                    ("Staff with MFA", with_mfa, _changelist(User, is_staff__exact=1, mfa="on")),
+                    (
+                        "Staff without MFA",
+                        without_mfa,
+                        _changelist(User, is_staff__exact=1, mfa="off"),
+                    ),
                 ],
             }
         )

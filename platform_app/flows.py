@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit_app.models import READABLE_FIELDS, AuditLog
 from audit_app.services import audit_record
+from auth_app import mfa
 from auth_app import services as auth_services
 from auth_app.errors import RateLimited
 from auth_app.models import Session, User
@@ -42,6 +43,7 @@ from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import UserRole
 from permissions_app.selectors import role_find
 from permissions_app.services import (
+    mfa_reset_check,
     permission_cache_refresh,
     privilege_check,
     role_grant,
@@ -486,3 +488,15 @@ def user_data_export(*, user: User, actor: User) -> dict:
                 .values(*READABLE_FIELDS)
             ),
         }
+
+
+def user_mfa_reset(*, user: User, actor: User | None) -> int:
+    """Remove every second factor and recovery code of `user` (a lost device) and end their
+    sessions, under the privilege rule (superuser-only for staff); return how many ended.
+
+    Not durable, so that an admin action resets all its users in one transaction or none.
+    """
+    with transaction.atomic():
+        mfa_reset_check(actor=actor, user=user)
+        mfa.mfa_reset(user=user, actor=actor)
+        return sessions_revoke_for_user(user=user, actor=actor, reason="mfa_reset")

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit_app.models import AuditLog
 from audit_app.selectors import audit_verify
-from auth_app.models import User, Verification
+from auth_app.models import Passkey, RecoveryCode, TwoFactor, User, Verification
 from email_app.models import EmailSend
 from permissions_app.catalogue import DEFAULT_USER_ROLE, SUPERUSER_ROLE
 from permissions_app.models import Role, UserRole
@@ -97,6 +97,29 @@ def orphans() -> list[Violation]:
     ]
 
 
+def second_factors() -> list[Violation]:
+    """No confirmed TOTP without a secret; no factor or recovery code left of a deleted user."""
+    users = User._meta.db_table
+    rows = _rows(
+        f"""
+        SELECT 'TOTP ' || t.id || ' is confirmed but has no secret'
+        FROM {TwoFactor._meta.db_table} t
+        WHERE t.confirmed_at IS NOT NULL AND coalesce(t.secret, '') = ''
+        UNION ALL
+        SELECT 'TOTP ' || t.id || ' belongs to a missing user' FROM {TwoFactor._meta.db_table} t
+        WHERE NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = t.user_id)
+        UNION ALL
+        SELECT 'passkey ' || p.id || ' belongs to a missing user' FROM {Passkey._meta.db_table} p
+        WHERE NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = p.user_id)
+        UNION ALL
+        SELECT 'recovery code ' || r.id || ' belongs to a missing user'
+        FROM {RecoveryCode._meta.db_table} r
+        WHERE NOT EXISTS (SELECT 1 FROM {users} u WHERE u.id = r.user_id)
+        """  # noqa: S608
+    )
+    return [Violation("mfa", detail) for (detail,) in rows]
+
+
 def stuck_sends() -> list[Violation]:
     limit = timezone.now() - timedelta(seconds=settings.SV_EMAIL_SENDING_TIMEOUT)
     stuck = EmailSend.objects.filter(status=EmailSend.Status.SENDING, updated_at__lt=limit)
@@ -115,6 +138,7 @@ CHECKS = (
     cache_disagreements,
     users_without_created_event,
     orphans,
+    second_factors,
     stuck_sends,
     audit_evidence,
 )

@@ -177,3 +177,21 @@ WORKER_HEARTBEAT_MAX_AGE: float = env.float("SV_WORKER_HEARTBEAT_MAX_AGE", defau
 # Seconds gunicorn lets in-flight requests, and the job worker its running jobs, finish
 # after SIGTERM before cutting them off.
 SHUTDOWN_TIMEOUT: int = env.int("SV_SHUTDOWN_TIMEOUT", default=30)
+
+# Second factors (issue 18). WebAuthn's relying party: its ID (a registrable domain, e.g.
+# example.com) and the origins browsers may sign in from; by default both follow SV_PUBLIC_URL.
+_public_host = PUBLIC_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+WEBAUTHN_RP_ID: str = env.str("SV_WEBAUTHN_RP_ID", default=_public_host)
+WEBAUTHN_RP_NAME: str = env.str("SV_WEBAUTHN_RP_NAME", default="sv_sdk")
+WEBAUTHN_ORIGINS: list[str] = [
+    origin.strip().rstrip("/")
+    for origin in env.list("SV_WEBAUTHN_ORIGINS", default=[PUBLIC_URL])
+    if origin.strip()
+]
+# Staff and holders of roles flagged requires_mfa must enrol a second factor; False relaxes
+# that for development only.
+MFA_ENFORCE: bool = env.bool("SV_MFA_ENFORCE", default=True)
+# Seconds such a user may go on without a second factor before their sessions are limited.
+MFA_GRACE_PERIOD: int = env.int("SV_MFA_GRACE_PERIOD", default=0)
+# Seconds a sign-in counts as fresh for sensitive actions.
+MFA_REAUTH_WINDOW: int = env.int("SV_MFA_REAUTH_WINDOW", default=10 * 60)

@@ -16,3 +16,5 @@ SV_FUZZ_EXAMPLES = 10
 # instead of warning on every request handler that STATIC_ROOT does not exist.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Staff in most tests have no second factor; the MFA tests turn enforcement back on.
+SV_MFA_ENFORCE = False

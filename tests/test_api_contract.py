@@ -26,6 +26,7 @@ LISTS = [
     "/api/v1/auth/sessions",
     "/api/v1/users/{me}/sessions",
     "/api/v1/users/{me}/roles",
+    "/api/v1/auth/mfa/passkeys",
 ]
 
 

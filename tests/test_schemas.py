@@ -5,7 +5,17 @@ from django.core.management import call_command
 from django.db import connection
 
 EXPECTED_TABLES = {
-    "auth": {"users", "sessions", "accounts", "verifications", "rate_limits"},
+    "auth": {
+        "users",
+        "sessions",
+        "accounts",
+        "verifications",
+        "rate_limits",
+        "two_factors",
+        "recovery_codes",
+        "passkeys",
+        "passkey_challenges",
+    },
     "permissions": {"roles", "user_roles", "permission_cache"},
     "email": {
         "email_templates",

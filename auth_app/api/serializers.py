@@ -46,6 +46,10 @@ class SessionOutputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     ip_address = serializers.IPAddressField(allow_null=True)
     user_agent = serializers.CharField()
+    amr = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="How the sign-in was made (RFC 8176): pwd, otp, webauthn, oauth.",
+    )
     current = serializers.SerializerMethodField()
 
     def get_current(self, session) -> bool:
@@ -67,10 +71,67 @@ class RevokedOutputSerializer(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="How many sessions ended.")
 
 
+class MfaRequiredOutputSerializer(serializers.Serializer):
+    """The answer to a correct password of a user with a second factor: no session yet."""
+
+    mfa_required = serializers.BooleanField()
+    mfa_token = serializers.CharField(help_text="Single use; send it to auth/mfa/verify.")
+    expires_at = serializers.DateTimeField()
+    methods = serializers.ListField(child=serializers.CharField())
+
+
+class PasskeyOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    backed_up = serializers.BooleanField()
+
+
+class MfaStatusOutputSerializer(serializers.Serializer):
+    totp_enabled = serializers.BooleanField()
+    totp_pending = serializers.BooleanField()
+    recovery_codes_left = serializers.IntegerField()
+    passkeys = PasskeyOutputSerializer(many=True)
+    methods = serializers.ListField(child=serializers.CharField())
+    enrollment_required_by = serializers.DateTimeField(
+        allow_null=True, help_text="Set when your roles require a second factor you lack."
+    )
+
+
+class TotpEnrolmentOutputSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="Base32; for apps that cannot scan the QR code.")
+    otpauth_uri = serializers.CharField()
+    qr_svg = serializers.CharField(help_text="The otpauth URI as an SVG QR code.")
+
+
+class RecoveryCodesOutputSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(), help_text="Shown only now; each works once."
+    )
+
+
+class PasskeyRegisteredOutputSerializer(PasskeyOutputSerializer):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="New recovery codes when this is your first second factor; else empty.",
+    )
+
+
+class ReauthenticatedOutputSerializer(serializers.Serializer):
+    authenticated_at = serializers.DateTimeField()
+    amr = serializers.ListField(child=serializers.CharField())
+
+
 class CsrfOutputSerializer(serializers.Serializer):
     csrf_token = serializers.CharField(
         help_text="Send it as `X-CSRFToken` on unsafe requests signed in by the cookie."
     )
+
+
+# An image is a URL Django's URLValidator accepts (http, https, ftp or ftps, a real host):
+# stricter than `format: uri`, so it is an unstated rule of the operations taking one.
+IMAGE_RULE = "`image` must be an http(s) or ftp(s) URL with a host: 400 naming `image` otherwise."
 
 
 @extend_schema_field({"type": "string", "maxLength": 200, "pattern": f"^[^{NAME_FORBIDDEN}]*$"})

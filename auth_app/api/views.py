@@ -2,24 +2,27 @@
 
 from django.conf import settings
 from django.middleware.csrf import get_token, rotate_token
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit_app.context import clean_user_agent
-from auth_app import services
+from auth_app import services, signin
 from auth_app.errors import AccountDisabled, InvalidCredentials, RateLimited
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
 from sv_sdk.api.pagination import NewestFirstCursorPagination
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.net import client_ip
 
 from .serializers import (
+    IMAGE_RULE,
     CsrfOutputSerializer,
     MeOutputSerializer,
+    MfaRequiredOutputSerializer,
     RevokedOutputSerializer,
     SessionInfoOutputSerializer,
     SessionOutputSerializer,
@@ -62,6 +65,28 @@ def signed_in_response(request, user, session, token, status_code) -> Response:
     return response
 
 
+SIGN_IN_RESPONSE = PolymorphicProxySerializer(
+    component_name="SignInResult",
+    serializers=[SignedInOutputSerializer, MfaRequiredOutputSerializer],
+    resource_type_field_name=None,
+)
+
+
+def sign_in_step_response(request, step) -> Response:
+    """A session, or (for a user with a second factor) what the second step needs."""
+    if step.session is None:
+        body = MfaRequiredOutputSerializer(
+            {
+                "mfa_required": True,
+                "mfa_token": step.mfa_token,
+                "expires_at": step.mfa_expires_at,
+                "methods": step.methods,
+            }
+        ).data
+        return Response(body, status=status.HTTP_200_OK)
+    return signed_in_response(request, step.user, step.session, step.token, status.HTTP_200_OK)
+
+
 def session_page(view, sessions) -> Response:
     """One cursor page of `sessions`, newest first, the caller's own marked `current`."""
     paginator = view.pagination_class()
@@ -88,7 +113,7 @@ class SignInApi(PublicApi):
         operation_id="auth_sign_in",
         request=InputSerializer,
         responses={
-            200: SignedInOutputSerializer,
+            200: SIGN_IN_RESPONSE,
             **problems(400, InvalidCredentials, AccountDisabled, RateLimited),
         },
     )
@@ -99,10 +124,10 @@ class SignInApi(PublicApi):
         if "@" not in data.validated_data["email"]:
             # Same answer as a wrong password: the shape of the email reveals nothing.
             raise InvalidCredentials()
-        user, session, token = services.sign_in(
+        step = signin.sign_in(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
-        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
+        return sign_in_step_response(request, step)
 
 
 class CsrfApi(PublicApi):
@@ -118,6 +143,8 @@ class CsrfApi(PublicApi):
 
 
 class SignOutApi(APIView):
+    mfa_enrollment = True  # reachable by a session limited to enrolment
+
     @extend_schema(
         operation_id="auth_sign_out", request=None, responses={204: None, **problems(401)}
     )
@@ -129,6 +156,8 @@ class SignOutApi(APIView):
 
 
 class SessionApi(APIView):
+    mfa_enrollment = True
+
     @extend_schema(
         operation_id="auth_session", responses={200: SessionInfoOutputSerializer, **problems(401)}
     )
@@ -151,6 +180,8 @@ class MeApi(APIView):
 
     @extend_schema(
         operation_id="auth_me_update",
+        description=IMAGE_RULE,
+        extensions={UNSTATED_RULES: ["image"]},
         request=InputSerializer,
         responses={200: MeOutputSerializer, **problems(400, 401)},
     )

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from auth_app.models import Session, Verification
+from auth_app.models import PasskeyChallenge, Session, Verification
+from auth_app.passkeys import passkey_registration_options
 from auth_app.services import session_create, verification_consume, verification_create
 from platform_app.flows import user_onboard
 
@@ -34,6 +35,12 @@ def test_prune_verifications_deletes_used_and_expired_tokens_only():
     verification_consume(token=used, purpose="password-reset")
     verification_create(user=user, purpose="other", ttl=timedelta(seconds=-1))
 
+    options = passkey_registration_options(user=user)  # a live passkey challenge
+    PasskeyChallenge.objects.create(
+        purpose="authenticate", challenge_hash="0" * 64, expires_at=timezone.now()
+    )
+
     call_command("prune_verifications", stdout=io.StringIO())
 
     assert list(Verification.objects.values_list("pk", flat=True)) == [live.pk]
+    assert PasskeyChallenge.objects.get().purpose == "register" and options["challenge"]

@@ -37,6 +37,10 @@ from .serializers import (
 SOURCE = {"trim_whitespace": False, "max_length": 100_000}
 
 
+# What the schema cannot say of an object of any depth: the 400 names `context`.
+CONTEXT_RULE = " No key or string anywhere in `context` may hold a NUL character."
+
+
 class ContextField(serializers.DictField):
     """A JSON object of template variables; PostgreSQL text cannot hold a NUL character."""
 
@@ -181,9 +185,14 @@ class EmailTemplatePreviewApi(ReadWriteApi):
         operation_id="email_templates_preview",
         description=TEMPLATE_SYNTAX_RULE + " The context must hold every variable the"
         " template uses (400 `template_variable_missing`), and values its filters can take"
-        " (400 `template_render_failed`).",
+        " (400 `template_render_failed`)." + CONTEXT_RULE,
         extensions={
-            UNSTATED_RULES: ["template", "template_variable_missing", "template_render_failed"]
+            UNSTATED_RULES: [
+                "context",
+                "template",
+                "template_variable_missing",
+                "template_render_failed",
+            ]
         },
         request=InputSerializer,
         responses={
@@ -279,9 +288,14 @@ class EmailSendApi(APIView):
         description="`user_id` must name an existing user (a 400 naming it otherwise); the"
         " template, by key and locale, must exist (404 `template_not_found`), and the context"
         " must hold every variable it uses (400 `template_variable_missing`) and values its"
-        " filters can take (400 `template_render_failed`).",
+        " filters can take (400 `template_render_failed`)." + CONTEXT_RULE,
         extensions={
-            UNSTATED_RULES: ["user_id", "template_variable_missing", "template_render_failed"]
+            UNSTATED_RULES: [
+                "context",
+                "user_id",
+                "template_variable_missing",
+                "template_render_failed",
+            ]
         },
         request=InputSerializer,
         responses={

@@ -14,6 +14,7 @@ class RoleOutputSerializer(serializers.ModelSerializer):
             "description",
             "permissions",
             "is_system",
+            "requires_mfa",
             "created_at",
             "updated_at",
         ]

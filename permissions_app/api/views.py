@@ -48,6 +48,9 @@ class RoleCollectionApi(APIView):
     class CreateInputSerializer(StrictSerializer):
         name = serializers.SlugField(max_length=100)
         description = serializers.CharField(required=False, allow_blank=True, default="")
+        requires_mfa = serializers.BooleanField(
+            required=False, default=False, help_text="Holders must enrol a second factor."
+        )
         permissions = serializers.ListField(
             child=PermissionField(max_length=100),
             max_length=100,
@@ -86,6 +89,7 @@ class RoleDetailApi(APIView):
     class UpdateInputSerializer(StrictSerializer):
         name = serializers.SlugField(max_length=100, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
+        requires_mfa = serializers.BooleanField(required=False)
         permissions = serializers.ListField(
             child=PermissionField(max_length=100), max_length=100, required=False
         )

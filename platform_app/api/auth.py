@@ -13,7 +13,14 @@ from auth_app.api.serializers import (
     UserOutputSerializer,
 )
 from auth_app.api.views import PASSWORD, PublicApi, signed_in_response, user_agent
-from auth_app.errors import EmailTaken, InvalidPassword, RateLimited, TokenInvalid
+from auth_app.errors import (
+    EmailTaken,
+    InvalidPassword,
+    RateLimited,
+    ReauthenticationRequired,
+    TokenInvalid,
+)
+from auth_app.mfa import reauthentication_check
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows, tasks
 from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
@@ -157,10 +164,14 @@ class ChangePasswordApi(APIView):
         + PASSWORD_RULES,
         extensions={UNSTATED_RULES: ["invalid_password", "new_password"]},
         request=InputSerializer,
-        responses={204: None, **problems(InvalidPassword, 401, RateLimited)},
+        responses={
+            204: None,
+            **problems(InvalidPassword, 401, ReauthenticationRequired, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="change_password", subject=request.user.pk)
+        reauthentication_check(session=request.auth)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         flows.password_change(

@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from auth_app.api.serializers import UserNameField
+from auth_app.api.serializers import IMAGE_RULE, UserNameField
 from auth_app.errors import EmailTaken
 from auth_app.models import User
 from permissions_app.api.serializers import RoleRefSerializer
@@ -159,6 +159,8 @@ class UserDetailApi(APIView):
 
     @extend_schema(
         operation_id="users_update",
+        description=IMAGE_RULE,
+        extensions={UNSTATED_RULES: ["image"]},
         request=UpdateInputSerializer,
         responses={200: ManagedUserOutputSerializer, **problems(400, 401, 403, 404)},
     )

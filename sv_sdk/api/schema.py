@@ -44,7 +44,11 @@ PROBLEM_COMPONENT = {
 _GENERIC = {
     400: ("Invalid input", {"validation_error", "invalid_json", "invalid_input"}),
     401: ("Not authenticated", {"not_authenticated"}),
-    403: ("Not allowed (roles or CSRF)", {"permission_denied"}),
+    # mfa_enrollment_required: a session whose roles require a second factor it lacks.
+    403: (
+        "Not allowed (roles, CSRF or a second factor to set up)",
+        {"permission_denied", "mfa_enrollment_required"},
+    ),
     404: ("Not found", {"not_found"}),
     405: ("Method not allowed", {"method_not_allowed"}),
     406: ("Not acceptable", {"not_acceptable"}),
@@ -159,6 +163,18 @@ def _link(paths: dict, schemas: dict, path: str, response: dict) -> None:
                 }
 
 
+def _state_no_nul(parameter: dict) -> None:
+    # A query filter is a serializer CharField, which refuses NUL characters (and, unless
+    # blank is allowed, all-whitespace); the body's strings say so through
+    # StrictSerializerExtension, the query's here.
+    schema = parameter.get("schema", {})
+    if parameter.get("in") == "query" and schema.get("type") == "string":
+        if not {"pattern", "format", "enum"} & set(schema):
+            # minLength 1: a filter may not be blank, and DRF trims it first.
+            blank_refused = schema.get("minLength", 0) >= 1
+            schema["pattern"] = r"^[^\x00]*[^\s\x00][^\x00]*$" if blank_refused else r"^[^\x00]*$"
+
+
 def add_problem_responses(result, generator, request, public):
     """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] entry."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_COMPONENT
@@ -173,6 +189,8 @@ def add_problem_responses(result, generator, request, public):
             if "requestBody" in operation:
                 statuses |= {400, 413, 415}
             query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+            for parameter in operation.get("parameters", []):
+                _state_no_nul(parameter)
             if query:
                 statuses.add(400)
             if "cursor" in query:

@@ -201,6 +201,7 @@ SV_RATE_LIMITS = {
     # Mails that anyone can request for an address (forgot-password, send-verification),
     # per recipient per day; past it the request still answers 202 and nothing is sent.
     "mail_per_recipient": (10, 24 * 60 * 60),
+    "mfa": (10, 10),
 }
 # Sign-in lockout: after this many failures from one IP for one email, wait
 # SV_LOCKOUT_BASE_WAIT seconds, doubling with each further failure, at most SV_LOCKOUT_MAX_WAIT.
@@ -302,3 +303,14 @@ SV_WORKER_HEARTBEAT_MAX_AGE = sv_env.WORKER_HEARTBEAT_MAX_AGE
 # The job worker finishes its running jobs on SIGTERM, within the
 # same time gunicorn gives in-flight requests.
 PROCRASTINATE_WORKER_DEFAULTS = {"shutdown_graceful_timeout": sv_env.SHUTDOWN_TIMEOUT}
+
+# Second factors (issue 18, docs/mfa.md).
+SV_WEBAUTHN_RP_ID = sv_env.WEBAUTHN_RP_ID
+SV_WEBAUTHN_RP_NAME = sv_env.WEBAUTHN_RP_NAME
+SV_WEBAUTHN_ORIGINS = sv_env.WEBAUTHN_ORIGINS
+SV_WEBAUTHN_CHALLENGE_TTL = 5 * 60
+SV_MFA_ISSUER = "sv_sdk"
+SV_MFA_TOKEN_TTL = 5 * 60
+SV_MFA_ENFORCE = sv_env.MFA_ENFORCE
+SV_MFA_GRACE_PERIOD = sv_env.MFA_GRACE_PERIOD
+SV_MFA_REAUTH_WINDOW = sv_env.MFA_REAUTH_WINDOW

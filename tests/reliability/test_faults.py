@@ -202,3 +202,91 @@ def test_webhook_processing_fails_cleanly_at_every_statement(client, settings):
 
     assert EmailWebhook.objects.filter(provider="postmark", event_id="777").count() == 1
     assert EmailSend.objects.get(pk=send.pk).status == EmailSend.Status.BOUNCED
+
+
+def _signed_in_client(token: str):
+    def client() -> APIClient:
+        api = fresh_client()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return api
+
+    return client
+
+
+def _next_code(secret: str) -> str:
+    import pyotp
+
+    from auth_app.mfa import mfa_now
+
+    return pyotp.TOTP(secret).generate_otp(int(mfa_now().timestamp()) // 30 + 1)
+
+
+def test_totp_enrolment_fails_cleanly_at_every_statement():
+    from auth_app.mfa import totp_enroll_start
+    from auth_app.models import TwoFactor
+
+    user = user_onboard(email="ada@example.com", password=PASSWORD)
+    _session, token = session_create(user=user)
+    secret = totp_enroll_start(user=user).secret
+    client, code = _signed_in_client(token), _next_code(secret)
+
+    def confirm():
+        return client().post("/api/v1/auth/mfa/totp/confirm", {"code": code}, format="json")
+
+    sweep(confirm, secrets=(secret, code))
+    assert TwoFactor.objects.get(user=user).confirmed_at is not None
+    assert invariants_check() == []
+
+
+def test_second_factor_verification_fails_cleanly_at_every_statement():
+    from auth_app import mfa, signin
+    from auth_app.models import Session, Verification
+
+    user = user_onboard(email="ada@example.com", password=PASSWORD)
+    secret = mfa.totp_enroll_start(user=user).secret
+    import pyotp
+
+    mfa.totp_confirm(user=user, code=pyotp.TOTP(secret).now())
+    mfa_token, _expires = signin.mfa_token_issue(user=user, first_factor="pwd")
+    code = _next_code(secret)
+
+    def verify():
+        return fresh_client().post(
+            "/api/v1/auth/mfa/verify",
+            {"mfa_token": mfa_token, "method": "totp", "code": code},
+            format="json",
+        )
+
+    sweep(verify, secrets=(mfa_token, code, secret))
+    assert Session.objects.filter(user=user, amr=["otp", "pwd"]).count() == 1
+    assert Verification.objects.get(identifier__startswith="mfa-").consumed_at is not None
+
+
+def test_resetting_mfa_fails_cleanly_at_every_statement():
+    import pyotp
+
+    from auth_app import mfa
+    from auth_app.models import RecoveryCode, Session, TwoFactor
+    from platform_app.flows import user_mfa_reset
+
+    admin = user_onboard(email="root@example.com", is_superuser=True)
+    user = user_onboard(email="ada@example.com", password=PASSWORD)
+    secret = mfa.totp_enroll_start(user=user).secret
+    mfa.totp_confirm(user=user, code=pyotp.TOTP(secret).now())
+    session_create(user=user)
+
+    for nth in range(1, 100):
+        before = business_counts()
+        try:
+            with connection.execute_wrapper(FailAt(nth=nth)):
+                user_mfa_reset(user=user, actor=admin)
+        except InjectedFault:
+            assert business_counts() == before, f"statement {nth} left a partial write"
+            continue
+        break
+    else:
+        pytest.fail("the reset never went through")
+    assert not TwoFactor.objects.filter(user=user).exists()
+    assert not RecoveryCode.objects.filter(user=user).exists()
+    assert not Session.objects.filter(user=user).exists()
+    assert invariants_check() == []

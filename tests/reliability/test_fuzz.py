@@ -32,7 +32,9 @@ schema.config.checks.negative_data_rejection.expected_statuses.append("413")
 _SIGNED_IN = {"token": None}
 
 
-@schema.auth()
+# Not cached: each request takes the token of the test running now, never one whose
+# session an earlier test ended.
+@schema.auth(refresh_interval=None)
 class SessionToken:
     """Sign every request in with the current test's session, as `bearerAuth`."""
 

@@ -79,3 +79,34 @@ def test_tampered_audit_evidence_is_reported():
         )
         cursor.execute('ALTER TABLE "audit"."audit_logs" ENABLE TRIGGER USER')
     assert "[audit_evidence]" in check()
+
+
+def test_a_confirmed_totp_without_a_secret_and_factors_of_a_deleted_user_are_reported():
+    import pyotp
+
+    from auth_app import mfa
+    from auth_app.models import RecoveryCode, TwoFactor
+
+    ada = user_onboard(email="ada@example.com")
+    grace = user_onboard(email="grace@example.com")
+    for user in (ada, grace):
+        secret = mfa.totp_enroll_start(user=user).secret
+        mfa.totp_confirm(user=user, code=pyotp.TOTP(secret).now())
+    TwoFactor.objects.filter(user=ada).update(secret="")
+    grace_factor = TwoFactor.objects.get(user=grace)
+    codes = RecoveryCode.objects.filter(user=grace).count()
+    with connection.cursor() as cursor:
+        # Behind the foreign keys' back (triggers off), as a hand-made DELETE of the user
+        # row would leave them: pointing at a user who is gone.
+        cursor.execute("SET session_replication_role = replica")
+        for table in (TwoFactor._meta.db_table, RecoveryCode._meta.db_table):
+            cursor.execute(
+                f"UPDATE {table} SET user_id = 'gone' WHERE user_id = %s",  # noqa: S608
+                [grace.pk],
+            )
+        cursor.execute("SET session_replication_role = DEFAULT")
+    report = check()
+    ada_factor = TwoFactor.objects.get(user=ada)
+    assert f"[mfa] TOTP {ada_factor.pk} is confirmed but has no secret" in report
+    assert f"[mfa] TOTP {grace_factor.pk} belongs to a missing user" in report
+    assert report.count("[mfa] recovery code") == codes == 10

@@ -35,3 +35,8 @@ class Command(BaseCommand):
                 f"  email:    {user.email}\n  password: {password}"
             )
         )
+        if settings.SV_MFA_ENFORCE:
+            self.stdout.write(
+                "Admins need a second factor: the admin asks you to set one up (an authenticator"
+                " app) at your first sign-in. SV_MFA_ENFORCE=false relaxes this for development."
+            )
