@@ -311,9 +311,10 @@ def sign_in_succeeded(
     ip_address: str | None,
     user_agent: str,
     session: Session | None = None,
+    provider: str | None = None,
 ) -> None:
-    """What every sign-in does once the password is right: clear the earlier failures of
-    (IP, email) and record auth.sign_in.
+    """What every sign-in does once the password (or a `provider`) is right: clear the
+    earlier failures of (IP, email) and record auth.sign_in.
 
     The API's sign_in passes the session it opened; Django's login (the admin,
     through backends.EmailBackend) opens its own afterwards, so the event then
@@ -327,7 +328,11 @@ def sign_in_succeeded(
             user_id=user.pk,
             target_type="session" if session else "user",
             target_id=session.pk if session else user.pk,
-            metadata={} if session else {"via": "django_login"},
+            metadata=(
+                {"method": "oauth", "provider": provider}
+                if provider
+                else ({} if session else {"via": "django_login"})
+            ),
             ip_address=ip_address,
             user_agent=user_agent,
         )

@@ -271,3 +271,15 @@ SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
     "platform_app.admin_apps.SvAdminConfig"
 )
+
+# Sign-in with OpenID Connect / OAuth providers (issue 17, docs/oauth.md).
+SV_OAUTH_PROVIDERS = sv_env.OAUTH_PROVIDERS
+# Where a sign-in may return the browser: these origins (scheme://host[:port]) only.
+SV_TRUSTED_ORIGINS = sv_env.TRUSTED_ORIGINS or [SV_PUBLIC_URL]
+# A sign-in in flight (state, nonce, PKCE verifier) lives this long, and is used once.
+SV_OAUTH_STATE_TTL = 10 * 60
+# The one-time code an SPA or mobile app exchanges for its bearer token.
+SV_OAUTH_EXCHANGE_TTL = 60
+# Seconds each call to a provider may take (discovery, token, user info).
+SV_OAUTH_TIMEOUT = 5.0
+SV_OAUTH_COOKIE_NAME = "sv_oauth"
