@@ -59,7 +59,7 @@ def oauth_state_consume(*, state: str, browser_token: str, provider_id: str) -> 
     when it is unknown, expired, for another provider or from another browser."""
     with transaction.atomic():
         row = (
-            OAuthState.objects.select_for_update()
+            OAuthState.objects.select_for_update(of=("self",))
             .select_related("link_user")
             .filter(state_hash=token_hash(state or ""))
             .first()

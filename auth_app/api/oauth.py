@@ -36,7 +36,7 @@ class AuthorizeUrlOutputSerializer(serializers.Serializer):
     url = serializers.URLField(help_text="Open this URL in the user's browser.")
 
 
-def authorization_start(request, provider_id: str, *, callback_url, mode, link_user=None):
+def authorization_start(request, provider_id: str, *, callback_url=None, mode, link_user=None):
     """The provider's URL for a new sign-in, and the cookie that binds it to this browser."""
     provider = provider_get(provider_id)
     callback_url = callback_url_clean(callback_url)
