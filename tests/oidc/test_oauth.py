@@ -67,3 +67,197 @@ def test_returning_sign_in_signs_the_same_user_in(providers, app, browser):
     assert Account.objects.count() == 1
     assert Session.objects.count() == 1
     assert AuditLog.objects.filter(event_type="auth.sign_in").count() == 2
+
+
+def test_the_providers_list_shows_the_enabled_ones_without_secrets(providers, app, settings):
+    settings.SV_OAUTH_PROVIDERS = {
+        **settings.SV_OAUTH_PROVIDERS,
+        "off": providers.settings(enabled=False),
+    }
+    response = app.get("/api/v1/auth/providers")
+    assert response.status_code == 200
+    assert [p["id"] for p in response.json()] == ["test", "trusted"]
+    assert response.json()[0] == {"id": "test", "name": "Test provider", "type": "oidc"}
+    assert providers.client["client_secret"] not in response.content.decode()
+    assert app.post("/api/v1/auth/oauth/off/authorize").status_code == 404
+
+
+def test_a_verified_local_user_is_linked_automatically_through_a_trusted_provider(
+    providers, app, browser
+):
+    user = user_onboard(email="linda@example.com", password=LOCAL_PASSWORD)
+    User.objects.filter(pk=user.pk).update(email_verified=True)
+    login = providers.add_account(email="linda@example.com")
+
+    response = sign_in(app, browser, login, provider_id="trusted")
+
+    assert response["Location"] == f"{APP}/"
+    assert Account.objects.get(provider_id="trusted").user_id == user.pk
+    assert User.objects.count() == 1
+    assert AuditLog.objects.filter(event_type="account.linked", user_id=user.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "local_verified"),
+    [("test", True), ("trusted", False)],
+    ids=["untrusted", "unverified-local"],
+)
+def test_an_existing_email_is_refused_unless_both_sides_vouch_for_it(
+    providers, app, browser, provider_id, local_verified
+):
+    user = user_onboard(email="owner@example.com", password=LOCAL_PASSWORD)
+    User.objects.filter(pk=user.pk).update(email_verified=local_verified)
+    login = providers.add_account(email="owner@example.com")
+
+    response = sign_in(app, browser, login, provider_id=provider_id)
+
+    assert query(response) == {"error": "account_exists"}
+    assert not Account.objects.exists()
+    assert not Session.objects.exists()
+    failed = AuditLog.objects.get(event_type="auth.sign_in_failed")
+    assert failed.metadata["reason"] == "account_exists"
+    assert failed.metadata["provider"] == provider_id
+
+
+def test_an_unverified_provider_email_creates_links_and_verifies_nothing(providers, app, browser):
+    user = user_onboard(email="victim@example.com", password=LOCAL_PASSWORD)
+    login = providers.add_account(email="victim@example.com", email_verified=False)
+
+    response = sign_in(app, browser, login, provider_id="trusted")
+
+    assert query(response) == {"error": "email_unverified"}
+    assert not Account.objects.exists()
+    user.refresh_from_db()
+    assert not user.email_verified
+    stranger = providers.add_account(email="new@example.com", email_verified=False)
+    assert query(sign_in(app, browser, stranger)) == {"error": "email_unverified"}
+    assert User.objects.count() == 1
+
+
+def test_a_banned_user_is_refused_and_gets_no_session(providers, app, browser):
+    login = providers.add_account(email="banned@example.com")
+    sign_in(app, browser, login)
+    app.post("/api/v1/auth/sign-out")
+    from django.utils import timezone
+
+    User.objects.update(banned_until=timezone.now() + timezone.timedelta(days=1))
+
+    response = sign_in(app, browser, login)
+
+    assert query(response) == {"error": "account_disabled"}
+    assert not Session.objects.exists()
+
+
+def test_a_locked_out_email_cannot_sign_in_through_a_provider(providers, app, browser, settings):
+    from auth_app.ratelimit import lockout_record_failure
+
+    login = providers.add_account(email="locked@example.com")
+    sign_in(app, browser, login)
+    app.post("/api/v1/auth/sign-out")
+    for _ in range(settings.SV_LOCKOUT_THRESHOLD):
+        lockout_record_failure(ip="192.0.2.10", email="locked@example.com", user_id=None)
+
+    assert query(sign_in(app, browser, login)) == {"error": "rate_limited"}
+    assert not Session.objects.exists()
+
+
+def test_link_and_unlink_from_a_signed_in_session(providers, app, browser):
+    user_onboard(email="ada@example.com", password=LOCAL_PASSWORD)
+    signed_in = app.post(
+        "/api/v1/auth/sign-in",
+        {"email": "ada@example.com", "password": LOCAL_PASSWORD},
+        format="json",
+    )
+    assert signed_in.status_code == 200
+    # The provider's email may differ: linking vouches by the signed-in session.
+    login = providers.add_account(email="ada.other@example.com")
+
+    link = app.post(
+        "/api/v1/auth/oauth/test/link",
+        {"callback_url": "http://app.example/settings"},
+        format="json",
+    )
+    assert link.status_code == 200, link.content
+    response = app.get(app_path(provider_login(browser, link.json()["url"], login)))
+
+    assert response["Location"] == "http://app.example/settings?linked=test"
+    accounts = app.get("/api/v1/auth/me").json()["accounts"]
+    assert [(a["provider_id"], a["account_id"]) for a in accounts] == [("test", login)]
+
+    unlink = app.delete(f"/api/v1/auth/accounts/{accounts[0]['id']}")
+    assert unlink.status_code == 204
+    assert not Account.objects.exists()
+    assert AuditLog.objects.filter(event_type="account.unlinked").count() == 1
+
+
+def test_linking_an_identity_of_another_user_moves_nothing(providers, app, browser):
+    login = providers.add_account(email="first@example.com")
+    sign_in(app, browser, login)
+    owner = Account.objects.get().user_id
+    app.post("/api/v1/auth/sign-out")
+    user_onboard(email="second@example.com", password=LOCAL_PASSWORD)
+    app.post(
+        "/api/v1/auth/sign-in",
+        {"email": "second@example.com", "password": LOCAL_PASSWORD},
+        format="json",
+    )
+
+    link = app.post("/api/v1/auth/oauth/test/link", {}, format="json")
+    response = app.get(app_path(provider_login(browser, link.json()["url"], login)))
+
+    assert query(response) == {"error": "account_linked_elsewhere"}
+    assert Account.objects.get().user_id == owner
+
+
+def test_the_last_way_to_sign_in_cannot_be_unlinked(providers, app, browser):
+    login = providers.add_account(email="only@example.com")
+    sign_in(app, browser, login)
+    account = Account.objects.get()
+
+    response = app.delete(f"/api/v1/auth/accounts/{account.pk}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "last_credential"
+    assert Account.objects.filter(pk=account.pk).exists()
+    assert app.delete("/api/v1/auth/accounts/no-such-id").status_code == 404
+
+
+def test_the_code_mode_hands_a_one_time_code_exchanged_once_for_a_bearer_token(
+    providers, app, browser
+):
+    login = providers.add_account(email="mobile@example.com")
+
+    response = sign_in(app, browser, login, callback_url="http://app.example/done", mode="code")
+
+    assert response["Location"].startswith("http://app.example/done?code=")
+    assert settings.SV_SESSION_COOKIE_NAME not in response.cookies
+    code = query(response)["code"]
+    exchanged = app.post("/api/v1/auth/oauth/exchange", {"code": code}, format="json")
+    assert exchanged.status_code == 200
+    token = exchanged.json()["session"]["token"]
+    me = app.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert me.json()["email"] == "mobile@example.com"
+    again = app.post("/api/v1/auth/oauth/exchange", {"code": code}, format="json")
+    assert again.status_code == 400 and again.json()["code"] == "token_invalid"
+
+
+def test_a_callback_url_outside_the_trusted_origins_is_refused(providers, app):
+    response = app.post(
+        "/api/v1/auth/oauth/test/authorize",
+        {"callback_url": "https://evil.example/steal"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "callback_url" in response.json()["errors"]
+    assert not OAuthState.objects.exists()
+
+
+def test_consent_denied_at_the_provider_comes_back_as_access_denied(providers, app, browser):
+    login = providers.add_account(email="shy@example.com")
+    url = start(app, callback_url="http://app.example/")
+    back = provider_login(browser, url, login, allow=False)
+
+    response = app.get(app_path(back))
+
+    assert response["Location"] == "http://app.example/?error=access_denied"
+    assert not User.objects.exists()
