@@ -261,3 +261,211 @@ def test_consent_denied_at_the_provider_comes_back_as_access_denied(providers, a
 
     assert response["Location"] == "http://app.example/?error=access_denied"
     assert not User.objects.exists()
+
+
+def replace_param(url: str, **params) -> str:
+    from urllib.parse import parse_qsl, urlencode
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(params)
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def test_a_tampered_state_is_refused(providers, app, browser):
+    login = providers.add_account(email="state@example.com")
+    back = provider_login(browser, start(app), login)
+
+    response = app.get(app_path(replace_param(back, state="forged")))
+
+    assert query(response) == {"error": "invalid_state"}
+    assert not Session.objects.exists()
+
+
+def test_a_state_started_in_another_browser_is_refused(providers, app, browser):
+    login = providers.add_account(email="fixation@example.com")
+    # The attacker starts a sign-in, then lures the victim's browser to the callback.
+    back = provider_login(browser, start(app, callback_url="http://app.example/x"), login)
+    victim = type(app)(REMOTE_ADDR="192.0.2.11")
+
+    response = victim.get(app_path(back))
+
+    assert query(response) == {"error": "invalid_state"}
+    assert response["Location"].startswith("http://app.example/x")
+    assert not Session.objects.exists()
+
+
+def test_a_replayed_callback_or_code_is_refused(providers, app, browser):
+    login = providers.add_account(email="replay@example.com")
+    back = provider_login(browser, start(app), login)
+    assert "error" not in app.get(app_path(back))["Location"]
+    app.post("/api/v1/auth/sign-out")
+
+    # The same callback again: the state is single use.
+    assert query(app.get(app_path(back))) == {"error": "invalid_state"}
+    # The old code with a fresh state: the provider refuses it (and the PKCE verifier differs).
+    fresh = provider_login(browser, start(app), login)
+    old_code = query_of(back)["code"]
+    response = app.get(app_path(replace_param(fresh, code=old_code)))
+    assert query(response) == {"error": "invalid_grant"}
+    assert Session.objects.count() == 0
+
+
+def query_of(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_a_tampered_pkce_challenge_fails_the_code_exchange(providers, app, browser):
+    login = providers.add_account(email="pkce@example.com")
+    url = replace_param(start(app), code_challenge="A" * 43)
+
+    response = app.get(app_path(provider_login(browser, url, login)))
+
+    assert query(response) == {"error": "invalid_grant"}
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("mode", ["nonce", "expired", "audience", "issuer", "signature"])
+def test_an_id_token_failing_its_checks_signs_nobody_in(providers, app, browser, mode):
+    login = providers.add_account(email=f"{mode}@example.com")
+    back = provider_login(browser, start(app), login)
+    providers.tamper(mode)
+
+    response = app.get(app_path(back))
+
+    assert query(response) == {"error": "invalid_id_token"}
+    assert not User.objects.exists()
+    assert not Session.objects.exists()
+    failed = AuditLog.objects.get(event_type="auth.sign_in_failed")
+    assert failed.metadata["reason"] == "invalid_id_token"
+
+
+def test_a_provider_refusing_the_client_credentials_signs_nobody_in(
+    providers, app, browser, settings
+):
+    other = providers.register([f"{APP}/api/v1/auth/oauth/other/callback"])
+    settings.SV_OAUTH_PROVIDERS = {
+        **settings.SV_OAUTH_PROVIDERS,
+        "other": providers.settings(client_id=other["client_id"], client_secret="wrong"),
+    }
+    login = providers.add_account(email="mixup@example.com")
+    response = app.get(app_path(provider_login(browser, start(app, "other"), login)))
+    assert query(response) == {"error": "invalid_client"}
+    assert not User.objects.exists()
+
+
+def test_a_provider_that_is_down_is_a_problem_response_not_a_500(providers, app, settings):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.SV_OAUTH_PROVIDERS = {
+        "down": providers.settings(issuer=f"http://127.0.0.1:{port}"),
+    }
+
+    response = app.post("/api/v1/auth/oauth/down/authorize", {}, format="json")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "provider_unavailable"
+    assert not OAuthState.objects.exists()
+
+
+def test_a_slow_provider_times_out_into_an_error_redirect(providers, app, browser, settings):
+    login = providers.add_account(email="slow@example.com")
+    back = provider_login(browser, start(app), login)
+    settings.SV_OAUTH_TIMEOUT = 0.5
+    providers.delay(1500)
+    try:
+        response = app.get(app_path(back))
+    finally:
+        providers.delay(0)
+
+    assert query(response) == {"error": "provider_unavailable"}
+    assert not Session.objects.exists()
+
+
+def test_the_access_token_helper_refreshes_rotates_and_flags_a_revoked_grant(
+    providers, app, browser
+):
+    import requests
+    from django.utils import timezone
+
+    from auth_app.accounts import ReconsentNeeded, account_access_token
+
+    login = providers.add_account(email="tokens@example.com")
+    sign_in(app, browser, login)
+    account = Account.objects.get()
+    user = account.user
+    first_access, first_refresh = account.access_token, account.refresh_token
+
+    # Still fresh: no call to the provider, the same token.
+    assert account_access_token(user=user, provider_id="test") == first_access
+
+    Account.objects.update(access_token_expires_at=timezone.now() - timezone.timedelta(minutes=1))
+    refreshed = account_access_token(user=user, provider_id="test")
+    account.refresh_from_db()
+    assert refreshed != first_access and account.access_token == refreshed
+    assert account.refresh_token and account.refresh_token != first_refresh  # rotated
+    assert account.access_token_expires_at > timezone.now()
+
+    # The provider revokes the grant: the next refresh is refused, the account needs consent.
+    client = providers.client
+    requests.post(
+        f"{providers.issuer}/token/revocation",
+        data={"token": account.refresh_token, "token_type_hint": "refresh_token"},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=5,
+    ).raise_for_status()
+    Account.objects.update(access_token_expires_at=timezone.now() - timezone.timedelta(minutes=1))
+    with pytest.raises(ReconsentNeeded):
+        account_access_token(user=user, provider_id="test")
+    account.refresh_from_db()
+    assert account.needs_reconsent
+    assert app.get("/api/v1/auth/me").json()["accounts"][0]["needs_reconsent"] is True
+
+    # Signing in with the provider again gives new consent and clears the flag.
+    app.post("/api/v1/auth/sign-out")
+    sign_in(app, browser, login)
+    account.refresh_from_db()
+    assert not account.needs_reconsent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_needing_a_fresh_token_refresh_it_once(providers, app, browser):
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from auth_app.accounts import account_access_token
+
+    login = providers.add_account(email="workers@example.com")
+    sign_in(app, browser, login)
+    user = Account.objects.get().user
+    Account.objects.update(access_token_expires_at=timezone.now() - timezone.timedelta(minutes=1))
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(account_access_token(user=user, provider_id="test"))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    providers.delay(300)  # each refresh takes a while: both workers want one at once
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        providers.delay(0)
+
+    # A rotated refresh token used twice would be refused (and the grant revoked):
+    # both workers got the one new token.
+    assert errors == []
+    assert len(results) == 2 and results[0] == results[1]
+    assert not Account.objects.get().needs_reconsent
