@@ -199,8 +199,17 @@ class AccountInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "linked accounts"
-    fields = ["provider_id", "account_id", "scope", "access_token_expires_at", "created_at"]
+    fields = [
+        "provider_id",
+        "account_id",
+        "last_sign_in_at",
+        "needs_reconsent",
+        "access_token_expires_at",
+        "created_at",
+    ]
     readonly_fields = fields
+    # The account's own page has the (audited) unlink action.
+    show_change_link = True
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -447,8 +456,15 @@ class SessionAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["provider_id", "account_id", "user", "created_at"]
-    list_filter = ["provider_id"]
+    list_display = [
+        "provider_id",
+        "account_id",
+        "user",
+        "last_sign_in_at",
+        "needs_reconsent",
+        "created_at",
+    ]
+    list_filter = ["provider_id", "needs_reconsent"]
     search_fields = ["account_id", "user__email"]
     list_select_related = ["user"]
     exclude = ["access_token", "refresh_token", "id_token"]
@@ -459,6 +475,10 @@ class AccountAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Unlinking is an action of the top layer's admin (audited, last-credential rule).
         return False
 
 

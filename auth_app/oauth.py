@@ -243,8 +243,9 @@ def _oidc_identity(provider: Provider, client, tokens: dict, nonce: str) -> Iden
         claims_options = {
             "iss": {
                 "essential": True,
-                "validate": lambda claims, value: value
-                == issuer.replace("{tenantid}", str(claims.get("tid", ""))),
+                "validate": lambda claims, value: (
+                    value == issuer.replace("{tenantid}", str(claims.get("tid", "")))
+                ),
             }
         }
     claims = dict(client.parse_id_token(tokens, nonce, claims_options=claims_options, leeway=30))
@@ -289,4 +290,3 @@ def tokens_refresh(provider: Provider, *, refresh_token: str) -> dict:
     return _failures(
         lambda: client.fetch_access_token(grant_type="refresh_token", refresh_token=refresh_token)
     )
-

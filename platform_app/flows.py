@@ -153,9 +153,7 @@ def _onboard(
         ]
         if not email_verified:
             ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
-            verification, token = verification_build(
-                user=user, purpose=EMAIL_VERIFICATION, ttl=ttl
-            )
+            verification, token = verification_build(user=user, purpose=EMAIL_VERIFICATION, ttl=ttl)
             writes.insert(verification)
             send = email_build(template=template, **_verification_email(user, token, ttl))
             events.append(
@@ -455,9 +453,7 @@ def oauth_sign_in(
         if state.mode == "code":
             token = oauth_exchange_code_create(user=user)
         else:
-            session, token = session_create(
-                user=user, ip_address=ip_address, user_agent=user_agent
-            )
+            session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
         sign_in_succeeded(

@@ -21,9 +21,7 @@ urlpatterns = [
         name="auth-session-revoke",
     ),
     path("auth/providers", oauth.ProviderListApi.as_view(), name="auth-providers"),
-    path(
-        "auth/oauth/exchange", oauth.OAuthExchangeApi.as_view(), name="auth-oauth-exchange"
-    ),
+    path("auth/oauth/exchange", oauth.OAuthExchangeApi.as_view(), name="auth-oauth-exchange"),
     path(
         "auth/oauth/<str:provider_id>/authorize",
         oauth.OAuthAuthorizeApi.as_view(),

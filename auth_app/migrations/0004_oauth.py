@@ -10,40 +10,59 @@ import sv_sdk.ids
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth_app', '0003_encrypt_account_tokens'),
+        ("auth_app", "0003_encrypt_account_tokens"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='account',
-            name='last_sign_in_at',
+            model_name="account",
+            name="last_sign_in_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='account',
-            name='needs_reconsent',
+            model_name="account",
+            name="needs_reconsent",
             field=models.BooleanField(default=False),
         ),
         migrations.CreateModel(
-            name='OAuthState',
+            name="OAuthState",
             fields=[
-                ('id', models.CharField(default=sv_sdk.ids.new_id, editable=False, max_length=36, primary_key=True, serialize=False)),
-                ('state_hash', models.CharField(max_length=64, unique=True)),
-                ('browser_hash', models.CharField(max_length=64)),
-                ('provider_id', models.CharField(max_length=100)),
-                ('code_verifier', sv_sdk.db.fields.EncryptedTextField()),
-                ('nonce', sv_sdk.db.fields.EncryptedTextField()),
-                ('callback_url', models.URLField(max_length=2000)),
-                ('mode', models.CharField(max_length=10)),
-                ('expires_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('link_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        default=sv_sdk.ids.new_id,
+                        editable=False,
+                        max_length=36,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("state_hash", models.CharField(max_length=64, unique=True)),
+                ("browser_hash", models.CharField(max_length=64)),
+                ("provider_id", models.CharField(max_length=100)),
+                ("code_verifier", sv_sdk.db.fields.EncryptedTextField()),
+                ("nonce", sv_sdk.db.fields.EncryptedTextField()),
+                ("callback_url", models.URLField(max_length=2000)),
+                ("mode", models.CharField(max_length=10)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "link_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': '"auth"."oauth_states"',
-                'indexes': [models.Index(fields=['expires_at'], name='oauth_states_expires_idx')],
+                "db_table": '"auth"."oauth_states"',
+                "indexes": [models.Index(fields=["expires_at"], name="oauth_states_expires_idx")],
             },
         ),
     ]
