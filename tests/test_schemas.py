@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.db import connection
 
 EXPECTED_TABLES = {
-    "auth": {"users", "sessions", "accounts", "verifications", "rate_limits"},
+    "auth": {"users", "sessions", "accounts", "verifications", "rate_limits", "oauth_states"},
     "permissions": {"roles", "user_roles", "permission_cache"},
     "email": {"email_templates", "email_sends", "email_webhooks", "email_preferences"},
     "audit": {"audit_logs", "audit_checkpoints"},
