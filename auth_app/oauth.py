@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.django_client import OAuth
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
@@ -44,7 +45,8 @@ PRESETS = {
     },
 }
 _KEYS = {
-    "preset", "name", "issuer", "tenant", "client_id", "client_secret", "scopes", "enabled",
+    "preset", "name", "issuer", "tenant", "client_id", "client_secret", "private_key",
+    "private_key_id", "scopes", "enabled",
     "trusted_for_linking", "authorize_params", "authorization_endpoint", "token_endpoint",
     "api_url",
 }  # fmt: skip
@@ -59,6 +61,9 @@ class Provider:
     name: str
     client_id: str
     client_secret: str = field(repr=False)
+    # PEM private key for private_key_jwt client authentication (instead of the secret).
+    private_key: str = field(repr=False)
+    private_key_id: str
     scopes: tuple[str, ...]
     enabled: bool
     trusted_for_linking: bool
@@ -129,6 +134,8 @@ def _provider_from(provider_id: str, config: dict) -> Provider:
         name=merged.get("name") or provider_id,
         client_id=merged["client_id"],
         client_secret=merged.get("client_secret", ""),
+        private_key=merged.get("private_key", ""),
+        private_key_id=merged.get("private_key_id", ""),
         scopes=tuple(merged["scopes"]),
         enabled=bool(merged.get("enabled", True)),
         trusted_for_linking=bool(merged.get("trusted_for_linking", False)),
@@ -162,16 +169,22 @@ def _client(provider: Provider):
 
 @functools.lru_cache(maxsize=64)
 def _client_for(provider: Provider, timeout: float):
+    if provider.private_key:
+        # The client proves itself with a JWT signed by its key (RFC 7523), not a shared secret.
+        headers = {"kid": provider.private_key_id} if provider.private_key_id else None
+        secret, auth_method = provider.private_key, PrivateKeyJWT(headers=headers)
+    elif provider.preset == "github":
+        secret, auth_method = provider.client_secret, "client_secret_post"
+    else:
+        secret, auth_method = provider.client_secret, "client_secret_basic"
     kwargs = {
         "client_id": provider.client_id,
-        "client_secret": provider.client_secret,
+        "client_secret": secret,
         "client_kwargs": {
             "scope": " ".join(provider.scopes),
             "code_challenge_method": "S256",
             "default_timeout": timeout,
-            "token_endpoint_auth_method": "client_secret_basic"
-            if provider.preset != "github"
-            else "client_secret_post",
+            "token_endpoint_auth_method": auth_method,
         },
         "authorize_params": dict(provider.authorize_params),
     }

