@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit_app.services import audit_record
 from sv_sdk.errors import ValidationFailed
 
-from .errors import AccountNotFound, LastCredential, OAuthFailed
+from .errors import AccountNotFound, LastCredential, OAuthFailed, ReconsentNeeded
 from .models import Account, OAuthState, Session, User
 from .oauth import Identity, provider_get, token_expiry, tokens_refresh
 from .services import session_create, verification_build, verification_consume
@@ -72,9 +72,7 @@ def oauth_state_consume(*, state: str, browser_token: str, provider_id: str) -> 
         or row.provider_id != provider_id
         or row.browser_hash != token_hash(browser_token or "")
     ):
-        failure = OAuthFailed("invalid_state")
-        failure.callback_url = row.callback_url
-        raise failure
+        raise OAuthFailed("invalid_state", callback_url=row.callback_url)
     return row
 
 
@@ -168,13 +166,6 @@ def oauth_exchange(
         user = verification_consume(token=code, purpose=OAUTH_EXCHANGE).user
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
     return user, session, token
-
-
-class ReconsentNeeded(OAuthFailed):
-    def __init__(self):
-        super().__init__("invalid_grant")
-        self.code = "reconsent_needed"
-        self.detail = "The provider refused the refresh token: sign in with it again."
 
 
 def account_access_token(*, user: User, provider_id: str) -> str:

@@ -79,16 +79,27 @@ OAUTH_FAILURES = {
                                  "This identity already belongs to another user."),
     "account_disabled": (403, "Account disabled", "This account is deactivated or banned."),
     "rate_limited": (429, "Too many requests", "Too many sign-ins; try again later."),
+    "reconsent_needed": (409, "Consent needed again", "The provider refused the refresh "
+                         "token: sign in with this provider again."),
 }  # fmt: skip
 
 
 class OAuthFailed(ApplicationError):
-    """A sign-in with a provider failed; `code` is one of OAUTH_FAILURES."""
+    """A sign-in with a provider failed; `code` is one of OAUTH_FAILURES.
 
-    def __init__(self, code: str):
+    `callback_url`, when known, is where the browser goes back with the code.
+    """
+
+    def __init__(self, code: str, *, callback_url: str | None = None):
         self.status_code, self.title, detail = OAUTH_FAILURES[code]
         self.code = code
+        self.callback_url = callback_url
         super().__init__(detail)
+
+
+class ReconsentNeeded(OAuthFailed):
+    def __init__(self):
+        super().__init__("reconsent_needed")
 
 
 class LastCredential(ApplicationError):

@@ -10,7 +10,7 @@ from audit_app.services import audit_event, audit_ids_statement, audit_record, a
 from auth_app import accounts
 from auth_app import services as auth_services
 from auth_app.accounts import account_link, account_signed_in, oauth_exchange_code_create
-from auth_app.errors import OAuthFailed, RateLimited
+from auth_app.errors import EmailTaken, OAuthFailed, RateLimited
 from auth_app.models import Account, OAuthState, Session, User
 from auth_app.oauth import Identity
 from auth_app.ratelimit import lockout_check, lockout_clear
@@ -51,6 +51,7 @@ from permissions_app.services import (
     superuser_change_check,
 )
 from sv_sdk.db.batch import Batch
+from sv_sdk.errors import ValidationFailed
 
 
 def verification_url(token: str) -> str:
@@ -427,16 +428,23 @@ def oauth_sign_in(
         else:
             user = user_get_by_email(email=identity.email)
             if user is None:
-                user = _onboard(
-                    email=identity.email,
-                    password=None,
-                    name=identity.name,
-                    is_staff=False,
-                    is_superuser=False,
-                    actor=None,
-                    validate_password=False,
-                    email_verified=True,
-                )
+                try:
+                    user = _onboard(
+                        email=identity.email,
+                        password=None,
+                        name=identity.name[:200],
+                        is_staff=False,
+                        is_superuser=False,
+                        actor=None,
+                        validate_password=False,
+                        email_verified=True,
+                    )
+                except EmailTaken:
+                    # A sign-up with the same email committed first.
+                    raise OAuthFailed("account_exists") from None
+                except ValidationFailed:
+                    # The provider vouches for a string that is not an email address.
+                    raise OAuthFailed("provider_error") from None
             elif not (user.email_verified and trusted_for_linking):
                 raise OAuthFailed("account_exists")
         try:

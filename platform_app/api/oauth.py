@@ -75,7 +75,7 @@ class OAuthCallbackApi(PublicApi):
                 ip_address=ip,
                 user_agent=agent,
             )
-            target = getattr(exc, "callback_url", callback_url)
+            target = exc.callback_url or callback_url
             return HttpResponseRedirect(with_params(target, error=exc.code))
         if session is None and token is None:
             response = HttpResponseRedirect(with_params(callback_url, linked=provider.id))

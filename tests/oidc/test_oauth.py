@@ -391,7 +391,8 @@ def test_the_access_token_helper_refreshes_rotates_and_flags_a_revoked_grant(
     import requests
     from django.utils import timezone
 
-    from auth_app.accounts import ReconsentNeeded, account_access_token
+    from auth_app.accounts import account_access_token
+    from auth_app.errors import ReconsentNeeded
 
     login = providers.add_account(email="tokens@example.com")
     sign_in(app, browser, login)
