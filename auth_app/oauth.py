@@ -117,6 +117,8 @@ def token_expiry(tokens: dict) -> datetime | None:
 
 
 def _provider_from(provider_id: str, config: dict) -> Provider:
+    if not isinstance(config, dict):
+        raise ImproperlyConfigured(f"SV_OAUTH_PROVIDERS[{provider_id!r}] must be an object")
     unknown = set(config) - _KEYS
     preset = config.get("preset", "oidc")
     if unknown or preset not in PRESETS:

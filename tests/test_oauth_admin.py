@@ -107,3 +107,26 @@ def test_the_dashboard_shows_the_providers_and_their_status(settings):
     assert "Google (google): enabled" in page
     assert "corp (corp): disabled, trusted for linking" in page
     assert "s3cret-value" not in page
+
+
+def test_a_mistyped_provider_setting_fails_the_system_check(settings):
+    from auth_app.apps import oauth_providers_check
+
+    settings.SV_OAUTH_PROVIDERS = {"corp": {"isuer": "https://id.example", "client_id": "x"}}
+    [error] = oauth_providers_check(None)
+    assert "isuer" in error.msg and error.id == "auth_app.E001"
+    settings.SV_OAUTH_PROVIDERS = {"corp": {"issuer": "https://id.example", "client_id": "x"}}
+    assert oauth_providers_check(None) == []
+
+
+def test_the_user_page_shows_an_account_that_needs_consent_again():
+    client, _ = operator(superuser=True)
+    user = UserFactory()
+    linked(user, needs_reconsent=True)
+
+    page = client.get(f"{ACCOUNTS}?needs_reconsent__exact=1").content.decode()
+
+    assert f"google-{user.pk}" in page
+    assert (
+        "Needs reconsent" in client.get(f"/admin/auth_app/user/{user.pk}/change/").content.decode()
+    )

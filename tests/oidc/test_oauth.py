@@ -496,3 +496,16 @@ def test_a_client_authenticating_with_a_private_key_jwt_signs_in(providers, app,
 
     assert response["Location"] == f"{APP}/"
     assert Account.objects.get().provider_id == "keyed"
+
+
+def test_linking_needs_a_signed_in_session_and_the_get_start_redirects(providers, app):
+    assert app.post("/api/v1/auth/oauth/test/link", {}, format="json").status_code == 401
+    assert app.post("/api/v1/auth/oauth/nope/authorize", {}, format="json").status_code == 404
+
+    started = app.get("/api/v1/auth/oauth/test/authorize", {"callback_url": "http://app.example/"})
+    assert started.status_code == 302
+    assert started["Location"].startswith(f"{providers.issuer}/auth?")
+    assert "code_challenge_method=S256" in started["Location"]
+    assert started.cookies[settings.SV_OAUTH_COOKIE_NAME]["httponly"]
+    unknown = app.get("/api/v1/auth/oauth/test/authorize", {"next": "/"})
+    assert unknown.status_code == 400
