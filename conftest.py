@@ -7,6 +7,7 @@ from django.apps import apps
 from django.db import connection
 
 from sv_sdk.db.tables import SCHEMAS
+from tests import support
 
 
 def pytest_addoption(parser):
@@ -30,6 +31,7 @@ _DEFAULT_ROW_MIGRATIONS = (
     ("permissions_app.migrations.0002_default_roles", "create_roles"),
     ("email_app.migrations.0002_default_templates", "create_templates"),
     ("email_app.migrations.0005_email_changed_template", "create_template"),
+    ("email_app.migrations.0007_security_templates_greeting", "update_templates"),
 )
 
 
@@ -53,6 +55,18 @@ def _database_defaults(request):
         # Procrastinate's tables are not Django-managed, so flush leaves them.
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE procrastinate_jobs CASCADE")
+
+
+@pytest.fixture
+def root():
+    """A superuser who signs in to the admin."""
+    return support.staff("root@example.com", superuser=True)
+
+
+@pytest.fixture
+def admin_client(root):
+    """The admin, signed in as `root` (pytest-django's own would skip onboarding)."""
+    return support.admin_client_for(root)
 
 
 def table_counts() -> dict[str, int]:

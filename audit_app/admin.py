@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+
 from .models import EVENT_TYPES, AuditCheckpoint, AuditLog
 
 
@@ -36,19 +38,8 @@ class OccurredFilter(admin.SimpleListFilter):
         return queryset.filter(occurred_at__gte=timezone.now() - timedelta(days=days))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "occurred_at",
@@ -78,6 +69,6 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(ReadOnlyAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "after_id", "last_id", "row_count"]
     readonly_fields = [field.name for field in AuditCheckpoint._meta.fields]

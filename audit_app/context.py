@@ -6,7 +6,6 @@ not when the request arrives, because DRF authenticates inside the view and only
 then sets `request.user` on the Django request.
 """
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from django.http import HttpRequest
 
 from sv_sdk.ids import new_id
+from sv_sdk.net import client_ip
 
 
 class _Unset:
@@ -38,13 +38,6 @@ def accepted_request_id(value: str | None) -> str:
     return new_id()
 
 
-def clean_ip(value: str | None) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value)) if value else None
-    except ValueError:
-        return None
-
-
 def clean_user_agent(value: str | None) -> str:
     # PostgreSQL text cannot hold NUL; the rest is kept as sent, shortened.
     return (value or "").replace("\x00", "")[:USER_AGENT_MAX]
@@ -65,7 +58,7 @@ class AuditContext:
             user = getattr(request, "user", None)
             return str(user.pk) if user is not None and user.is_authenticated else None
         if name == "ip_address":
-            return clean_ip(request.META.get("REMOTE_ADDR"))
+            return client_ip(request)
         if name == "user_agent":
             return clean_user_agent(request.META.get("HTTP_USER_AGENT"))
         if name == "request_id":

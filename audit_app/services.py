@@ -8,7 +8,10 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
-from .context import UNSET, clean_ip, clean_user_agent, current_context
+from sv_sdk import metrics
+from sv_sdk.net import clean_ip
+
+from .context import UNSET, clean_user_agent, current_context
 from .errors import CheckpointDelayed
 from .evidence import checkpoint_mac, digest_line, normalise_metadata, row_mac
 from .models import AuditCheckpoint, AuditLog
@@ -55,6 +58,7 @@ def audit_seal(rows: list[AuditLog], ids: list[int]) -> None:
     for row, row_id in zip(rows, sorted(ids), strict=True):
         row.id = row_id
         row.row_mac = row_mac(row)
+    metrics.count_audit_events(rows)
 
 
 def _id_or_none(value) -> str | None:

@@ -21,8 +21,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit_app.models import AuditLog
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
+from sv_sdk.errors import ValidationFailed
 
 from . import services
+from .addresses import email_normalize
 from .models import Account, Session, User, Verification
 
 RECENT = 10
@@ -58,6 +61,22 @@ def can_read_audit(request) -> bool:
     return request.user.has_perm("audit_app.view_auditlog")
 
 
+def normalized_email(email: str) -> str:
+    """The address in its normal form, or the form error saying why it has none."""
+    try:
+        return email_normalize(email)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["email"]) from None
+
+
+def name_cleaned(name: str) -> str:
+    """The service's rule on names, as a form error."""
+    try:
+        return services.user_name_clean(name)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors["name"]) from None
+
+
 class UserAddForm(forms.ModelForm):
     password = forms.CharField(
         widget=forms.PasswordInput,
@@ -70,10 +89,13 @@ class UserAddForm(forms.ModelForm):
         fields = ["email", "name", "is_staff", "is_superuser"]
 
     def clean_email(self):
-        email = self.cleaned_data["email"]
+        email = normalized_email(self.cleaned_data["email"])
         if User.objects.with_email(email).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def clean_password(self):
         password = self.cleaned_data.get("password")
@@ -104,10 +126,13 @@ class UserChangeForm(forms.ModelForm):
         ]
 
     def clean_email(self):
-        email = self.cleaned_data["email"]
+        email = normalized_email(self.cleaned_data["email"])
         if User.objects.with_email(email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email address already exists.")
         return email
+
+    def clean_name(self):
+        return name_cleaned(self.cleaned_data["name"])
 
     def validate_unique(self):
         pass
@@ -145,12 +170,11 @@ class BannedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SessionInline(admin.TabularInline):
+class SessionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The user's live sessions (admin and API alike), read-only, each with a revoke button."""
 
     model = Session
     extra = 0
-    can_delete = False
     verbose_name_plural = "active sessions"
     fields = ["created_at", "last_seen_at", "expires_at", "ip_address", "client"]
     readonly_fields = fields
@@ -167,12 +191,6 @@ class SessionInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("auth_app.view_session") or can_revoke_sessions(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="User agent")
     def client(self, session):
@@ -192,12 +210,11 @@ class SessionInline(admin.TabularInline):
         )
 
 
-class AccountInline(admin.TabularInline):
+class AccountInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Linked external identities; the provider tokens are never shown."""
 
     model = Account
     extra = 0
-    can_delete = False
     verbose_name_plural = "linked accounts"
     fields = [
         "provider_id",
@@ -210,12 +227,6 @@ class AccountInline(admin.TabularInline):
     readonly_fields = fields
     # The account's own page has the (audited) unlink action.
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -424,7 +435,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "last_seen_at", "expires_at", "ip_address"]
     list_filter = ["expires_at"]
     search_fields = ["user__email", "ip_address", "=id"]
@@ -432,16 +443,8 @@ class SessionAdmin(admin.ModelAdmin):
     exclude = ["token_hash", "data"]
     raw_id_fields = ["user"]
     actions = ["revoke_selected"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Ending a session is the revoke action (audited), not a raw delete.
-        return False
+    # Ending a session is the revoke action (audited), not a raw delete.
+    deletable = False
 
     def has_revoke_permission(self, request):
         return can_revoke_sessions(request)
@@ -455,7 +458,7 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "provider_id",
         "account_id",
@@ -471,19 +474,13 @@ class AccountAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     # Accounts are linked by the sign-in flow with the provider; here they are seen or unlinked.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Unlinking is an action of the top layer's admin (audited, last-credential rule).
-        return False
+    # Unlinking is an action of the top layer's admin (audited, last-credential rule), never a
+    # raw delete.
+    deletable = False
 
 
 @admin.register(Verification)
-class VerificationAdmin(admin.ModelAdmin):
+class VerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["identifier", "user", "expires_at", "consumed_at", "created_at"]
     list_filter = ["consumed_at", "expires_at"]
     search_fields = ["identifier", "user__email"]
@@ -491,8 +488,4 @@ class VerificationAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     # Tokens are issued by the flows that email them; here they are seen or withdrawn.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True

@@ -72,6 +72,10 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
     target_class = SessionTokenAuthentication
     name = ["bearerAuth", "cookieAuth"]
 
+    def get_security_requirement(self, auto_schema):
+        # Alternatives (either one), not one requirement naming both (both at once).
+        return [{name: []} for name in self.name]
+
     def get_security_definition(self, auto_schema):
         return [
             {

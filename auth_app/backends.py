@@ -2,6 +2,9 @@
 
 from django.contrib.auth.backends import ModelBackend
 
+from audit_app.context import clean_user_agent
+from sv_sdk.net import client_ip
+
 from . import services
 from .errors import AccountDisabled, InvalidCredentials
 from .models import User
@@ -29,9 +32,8 @@ class EmailBackend(ModelBackend):
         email = username if username is not None else kwargs.get(User.USERNAME_FIELD)
         if email is None or password is None:
             return None
-        meta = request.META if request is not None else {}
-        ip_address = meta.get("REMOTE_ADDR") or None
-        user_agent = meta.get("HTTP_USER_AGENT", "")[:1000]
+        ip_address = client_ip(request) if request is not None else None
+        user_agent = clean_user_agent(request.headers.get("User-Agent")) if request else ""
         if request is not None:
             rate_limit_hit(scope="sign_in", subject=ip_address or "unknown")
         try:

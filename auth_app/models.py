@@ -3,18 +3,23 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import Value
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from sv_sdk.db.fields import EncryptedTextField, id_field
 from sv_sdk.db.tables import schema_table
+from sv_sdk.errors import ValidationFailed
+
+from .addresses import email_key, email_normalize
 
 
 class UserQuerySet(models.QuerySet):
     def with_email(self, email: str):
-        """Users whose email equals `email` ignoring case (uses the lower(email) index)."""
-        return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
+        """The user whose address is `email` by the one comparison rule (addresses.email_key);
+        none for a string that is no address."""
+        try:
+            return self.filter(email_key=email_key(email))
+        except ValidationFailed:
+            return self.none()
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
@@ -47,8 +52,10 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
 
 class User(AbstractBaseUser):
     id = id_field()
-    # Stored as given; unique and compared case-insensitively (see Meta).
+    # Normalised (addresses.email_normalize): NFKC, IDNA ASCII domain; letter case as given.
     email = models.EmailField(max_length=254)
+    # The unique comparison key, kept by save() from `email` (addresses.email_key).
+    email_key = models.CharField(max_length=254, editable=False)
     email_verified = models.BooleanField(default=False)
     name = models.CharField(max_length=200, blank=True)
     image = models.URLField(max_length=2000, blank=True)
@@ -68,12 +75,22 @@ class User(AbstractBaseUser):
     class Meta:
         db_table = schema_table("auth", "users")
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="users_email_lower_uniq"),
+            models.UniqueConstraint(fields=["email_key"], name="users_email_key_uniq"),
         ]
         ordering = ["-created_at"]
 
     def __str__(self):
         return self.email
+
+    def save(self, *args, **kwargs):
+        # Every write of `email` writes its key too, whichever path changed it.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            self.email = email_normalize(self.email)
+            self.email_key = email_key(self.email)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
     def get_full_name(self):
         return self.name or self.email
@@ -208,11 +225,12 @@ class OAuthState(models.Model):
 class RateLimit(models.Model):
     """A counter shared by every worker process: requests per key per fixed window.
 
-    Keys look like "sign_in:ip:203.0.113.7" or "lockout:<ip>:<email>". A lockout
-    row also carries `blocked_until`.
+    Keys look like "sign_in:203.0.113.7", "forgot_password:203.0.113.7:<email key>"
+    or "lockout:<ip>:user:<id>". A lockout row also carries `blocked_until`.
     """
 
-    key = models.CharField(max_length=300, primary_key=True)
+    # Room for a scope, an IPv6 address and a 254-character email key.
+    key = models.CharField(max_length=400, primary_key=True)
     window_start = models.DateTimeField()
     count = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)

@@ -8,9 +8,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
+from sv_sdk.errors import ValidationFailed
 
+from .addresses import email_key
 from .errors import RateLimited
-from .models import RateLimit
+from .models import RateLimit, User
 
 _TABLE = RateLimit._meta.db_table
 
@@ -34,29 +37,44 @@ def rate_limit_hit(*, scope: str, subject: str) -> None:
         cursor.execute(_HIT_SQL, {"key": f"{scope}:{subject}", "window": window})
         count, remaining = cursor.fetchone()
     if count > limit:
+        metrics.RATE_LIMIT_REFUSALS.labels(scope=scope).inc()
         raise RateLimited(retry_after=math.ceil(remaining))
 
 
-def _lockout_key(*, ip: str | None, email: str) -> str:
+def _lockout_key(*, ip: str | None, email: str, user: User | None) -> str:
     # Scoped to the client's IP: failures from an attacker's address lock the
-    # attacker out, never the account's owner signing in from elsewhere.
-    return f"lockout:{ip or 'unknown'}:{email.strip().lower()}"
+    # attacker out, never the account's owner signing in from elsewhere. An
+    # existing account is counted by its id, so no spelling of its address
+    # (letter case, fullwidth letters) starts a count of its own.
+    return f"lockout:{ip or 'unknown'}:{_lockout_subject(email=email, user=user)}"
 
 
-def lockout_check(*, ip: str | None, email: str) -> None:
-    """Raise RateLimited while sign-ins of this email from this IP are locked."""
-    row = RateLimit.objects.filter(key=_lockout_key(ip=ip, email=email)).first()
+def _lockout_subject(*, email: str, user: User | None) -> str:
+    if user is not None:
+        return f"user:{user.pk}"
+    try:
+        return f"email:{email_key(email)}"
+    except ValidationFailed:
+        return f"email:{email.strip().lower()[:254]}"
+
+
+def lockout_check(*, ip: str | None, email: str, user: User | None) -> None:
+    """Raise RateLimited while sign-ins of this account (or unknown email) from this IP are
+    locked."""
+    row = RateLimit.objects.filter(key=_lockout_key(ip=ip, email=email, user=user)).first()
     now = timezone.now()
     if row and row.blocked_until and row.blocked_until > now:
+        metrics.RATE_LIMIT_REFUSALS.labels(scope="lockout").inc()
         raise RateLimited(
             retry_after=math.ceil((row.blocked_until - now).total_seconds()),
             detail="Too many failed sign-ins; try again later.",
         )
 
 
-def lockout_record_failure(*, ip: str | None, email: str, user_id: str | None) -> None:
+def lockout_record_failure(*, ip: str | None, email: str, user: User | None) -> None:
     """Count a failed sign-in; past the threshold, lock with a growing, capped wait."""
-    key = _lockout_key(ip=ip, email=email)
+    key = _lockout_key(ip=ip, email=email, user=user)
+    user_id = user.pk if user is not None else None
     now = timezone.now()
     with transaction.atomic():
         row, _ = RateLimit.objects.select_for_update().get_or_create(
@@ -81,11 +99,11 @@ def lockout_record_failure(*, ip: str | None, email: str, user_id: str | None) -
         row.save()
 
 
-def lockout_clear(*, email: str, ip: str | None = None) -> None:
-    """Forget failures of this email (from one IP, or from all after a password reset)."""
+def lockout_clear(*, user: User, ip: str | None = None) -> None:
+    """Forget failures of this user (from one IP, or from all after a password reset)."""
     if ip is not None:
-        RateLimit.objects.filter(key=_lockout_key(ip=ip, email=email)).delete()
+        RateLimit.objects.filter(key=_lockout_key(ip=ip, email=user.email, user=user)).delete()
     else:
         RateLimit.objects.filter(
-            key__startswith="lockout:", key__endswith=f":{email.strip().lower()}"
+            key__startswith="lockout:", key__endswith=f":user:{user.pk}"
         ).delete()

@@ -1,19 +1,20 @@
 """Writes to the identity schema."""
 
+import re
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.base_user import BaseUserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 from sv_sdk.db.batch import delete_cascading
 from sv_sdk.errors import ValidationFailed
 
+from .addresses import email_key, email_normalize
 from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPassword, TokenInvalid
 from .models import Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
@@ -24,14 +25,29 @@ EMAIL_VERIFICATION = "email-verification"
 PASSWORD_RESET = "password-reset"  # noqa: S105 (a purpose, not a secret)
 
 
-def email_clean(email: str) -> str:
-    """An email address as it is stored: normalised, or ValidationFailed if it is not one."""
-    email = BaseUserManager.normalize_email((email or "").strip())
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ValidationFailed(errors={"email": list(exc.messages)}) from None
-    return email
+# Bidirectional overrides and isolates: they make a name display as other text.
+# What a name may not hold, as a regular-expression class: control characters (Unicode
+# category Cc), line and paragraph separators (Zl, Zp) and text-direction overrides.
+# The API's schema states the same class (auth_app.api.serializers.UserNameField).
+NAME_FORBIDDEN = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+_NAME_FORBIDDEN = re.compile(f"[{NAME_FORBIDDEN}]")
+
+
+def user_name_clean(name: str) -> str:
+    """`name` stripped; ValidationFailed unless it is one line of visible text, short enough.
+
+    A name is shown in the admin, in lists and in email greetings: it holds no
+    line break, control character or text-direction override (issue 15, class 7).
+    """
+    name = (name or "").strip()
+    if _NAME_FORBIDDEN.search(name):
+        raise ValidationFailed(
+            errors={"name": ["A name is one line, without control or direction characters."]}
+        )
+    limit = User._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ValidationFailed(errors={"name": [f"A name has at most {limit} characters."]})
+    return name
 
 
 def user_build(
@@ -47,9 +63,11 @@ def user_build(
 
     A missing password gives an unusable one (external-only users).
     """
+    email = email_normalize(email)
     user = User(
-        email=email_clean(email),
-        name=name.strip(),
+        email=email,
+        email_key=email_key(email),
+        name=user_name_clean(name),
         is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
     )
@@ -66,8 +84,8 @@ def user_build(
 
 
 def raise_if_email_taken(exc: IntegrityError) -> None:
-    """Turn the violation of the case-insensitive email index into EmailTaken."""
-    if "users_email_lower_uniq" in str(exc):
+    """Turn the violation of the unique email key into EmailTaken."""
+    if "users_email_key_uniq" in str(exc):
         raise EmailTaken() from None
 
 
@@ -130,10 +148,17 @@ def password_validate(*, password: str, user: User) -> None:
 
 
 def user_password_set(*, user: User, password: str, event_type: str, actor: User | None = None):
-    """Store a new password hash and record `event_type` (password changed or reset)."""
+    """Store a new password hash and record `event_type` (password changed or reset).
+
+    Every unused reset token of the user ends: a link mailed before the change must
+    not undo it.
+    """
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password", "updated_at"])
+        Verification.objects.filter(
+            identifier=f"{PASSWORD_RESET}:{user.pk}", consumed_at__isnull=True
+        ).delete()
         audit_record(
             event_type=event_type,
             actor_id=actor.pk if actor else user.pk,
@@ -165,9 +190,11 @@ def user_profile_update(*, user: User, actor: User, **changes) -> User:
     owner confirms it, whatever `email_verified` says.
     """
     if "email" in changes:
-        changes["email"] = email_clean(changes["email"])
+        changes["email"] = email_normalize(changes["email"])
         if changes["email"] != user.email:
             changes["email_verified"] = False
+    if "name" in changes:
+        changes["name"] = user_name_clean(changes["name"])
     changed = sorted(field for field, value in changes.items() if getattr(user, field) != value)
     if not changed:
         return user
@@ -213,6 +240,7 @@ def session_create(
         ip_address=ip_address,
         user_agent=(user_agent or "")[:1000],
     )
+    metrics.count_on_commit(metrics.SESSIONS_CREATED)
     return session, token
 
 
@@ -261,8 +289,8 @@ def credentials_check(
     counted towards the lockout; a disabled account is refused after a correct
     password. Returns the user; opens no session.
     """
-    lockout_check(ip=ip_address, email=email)
     user = user_get_by_email(email=email)
+    lockout_check(ip=ip_address, email=email, user=user)
     if user is not None and user.has_usable_password():
         # check_password also rehashes when the hasher's parameters changed.
         valid = user.check_password(password)
@@ -280,7 +308,7 @@ def credentials_check(
                 ip_address=ip_address,
                 user_agent=user_agent,
             )
-        lockout_record_failure(ip=ip_address, email=email, user_id=user.pk if user else None)
+        lockout_record_failure(ip=ip_address, email=email, user=user)
         raise InvalidCredentials()
     if not user_can_sign_in(user):
         raise AccountDisabled()
@@ -321,7 +349,7 @@ def sign_in_succeeded(
     names the user and says so.
     """
     with transaction.atomic():
-        lockout_clear(ip=ip_address, email=email)
+        lockout_clear(ip=ip_address, user=user)
         audit_record(
             event_type="auth.sign_in",
             actor_id=user.pk,
@@ -338,9 +366,28 @@ def sign_in_succeeded(
         )
 
 
-def password_check(*, user: User, password: str) -> None:
-    if not user.check_password(password):
-        raise InvalidPassword(errors={"current_password": ["The current password is wrong."]})
+def password_check(*, user: User, password: str, ip_address: str | None, user_agent: str) -> None:
+    """Check a signed-in user's current password, under the sign-in lockout.
+
+    Refused while sign-ins of this user from this address are locked; a wrong
+    password is audited (user.password_check_failed) and counts towards that lock.
+    """
+    lockout_check(ip=ip_address, email=user.email, user=user)
+    if user.check_password(password):
+        return
+    with transaction.atomic():
+        audit_record(
+            event_type="user.password_check_failed",
+            actor_id=user.pk,
+            user_id=user.pk,
+            target_type="user",
+            target_id=user.pk,
+            metadata={"reason": "wrong_current_password"},
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        lockout_record_failure(ip=ip_address, email=user.email, user=user)
+    raise InvalidPassword(errors={"current_password": ["The current password is wrong."]})
 
 
 def sessions_prune() -> int:

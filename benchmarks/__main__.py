@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Forced, not defaulted: a settings module from the shell would point at the developer's data.
-    os.environ["DJANGO_SETTINGS_MODULE"] = "sv_sdk.settings.bench"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     import django
 
     django.setup()

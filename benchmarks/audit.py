@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .audit_writer import writer
 from .onboarding import Latency, latency
+from .tables import markdown_table, text_table
 
 _SECONDARY_INDEXES_SQL = """
 SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)
@@ -257,18 +258,11 @@ def _query_lines(query: QueryRun) -> list[str]:
 
 
 def text(bench: AuditBench) -> str:
-    widths = [max(len(row[i]) for row in [_INSERT_HEADER, *_insert_rows(bench)]) for i in range(4)]
-
-    def line(row) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
     return "\n".join(
         [
             f"audit inserts ({_INSERT_NOTE})",
             "",
-            line(_INSERT_HEADER),
-            line(tuple("-" * w for w in widths)),
-            *(line(row) for row in _insert_rows(bench)),
+            *text_table(_INSERT_HEADER, _insert_rows(bench)),
             "",
             "One user's events in the last 30 days:",
             *_query_lines(bench.query),
@@ -285,9 +279,7 @@ def markdown(bench: AuditBench) -> str:
             "",
             f"Insert throughput, {_INSERT_NOTE}.",
             "",
-            "| " + " | ".join(_INSERT_HEADER) + " |",
-            "| " + " | ".join("---" for _ in _INSERT_HEADER) + " |",
-            *("| " + " | ".join(row) + " |" for row in _insert_rows(bench)),
+            *markdown_table(_INSERT_HEADER, _insert_rows(bench)),
             "",
             "One user's events in the last 30 days"
             " (`GET /api/v1/audit-logs?user_id=...&since=...`):",

@@ -42,7 +42,7 @@ def writer(evidence: bool, count: int, barrier, results) -> None:
     fails, and breaks the barrier so the other writers stop waiting too.
     """
     try:
-        os.environ["DJANGO_SETTINGS_MODULE"] = "sv_sdk.settings.bench"
+        os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
         import django
 
         django.setup()

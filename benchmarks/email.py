@@ -12,6 +12,8 @@ from email_app.models import EmailSend
 from email_app.services import email_queue, message_id_for
 from reliability.mail import SmtpServer, start_workers
 
+from .tables import markdown_table, text_table
+
 WORKER_COUNTS = (1, 2)
 
 
@@ -150,26 +152,17 @@ _SETUP = (
 
 
 def text(runs: list[DeliveryRun]) -> str:
-    table = [HEADER, *rows(runs)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-
-    def line(row):
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
     return "\n".join(
         [
             "Email delivery throughput",
             _SETUP + ".",
             "",
-            line(HEADER),
-            line(tuple("-" * w for w in widths)),
-            *(line(row) for row in table[1:]),
+            *text_table(HEADER, rows(runs)),
         ]
     )
 
 
 def markdown(runs: list[DeliveryRun]) -> str:
-    table = [HEADER, tuple("---" for _ in HEADER), *rows(runs)]
     return "\n".join(
         [
             "## Email delivery",
@@ -178,7 +171,7 @@ def markdown(runs: list[DeliveryRun]) -> str:
             ' `sent` with its audit row; "each once" checks the Message-IDs the server received.'
             " `--email-sends N` changes the number of emails per run.",
             "",
-            *("| " + " | ".join(row) + " |" for row in table),
+            *markdown_table(HEADER, rows(runs)),
             "",
         ]
     )

@@ -2,22 +2,17 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import median
 
 from rest_framework.authtoken.models import Token
 
 from auth_app.services import session_create
 from platform_app.flows import user_onboard
+from reliability.servers import LOAD_ENVIRONMENT, ROOT, gunicorn
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 CONCURRENCY = 4
 TARGET_RATIO = 0.8
@@ -51,50 +46,6 @@ class HttpRun:
         return self.endpoints[0].per_second
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _gunicorn(port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "sv_sdk.settings.bench",
-        # Every request comes from 127.0.0.1: per-IP limits would turn the load into 429s.
-        "SV_RATE_LIMITS_ENABLED": "false",
-        "LOG_LEVEL": "ERROR",
-    }
-    return subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "sv_sdk.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-
-
-def _wait_up(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/", timeout=2)  # noqa: S310
-            return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.2)
-
-
 def _load(url: str, token: str, seconds: float) -> dict:
     out = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "benchmarks.load", url, token, str(CONCURRENCY), str(seconds)],
@@ -114,23 +65,19 @@ def http_run(*, seconds: float = 4.0, rounds: int = 3) -> HttpRun:
         "session": f"Bearer {session_token}",
         "drf": f"Token {Token.objects.create(user=admin).key}",
     }
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = _gunicorn(port)
+    # The workers load the bench settings too: the throwaway database, the floor's URL.
+    environment = {
+        **os.environ,
+        **LOAD_ENVIRONMENT,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+    }
     results: dict[str, list[dict]] = {label: [] for label, _, _ in ENDPOINTS}
-    try:
-        _wait_up(base, process)
+    with gunicorn(environment, workers=WORKERS) as base:
         for _label, path, token in ENDPOINTS:  # warm every worker's code paths and pool
             _load(base + path, tokens[token], 1.0)
         for _ in range(rounds):
             for label, path, token in ENDPOINTS:
                 results[label].append(_load(base + path, tokens[token], seconds))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
     endpoints = [
         EndpointRun(
             label=label,

@@ -24,6 +24,7 @@ from permissions_app import selectors, services
 from permissions_app.models import Role, UserRole
 
 from .onboarding import Latency, latency
+from .tables import markdown_table, text_table
 
 USERS = 100_000
 PAGE = 50
@@ -69,10 +70,11 @@ def _seed(users: int) -> None:
         # Ids shaped like UUIDs and sorted by creation, as UUIDv7 ids are.
         cursor.execute(
             f"""
-            INSERT INTO {_USERS} (id, email, email_verified, name, image, password, is_active,
-                                  is_staff, is_superuser, created_at, updated_at)
+            INSERT INTO {_USERS} (id, email, email_key, email_verified, name, image, password,
+                                  is_active, is_staff, is_superuser, created_at, updated_at)
             SELECT '00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'),
-                   'perm-bench-' || g || '@example.com', g %% 3 = 0, 'User ' || g, '',
+                   'perm-bench-' || g || '@example.com', 'perm-bench-' || g || '@example.com',
+                   g %% 3 = 0, 'User ' || g, '',
                    '!unusable', true, false, false,
                    now() - make_interval(secs => %(n)s - g), now()
             FROM generate_series(1, %(n)s) AS g
@@ -252,21 +254,16 @@ def _notes(run: PermissionsRun) -> list[str]:
 
 
 def text(run: PermissionsRun) -> str:
-    table = [("permissions", "p50", "p99"), *rows(run)]
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
-    ]
-    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:], "", *_notes(run)])
+    table = text_table(("permissions", "p50", "p99"), rows(run))
+    return "\n".join([*table, "", *_notes(run)])
 
 
 def markdown(run: PermissionsRun) -> str:
-    table = [("measured", "p50", "p99"), ("---", "---", "---"), *rows(run)]
     return "\n".join(
         [
             "## Permissions",
             "",
-            *("| " + " | ".join(row) + " |" for row in table),
+            *markdown_table(("measured", "p50", "p99"), rows(run)),
             "",
             *(f"- {note}" for note in _notes(run)),
             "",

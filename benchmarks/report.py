@@ -10,6 +10,7 @@ import django
 from django.db import connection
 
 from .onboarding import HashCost, OnboardingRun
+from .tables import markdown_table, text_table
 
 # What the run is held against. The seed design quotes about 20 ms for
 # "user creation + role"; a later issue sets p50 <= 3 ms and p99 <= 10 ms on a 2-core machine.
@@ -112,22 +113,12 @@ def _hash_lines(cost: HashCost, cores: int | None) -> list[str]:
 
 
 def text(run: OnboardingRun, cost: HashCost, host: Machine) -> str:
-    table = [HEADER, *rows(run)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-
-    def line(row: tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
-
     return "\n".join(
         [
             f"user_onboard latency ({HASHING_NOTE})",
             _run_line(run),
             "",
-            line(HEADER),
-            line(tuple("-" * width for width in widths)),
-            *(line(row) for row in table[1:]),
+            *text_table(HEADER, rows(run)),
             "",
             "Password hashing, for context:",
             *_hash_lines(cost, host.cores),
@@ -146,7 +137,6 @@ def markdown(
     *sections: str,
 ) -> str:
     """The docs page: targets and the seed table first, then each section, then the run."""
-    table = [HEADER, tuple("---" for _ in HEADER), *rows(run)]
     return "\n".join(
         [
             "# Benchmarks",
@@ -168,7 +158,7 @@ def markdown(
             f" verification token, queued email and its Procrastinate job) with {HASHING_NOTE}.",
             f"{_run_line(run)}.",
             "",
-            *("| " + " | ".join(row) + " |" for row in table),
+            *markdown_table(HEADER, rows(run)),
             "",
             'The seed claim is the design\'s "about 20 ms for user creation + role";'
             " the targets come from a later issue (p50 <= 3 ms, p99 <= 10 ms on this 2-core"

@@ -30,6 +30,7 @@ from sv_sdk.ids import new_id
 from . import permissions as permissions_bench
 from .database import _maintenance_connection, connect
 from .onboarding import Latency, latency
+from .tables import markdown_table, text_table
 
 # Our tables, by the database of the rejected design that would hold them.
 DOMAINS = {
@@ -171,10 +172,10 @@ class FourDatabases:
         auth = self.conns["auth"]
         user_id = new_id()
         auth.execute(
-            "INSERT INTO users (id, email, email_verified, name, image, password, is_active,"
-            " is_staff, is_superuser, created_at, updated_at) VALUES"
-            " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-            [user_id, email],
+            "INSERT INTO users (id, email, email_key, email_verified, name, image, password,"
+            " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+            " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(), now())",
+            [user_id, email, email],
         )
         auth.execute("SELECT * FROM users WHERE id = %s", [user_id]).fetchone()
         auth.execute(
@@ -225,10 +226,11 @@ class FourDatabases:
         user_id = new_id()
         with auth.transaction():
             auth.execute(
-                "INSERT INTO users (id, email, email_verified, name, image, password, is_active,"
-                " is_staff, is_superuser, created_at, updated_at) VALUES"
-                " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-                [user_id, email],
+                "INSERT INTO users (id, email, email_key, email_verified, name, image, password,"
+                " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+                " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(),"
+                " now())",
+                [user_id, email, email],
             )
             auth.execute(
                 "INSERT INTO verifications (id, identifier, user_id, value_hash, expires_at,"
@@ -323,10 +325,10 @@ class OneDatabase:
         conn = self.conn
         user_id = new_id()
         conn.execute(
-            "INSERT INTO auth.users (id, email, email_verified, name, image, password, is_active,"
-            " is_staff, is_superuser, created_at, updated_at) VALUES"
-            " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-            [user_id, email],
+            "INSERT INTO auth.users (id, email, email_key, email_verified, name, image, password,"
+            " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+            " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(), now())",
+            [user_id, email, email],
         )
         conn.execute("SELECT * FROM auth.users WHERE id = %s", [user_id]).fetchone()
         conn.execute(
@@ -358,10 +360,11 @@ class OneDatabase:
         user_id = new_id()
         with conn.transaction():
             conn.execute(
-                "INSERT INTO auth.users (id, email, email_verified, name, image, password,"
-                " is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
-                " (%s, %s, false, '', '', '!unusable', true, false, false, now(), now())",
-                [user_id, email],
+                "INSERT INTO auth.users (id, email, email_key, email_verified, name, image,"
+                " password, is_active, is_staff, is_superuser, created_at, updated_at) VALUES"
+                " (%s, %s, lower(%s), false, '', '', '!unusable', true, false, false, now(),"
+                " now())",
+                [user_id, email, email],
             )
             conn.execute(
                 "INSERT INTO auth.verifications (id, identifier, user_id, value_hash, expires_at,"
@@ -670,19 +673,11 @@ def _notes(run: SeedRun) -> list[str]:
 
 
 def text(run: SeedRun) -> str:
-    table = [HEADER, *table_rows(run)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
-
-    def line(row):
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
     return "\n".join(
         [
             "The seed design's table: one database with four schemas vs four databases",
             "",
-            line(HEADER),
-            line(tuple("-" * w for w in widths)),
-            *(line(r) for r in table[1:]),
+            *text_table(HEADER, table_rows(run)),
             "",
             *_notes(run),
         ]
@@ -690,7 +685,6 @@ def text(run: SeedRun) -> str:
 
 
 def markdown(run: SeedRun, chart: str | None) -> str:
-    table = [HEADER, tuple("---" for _ in HEADER), *table_rows(run)]
     return "\n".join(
         [
             "## The seed design's table: one database vs four",
@@ -699,7 +693,7 @@ def markdown(run: SeedRun, chart: str | None) -> str:
             " databases and quoted a table of latencies for it. Both designs, measured in the"
             " same run (times are p50 / p99):",
             "",
-            *("| " + " | ".join(r) + " |" for r in table),
+            *markdown_table(HEADER, table_rows(run)),
             "",
             *(f"- {note}" for note in _notes(run)),
             "",

@@ -6,6 +6,7 @@ from .http import TARGET_RATIO, HttpRun
 from .onboarding import HashCost, OnboardingRun
 from .permissions import PermissionsRun
 from .seed import SeedRun
+from .tables import markdown_table, text_table
 
 ONBOARD_P50_MS = 3.0
 ONBOARD_P99_MS = 10.0
@@ -99,19 +100,11 @@ def table(rows: list[Target]) -> list[tuple[str, ...]]:
 
 
 def text(rows: list[Target], http: HttpRun) -> str:
-    body = [HEADER, *table(rows)]
-    widths = [max(len(r[i]) for r in body) for i in range(len(HEADER))]
-
-    def line(row):
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
     return "\n".join(
         [
             "Targets",
             "",
-            line(HEADER),
-            line(tuple("-" * w for w in widths)),
-            *(line(r) for r in body[1:]),
+            *text_table(HEADER, table(rows)),
             "",
             _http_note(http),
         ]
@@ -130,12 +123,11 @@ def _http_note(http: HttpRun) -> str:
 
 
 def markdown(rows: list[Target], http: HttpRun) -> str:
-    body = [HEADER, tuple("---" for _ in HEADER), *table(rows)]
     return "\n".join(
         [
             "## Targets",
             "",
-            *("| " + " | ".join(r) + " |" for r in body),
+            *markdown_table(HEADER, table(rows)),
             "",
             f"- {_http_note(http)}",
             "- The benchmark never fails the build: a missed target is reported here, the exit"

@@ -2,31 +2,49 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import BooleanField, ExpressionWrapper
 from django.http import JsonResponse
 from django.template import TemplateSyntaxError
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 from sv_sdk.errors import ApplicationError
 
 from . import services
-from .models import ESSENTIAL_CATEGORIES, EmailPreference, EmailSend, EmailTemplate, EmailWebhook
-from .rendering import check_syntax, render_preview, variables
+from .models import (
+    ESSENTIAL_CATEGORIES,
+    EmailPreference,
+    EmailSend,
+    EmailSuppression,
+    EmailTemplate,
+    EmailWebhook,
+)
+from .rendering import render_preview, variables
 from .selectors import send_safe_copy
 
 
 class EmailTemplateForm(forms.ModelForm):
+    actor = None  # the staff user, set by EmailTemplateAdmin.get_form
+
     class Meta:
         model = EmailTemplate
         fields = ["key", "locale", "subject", "text_body", "html_body", "description", "is_active"]
 
     def clean(self):
         cleaned = super().clean()
-        for field in ("subject", "text_body", "html_body"):
-            try:
-                check_syntax(cleaned.get(field) or "")
-            except TemplateSyntaxError as exc:
-                self.add_error(field, f"Template syntax error: {exc}")
+        key = cleaned.get("key") if self.instance._state.adding else self.instance.key
+        sources = {
+            field: cleaned.get(field, getattr(self.instance, field))
+            for field in ("subject", "text_body", "html_body")
+        }
+        try:
+            # The services' own checks, so the save below cannot fail on them.
+            services.template_editable(key=key or "", actor=self.actor)
+            services.template_sources_check(key=key or "", sources=sources)
+        except ApplicationError as exc:
+            for field, errors in (exc.errors or {None: [exc.detail]}).items():
+                self.add_error(field if field in self.fields else None, errors)
         return cleaned
 
 
@@ -43,7 +61,7 @@ class EmailPreferenceForm(forms.ModelForm):
 
 
 def _preview(subject: str, text_body: str, html_body: str) -> dict:
-    """Render with each variable shown as [name]; raises TemplateSyntaxError."""
+    """Render with each variable shown as [name]; raises TemplateSyntaxError or ApplicationError."""
     names = variables(subject, text_body, html_body)
     (subject, text, html), _missing = render_preview(
         subject=subject,
@@ -61,6 +79,24 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     list_filter = ["locale", "is_active"]
     search_fields = ["key", "subject", "description"]
     readonly_fields = ["version", "created_at", "updated_at", "variables", "preview"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
+    def _editable(self, request, obj) -> bool:
+        try:
+            services.template_editable(key=obj.key if obj else "", actor=request.user)
+        except ApplicationError:
+            return False
+        return True
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(request, obj) and super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         # Key and locale name the template; they are fixed once it exists.
@@ -95,6 +131,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             )
         except TemplateSyntaxError as exc:
             return JsonResponse({"error": f"Template syntax error: {exc}"}, status=400)
+        except ApplicationError as exc:
+            return JsonResponse({"error": exc.detail}, status=400)
         return JsonResponse(preview)
 
     @admin.display(description="Variables")
@@ -118,6 +156,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
                 rendered.update(_preview(obj.subject, obj.text_body, obj.html_body))
             except TemplateSyntaxError as exc:
                 rendered["error"] = f"Template syntax error: {exc}"
+            except ApplicationError as exc:
+                rendered["error"] = exc.detail
         # The HTML body goes into a sandboxed iframe: its styles and any script stay inside.
         return format_html(
             '<p id="sv-preview-error" style="color:#ba2121;">{}</p>'
@@ -154,7 +194,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmailSend)
-class EmailSendAdmin(admin.ModelAdmin):
+class EmailSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "to_email",
         "category",
@@ -168,17 +208,12 @@ class EmailSendAdmin(admin.ModelAdmin):
     search_fields = ["to_email", "subject", "provider_message_id", "user__email", "=id"]
     date_hierarchy = "created_at"
     list_select_related = ["template"]
-    # The stored bodies and context may still hold a token link until delivery.
-    exclude = ["context", "text_body", "html_body"]
+    # Shown through send_safe_copy; the encrypted links never.
+    exclude = ["context", "text_body", "html_body", "links"]
     readonly_fields = ["safe_text_body", "safe_html_body", "events"]
     raw_id_fields = ["user", "template"]
     actions = ["resend"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
     @admin.display(description="Text body")
     def safe_text_body(self, obj):
@@ -200,9 +235,9 @@ class EmailSendAdmin(admin.ModelAdmin):
     @admin.display(description="Provider events")
     def events(self, obj):
         rows = obj.webhooks.order_by("received_at").values_list(
-            "received_at", "provider", "event_type"
+            "received_at", "provider", "event_type", "reason"
         )
-        return format_html_join("", "<div>{} {} {}</div>", rows) or "-"
+        return format_html_join("", "<div>{} {} {} <em>{}</em></div>", rows) or "-"
 
     @admin.action(description="Resend the selected emails")
     def resend(self, request, queryset):
@@ -218,23 +253,71 @@ class EmailSendAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(
                 request,
-                f"{refused} email(s) carried a one-time link and were not resent.",
+                f"{refused} email(s) were not resent: security email, or a one-time link.",
                 messages.WARNING,
             )
 
 
 @admin.register(EmailWebhook)
-class EmailWebhookAdmin(admin.ModelAdmin):
-    list_display = ["provider", "event_type", "event_id", "send", "received_at", "processed_at"]
+class EmailWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "provider",
+        "event_type",
+        "reason",
+        "event_id",
+        "send",
+        "received_at",
+        "processed_at",
+    ]
     list_filter = ["provider", "event_type"]
-    search_fields = ["event_id", "send__to_email", "=send__id"]
+    search_fields = ["event_id", "reason", "send__to_email", "=send__id"]
     raw_id_fields = ["send"]
+    deletable = True
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Suppressed addresses, read-only but for lifting (through the service, audited).
+
+    Never deleted: a lifted row is the record of the lifting.
+    """
+
+    list_display = [
+        "address",
+        "reason",
+        "in_force",
+        "detail",
+        "provider",
+        "suppressed_at",
+        "expires_at",
+        "lifted_at",
+        "lifted_by",
+    ]
+    list_filter = ["reason", "provider"]
+    search_fields = ["address", "detail"]
+    raw_id_fields = ["send", "lifted_by"]
+    actions = ["lift"]
+
+    def has_lift_permission(self, request):
+        return request.user.has_perm("email_app.change_emailsuppression")
+
+    def get_queryset(self, request):
+        held = ExpressionWrapper(services.suppression_in_force(), output_field=BooleanField())
+        return super().get_queryset(request).annotate(held=held)
+
+    @admin.display(boolean=True, description="In force", ordering="held")
+    def in_force(self, obj):
+        return obj.held
+
+    @admin.action(description="Lift the selected suppressions", permissions=["lift"])
+    def lift(self, request, queryset):
+        for row in queryset:
+            services.suppression_lift(suppression=row, actor=request.user)
+        self.message_user(
+            request,
+            f"Lifted {len(queryset)} suppression(s): mail goes there again.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(EmailPreference)

@@ -9,6 +9,7 @@ from sv_sdk.errors import NotFound
 
 from .errors import UnsubscribeTokenInvalid
 from .models import ESSENTIAL_CATEGORIES, Category, EmailPreference, EmailSend, EmailTemplate
+from .rendering import links_shown
 from .unsubscribe import unsubscribe_token_read
 
 
@@ -60,15 +61,15 @@ def send_by_id(send_id: str) -> EmailSend:
 
 
 def send_safe_copy(send: EmailSend) -> dict:
-    """The send's stored content with token links hidden, for the API and the admin.
+    """The send's stored content for the API and the admin: each secret link [redacted].
 
-    Until delivery the stored bodies still hold the secrets they carry;
-    readers of the outbox never see them.
+    The stored bodies hold markers where the links go, and until delivery the
+    links are redacted by value too, whatever a template did with them.
     """
     return {
-        "text_body": send.without_secrets(send.text_body),
-        "html_body": send.without_secrets(send.html_body),
-        "context": {k: v for k, v in send.context.items() if k != "_secrets"},
+        "text_body": links_shown(send.without_secrets(send.text_body)),
+        "html_body": links_shown(send.without_secrets(send.html_body)),
+        "context": send.context,
     }
 
 

@@ -1,7 +1,5 @@
 """Signed one-click unsubscribe links (RFC 8058), bound to a user and a category."""
 
-from urllib.parse import urlencode
-
 from django.conf import settings
 from django.core import signing
 
@@ -29,6 +27,8 @@ def unsubscribe_token_read(token: str) -> tuple[str, str]:
 
 
 def unsubscribe_url(*, user_id: str, category: str) -> str:
-    # Built from the configured public URL, never from a request's Host header.
-    query = urlencode({"token": unsubscribe_token(user_id=user_id, category=category)})
-    return f"{settings.SV_PUBLIC_URL}/api/v1/email/unsubscribe?{query}"
+    # Built from the configured public URL, never from a request's Host header. The
+    # token is the last path segment, which the log filter redacts (sv_sdk.logs);
+    # signing's alphabet (base64url and ":") needs no quoting there.
+    token = unsubscribe_token(user_id=user_id, category=category)
+    return f"{settings.SV_PUBLIC_URL}/api/v1/email/unsubscribe/{token}"

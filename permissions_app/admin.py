@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 
+from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 from sv_sdk.errors import ApplicationError
 
 from . import services
@@ -224,16 +225,7 @@ class UserRoleInline(admin.TabularInline):
 
 
 @admin.register(PermissionCache)
-class PermissionCacheAdmin(admin.ModelAdmin):
+class PermissionCacheAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "roles", "permissions", "computed_at", "valid_until"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

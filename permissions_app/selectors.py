@@ -318,7 +318,7 @@ _USER_LIST_COLUMNS = ", ".join(
 )
 _USERS_PAGE_SQL = f"""
 SELECT {_USER_LIST_COLUMNS},
-       ur.role_id, r.name, to_json(ur.expires_at) #>> '{{}}'
+       ur.role_id, r.name, {_drf_datetime_sql("ur.expires_at")}
 FROM (
     SELECT {", ".join(USER_LIST_FIELDS)} FROM {User._meta.db_table} u
     WHERE {{where}}
@@ -355,7 +355,7 @@ def users_with_roles_window(
     page. `bound` is None or ("<" or ">", id) to start after a cursor. Each
     dict holds USER_LIST_FIELDS, datetimes already written as the API writes
     them, and `roles` shaped as users_with_roles()'s `role_list`: [{"id",
-    "name", "expires_at"}] by name, `expires_at` as PostgreSQL writes it in JSON.
+    "name", "expires_at"}] by name, `expires_at` written as the API writes it.
     """
     limit, offset = int(limit), int(offset)
     where, params, shape = ["true"], [_now()], ["desc" if descending else "asc"]

@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from audit_app.models import AuditLog
 from audit_app.services import audit_event, audit_record, audit_write
 from auth_app.models import User
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 from sv_sdk.errors import NotFound, ValidationFailed
 from sv_sdk.ids import new_id
@@ -146,6 +147,7 @@ def permission_cache_refresh(*, user_ids: Iterable[str]) -> None:
             _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql("u.id = ANY(%(ids)s)")),
             {"now": selectors._now(), "ids": list(user_ids)},
         )
+        metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS, cursor.rowcount)
 
 
 def _refresh_role_holders(role_id: str) -> int:
@@ -156,6 +158,7 @@ def _refresh_role_holders(role_id: str) -> int:
             _UPSERT_CACHE_SQL.replace("{truth}", selectors.effective_sql(holders)),
             {"now": selectors._now(), "role_id": role_id},
         )
+        metrics.count_on_commit(metrics.PERMISSION_CACHE_REBUILDS, cursor.rowcount)
         return cursor.rowcount
 
 

@@ -212,14 +212,14 @@ class OperatorUserAdmin(UserAdmin):
         queued = 0
         for user in queryset:
             if user.is_active and not user.email_verified:
-                flows.verification_email_resend(email=user.email)
-                queued += 1
+                queued += flows.verification_email_resend(email=user.email)
         skipped = len(queryset) - queued
         self.message_user(request, f"Queued {queued} verification email(s).", messages.SUCCESS)
         if skipped:
             self.message_user(
                 request,
-                f"Skipped {skipped} user(s) already verified or deactivated.",
+                f"Skipped {skipped} user(s): already verified, deactivated, or at the daily"
+                " cap of requested mail.",
                 messages.WARNING,
             )
 

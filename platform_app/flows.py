@@ -13,7 +13,7 @@ from auth_app.accounts import account_link, account_signed_in, oauth_exchange_co
 from auth_app.errors import EmailTaken, OAuthFailed, RateLimited
 from auth_app.models import Account, OAuthState, Session, User
 from auth_app.oauth import Identity
-from auth_app.ratelimit import lockout_check, lockout_clear
+from auth_app.ratelimit import lockout_check, lockout_clear, rate_limit_hit
 from auth_app.selectors import user_can_sign_in, user_get_by_email
 from auth_app.services import (
     EMAIL_VERIFICATION,
@@ -35,6 +35,7 @@ from auth_app.services import (
 )
 from email_app.models import Category, EmailTemplate
 from email_app.services import (
+    SecretLink,
     email_build,
     email_enqueue,
     email_queue,
@@ -50,6 +51,7 @@ from permissions_app.services import (
     role_lock_statement,
     superuser_change_check,
 )
+from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 from sv_sdk.errors import ValidationFailed
 
@@ -170,18 +172,26 @@ def _onboard(
     return user
 
 
+def _mail_name(user: User) -> str:
+    """The name a greeting may use: none while the address is unverified.
+
+    Mail to an address nobody has proven carries no text its signer-up chose,
+    such as a name written as a phishing line (issue 15, class 7).
+    """
+    return user.get_short_name() if user.email_verified else ""
+
+
 def _verification_email(user: User, token: str, ttl: timedelta) -> dict:
-    """The verification email's address, category, context and secrets (email_queue's arguments)."""
+    """The verification email's address, category, context and link (email_queue's arguments)."""
     return {
         "to_email": user.email,
         "category": Category.ACCOUNT,
         "context": {
-            "user_name": user.get_short_name(),
-            "verify_url": verification_url(token),
+            "user_name": _mail_name(user),
             "expires_hours": int(ttl.total_seconds() // 3600),
         },
         "user": user,
-        "secret_keys": ("verify_url",),
+        "secret_links": {"verify_url": SecretLink(verification_url(token), token)},
     }
 
 
@@ -206,15 +216,21 @@ def user_sign_up(
             validate_password=True,
         )
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        metrics.count_on_commit(metrics.SIGN_UPS)
     return user, session, token
 
 
-def verification_email_resend(*, email: str) -> None:
-    """Queue a new verification email if `email` belongs to an unverified user; else nothing."""
+def verification_email_resend(*, email: str) -> bool:
+    """Queue a new verification email if `email` belongs to an unverified user and the
+    recipient's daily cap allows; return whether one was queued."""
     with transaction.atomic(durable=True):
         user = user_get_by_email(email=email)
-        if user is not None and not user.email_verified and user.is_active:
-            _verification_email_queue(user=user)
+        if user is None or user.email_verified or not user.is_active:
+            return False
+        if not recipient_mail_allowed(user=user):
+            return False
+        _verification_email_queue(user=user)
+    return True
 
 
 def email_verify(*, token: str) -> User:
@@ -227,10 +243,23 @@ def email_verify(*, token: str) -> User:
                 to_email=user.email,
                 category=Category.ACCOUNT,
                 template_key="welcome",
-                context={"user_name": user.get_short_name()},
+                context={"user_name": _mail_name(user)},
                 user=user,
             )
     return user
+
+
+def recipient_mail_allowed(*, user: User) -> bool:
+    """Count one requested mail to `user`'s address; False past the daily cap per recipient.
+
+    Forgot-password and send-verification-email answer 202 whatever happens, so
+    the cap is silent: it bounds what anyone can make us send to one mailbox.
+    """
+    try:
+        rate_limit_hit(scope="mail_per_recipient", subject=user.email_key)
+    except RateLimited:
+        return False
+    return True
 
 
 def password_reset_url(token: str) -> str:
@@ -242,6 +271,16 @@ def password_reset_request(*, email: str) -> None:
     with transaction.atomic(durable=True):
         user = user_get_by_email(email=email)
         if user is None or not user.is_active:
+            return
+        if not recipient_mail_allowed(user=user):
+            # No new token either: the link already in the mailbox stays valid.
+            audit_record(
+                event_type="user.password_reset_requested",
+                user_id=user.pk,
+                target_type="user",
+                target_id=user.pk,
+                metadata={"mail": "daily_cap_reached"},
+            )
             return
         ttl = timedelta(seconds=settings.SV_PASSWORD_RESET_TTL)
         _verification, token = verification_create(user=user, purpose=PASSWORD_RESET, ttl=ttl)
@@ -256,12 +295,11 @@ def password_reset_request(*, email: str) -> None:
             category=Category.SECURITY,
             template_key="reset-password",
             context={
-                "user_name": user.get_short_name(),
-                "reset_url": password_reset_url(token),
+                "user_name": _mail_name(user),
                 "expires_minutes": int(ttl.total_seconds() // 60),
             },
             user=user,
-            secret_keys=("reset_url",),
+            secret_links={"reset_url": SecretLink(password_reset_url(token), token)},
         )
 
 
@@ -272,7 +310,7 @@ def password_reset(*, token: str, new_password: str) -> User:
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_reset")
         sessions_revoke_for_user(user=user, actor=user, reason="password_reset")
-        lockout_clear(email=user.email)
+        lockout_clear(user=user)
         _password_changed_email_queue(user=user)
     return user
 
@@ -284,10 +322,18 @@ def password_change(
     new_password: str,
     revoke_other_sessions: bool,
     current_session: Session | None,
+    ip_address: str | None = None,
+    user_agent: str = "",
 ) -> None:
-    """Change a signed-in user's password; optionally end their other sessions."""
+    """Change a signed-in user's password; optionally end their other sessions.
+
+    A wrong current password is audited and counts towards the sign-in lockout,
+    committed before the error: the change's own transaction never starts.
+    """
+    password_check(
+        user=user, password=current_password, ip_address=ip_address, user_agent=user_agent
+    )
     with transaction.atomic(durable=True):
-        password_check(user=user, password=current_password)
         password_validate(password=new_password, user=user)
         user_password_set(user=user, password=new_password, event_type="user.password_changed")
         if revoke_other_sessions:
@@ -302,7 +348,7 @@ def _password_changed_email_queue(*, user: User) -> None:
         to_email=user.email,
         category=Category.SECURITY,
         template_key="password-changed",
-        context={"user_name": user.get_short_name()},
+        context={"user_name": _mail_name(user)},
         user=user,
     )
 
@@ -445,10 +491,12 @@ def oauth_sign_in(
                 except ValidationFailed:
                     # The provider vouches for a string that is not an email address.
                     raise OAuthFailed("provider_error") from None
+                # A first sign-in through a provider is the user signing up themselves.
+                metrics.count_on_commit(metrics.SIGN_UPS)
             elif not (user.email_verified and trusted_for_linking):
                 raise OAuthFailed("account_exists")
         try:
-            lockout_check(ip=ip_address, email=user.email)
+            lockout_check(ip=ip_address, email=user.email, user=user)
         except RateLimited:
             raise OAuthFailed("rate_limited") from None
         if not user_can_sign_in(user):

@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("webhooks/anymail/", include("anymail.urls")),
+    path("webhooks/anymail/", include("email_app.webhook_urls")),
 ]
 
 handler404 = "sv_sdk.api.views.not_found"

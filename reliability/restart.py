@@ -10,7 +10,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .servers import Postgres, gunicorn, manage
+from .servers import Postgres, app_environment, gunicorn, manage
 
 PASSWORD = "correct horse battery staple"
 
@@ -110,7 +110,7 @@ def run(*, before: float = 4.0, outage: float = 4.0, after: float = 8.0, workers
     report = RestartReport()
     try:
         manage(postgres.url, "migrate", "--no-input")
-        with gunicorn(postgres.url) as base:
+        with gunicorn(app_environment(postgres.url)) as base:
             stop = threading.Event()
             threads = [
                 threading.Thread(target=_load, args=(base, report, stop, w)) for w in range(workers)

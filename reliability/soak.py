@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from .restart import PASSWORD, _request
-from .servers import ROOT, Postgres, gunicorn, manage
+from .servers import ROOT, Postgres, app_environment, gunicorn, manage
 
 
 @dataclass
@@ -48,7 +48,7 @@ def run(*, seconds: int = 60, users: int = 10) -> SoakReport:
     postgres = Postgres()
     try:
         manage(postgres.url, "migrate", "--no-input")
-        with gunicorn(postgres.url, workers=2) as base:
+        with gunicorn(app_environment(postgres.url), workers=2) as base:
             port = int(base.rsplit(":", 1)[1])
             admin_email = "soak-admin@example.com"
             status, body = _request(

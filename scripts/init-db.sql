@@ -1,20 +1,22 @@
 -- Schemas, login roles and grants for a fresh sv_sdk database.
 --
--- The postgres image runs this once, on first start, as POSTGRES_USER (sv_owner, a
--- superuser inside the container) connected to POSTGRES_DB (sv_sdk). It can also be run by
--- hand as a superuser against an existing database:
+-- The postgres image runs this once, on first start, as POSTGRES_USER (the bootstrap
+-- superuser `postgres`, which nothing of sv_sdk connects as) connected to POSTGRES_DB
+-- (sv_sdk). It can also be run by hand as a superuser against an existing database:
 --
 --   psql -v ON_ERROR_STOP=1 -U postgres -d sv_sdk -f scripts/init-db.sql
 --
 -- `manage.py setup_db_roles` does the same from Python; both run the statements of
 -- sv_sdk/db/grants.sql, which this script includes.
 --
--- The owner role must exist already: it owns the schemas and runs the migrations, so every
--- table is created by it and picks up the default privileges set below. Running the script
--- again is safe; it re-applies grants and resets the three passwords.
+-- The owner role owns the schemas and runs the migrations, so every table is created by it
+-- and picks up the default privileges set below. It is created when missing, and it is never
+-- a superuser: an existing one is demoted (so it must not be the role running this script).
+-- Running the script again is safe; it re-applies grants and resets the four passwords.
 --
 -- Role names default to sv_owner, sv_app, readonly_user and auditor_user; -v owner_role=...
--- (app_role, readonly_role, auditor_role) changes them. Passwords: a -v name=value on the
+-- (app_role, readonly_role, auditor_role) changes them. Passwords (owner_password,
+-- app_password, ...; variables SV_OWNER_PASSWORD, SV_APP_PASSWORD, ...): a -v name=value on the
 -- command line wins, then the environment variable, then the development default. The
 -- defaults are for a laptop only.
 
@@ -37,6 +39,11 @@
   \set auditor_role auditor_user
 \endif
 
+\if :{?owner_password}
+\else
+  \set owner_password 'sv-owner-dev-password'
+  \getenv owner_password SV_OWNER_PASSWORD
+\endif
 \if :{?app_password}
 \else
   \set app_password 'sv-app-dev-password'
@@ -60,18 +67,21 @@ BEGIN;
 SELECT set_config('sv_sdk.owner_role', :'owner_role', true) AS owner_role_setting \gset
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = current_setting('sv_sdk.owner_role')) THEN
-        RAISE EXCEPTION 'role % does not exist; create it (or set POSTGRES_USER to it) first',
-            current_setting('sv_sdk.owner_role');
+    IF current_setting('sv_sdk.owner_role') = current_user THEN
+        RAISE EXCEPTION 'run this as a superuser other than the owner role %, which must not be one',
+            current_user;
     END IF;
 END
 $$;
 
 SELECT format('CREATE ROLE %I LOGIN', name)
-FROM (VALUES (:'app_role'), (:'readonly_role'), (:'auditor_role')) AS wanted(name)
+FROM (VALUES (:'owner_role'), (:'app_role'), (:'readonly_role'), (:'auditor_role')) AS wanted(name)
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = wanted.name)
 \gexec
 
+-- The owner owns tables, not the server: no superuser, no role or database creation.
+ALTER ROLE :"owner_role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+    PASSWORD :'owner_password';
 ALTER ROLE :"app_role" LOGIN PASSWORD :'app_password';
 ALTER ROLE :"readonly_role" LOGIN PASSWORD :'readonly_password';
 ALTER ROLE :"auditor_role" LOGIN PASSWORD :'auditor_password';

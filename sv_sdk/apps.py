@@ -25,6 +25,9 @@ class SvSdkConfig(AppConfig):
     def ready(self):
         from django.apps import apps
 
+        # Registers the OpenAPI extension for StrictSerializer.
+        from sv_sdk.api import schema  # noqa: F401
+
         # pre_migrate is sent once per app with models; one sender is enough.
         pre_migrate.connect(
             create_schemas, sender=apps.get_app_config("auth_app"), dispatch_uid="sv_sdk_schemas"

@@ -1,5 +1,6 @@
 """The one module that reads the process environment."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -18,6 +19,17 @@ DATABASE_POOL_TIMEOUT: float = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 # a transaction-mode pooler, where a connection's prepared statements cannot be relied on.
 DATABASE_PREPARED_STATEMENTS: int = env.int("DATABASE_PREPARED_STATEMENTS", default=32)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
+# Secrets this repository has published (example values, earlier docker-compose.yml defaults,
+# the image build's placeholder): anyone can read them, so production settings refuse them
+# as SECRET_KEY or among SV_ENCRYPTION_KEYS. tests/security checks that every value the
+# example files carry is listed.
+PUBLISHED_SECRETS: frozenset[str] = frozenset(
+    {
+        "dev-only-insecure-key-set-SECRET_KEY-for-anything-else",
+        "WnjGm-hoaV134oL-QzZ7_phRVq5pAurdsU7QlodVmNg=",
+        "build-only",
+    }
+)
 DEBUG: bool = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 EMAIL_URL: str | None = env.str("EMAIL_URL", default=None) or None
@@ -57,6 +69,17 @@ EMAIL_SENDER_DOMAIN: str = env.str("SV_EMAIL_SENDER_DOMAIN", default="")
 EMAIL_API_URL: str = env.str("SV_EMAIL_API_URL", default="")
 EMAIL_REGION: str = env.str("SV_EMAIL_REGION", default="")
 EMAIL_TIMEOUT: int = env.int("SV_EMAIL_TIMEOUT", default=30)
+# Other ESPs whose webhooks are accepted besides SV_EMAIL_PROVIDER's (comma-separated).
+EMAIL_WEBHOOK_PROVIDERS: list[str] = sorted(
+    {p.strip().lower() for p in env.list("SV_EMAIL_WEBHOOK_PROVIDERS", default=[]) if p.strip()}
+    | ({EMAIL_PROVIDER} if EMAIL_PROVIDER else set())
+)
+# Soft bounces: how many sends to one address, within how many seconds, suppress it for how long.
+EMAIL_SOFT_BOUNCE_LIMIT: int = env.int("SV_EMAIL_SOFT_BOUNCE_LIMIT", default=3)
+EMAIL_SOFT_BOUNCE_WINDOW: int = env.int("SV_EMAIL_SOFT_BOUNCE_WINDOW", default=7 * 24 * 3600)
+EMAIL_SOFT_BOUNCE_SUPPRESSION: int = env.int(
+    "SV_EMAIL_SOFT_BOUNCE_SUPPRESSION", default=3 * 24 * 3600
+)
 
 # provider -> (backend, API key setting, signing key setting), in anymail's names.
 _ANYMAIL_PROVIDERS = {
@@ -77,6 +100,10 @@ def anymail_config() -> dict:
     anymail: dict = {}
     if EMAIL_WEBHOOK_SECRET:
         anymail["WEBHOOK_SECRET"] = EMAIL_WEBHOOK_SECRET
+    for provider in EMAIL_WEBHOOK_PROVIDERS:
+        signing_setting = _ANYMAIL_PROVIDERS.get(provider, (None, None, None))[2]
+        if signing_setting and EMAIL_WEBHOOK_SIGNING_KEY:
+            anymail[signing_setting] = EMAIL_WEBHOOK_SIGNING_KEY
     if not EMAIL_PROVIDER:
         return {"ANYMAIL": anymail}
     if EMAIL_PROVIDER not in _ANYMAIL_PROVIDERS:
@@ -85,18 +112,25 @@ def anymail_config() -> dict:
         raise ImproperlyConfigured(
             f"SV_EMAIL_PROVIDER must be one of {', '.join(sorted(_ANYMAIL_PROVIDERS))}"
         )
-    backend, key_setting, signing_setting = _ANYMAIL_PROVIDERS[EMAIL_PROVIDER]
+    backend, key_setting, _signing = _ANYMAIL_PROVIDERS[EMAIL_PROVIDER]
     if key_setting and EMAIL_API_KEY:
         anymail[key_setting] = EMAIL_API_KEY
-    if signing_setting and EMAIL_WEBHOOK_SIGNING_KEY:
-        anymail[signing_setting] = EMAIL_WEBHOOK_SIGNING_KEY
     if EMAIL_PROVIDER == "mailgun":
         if EMAIL_SENDER_DOMAIN:
             anymail["MAILGUN_SENDER_DOMAIN"] = EMAIL_SENDER_DOMAIN
         if EMAIL_API_URL:
             anymail["MAILGUN_API_URL"] = EMAIL_API_URL  # e.g. the EU region
-    if EMAIL_PROVIDER == "amazon_ses" and EMAIL_REGION:
-        anymail["AMAZON_SES_CLIENT_PARAMS"] = {"region_name": EMAIL_REGION}
+    # One timeout and one retry rule for every ESP: the outbox's (boto3 would retry on its own).
+    anymail["REQUESTS_TIMEOUT"] = EMAIL_TIMEOUT
+    if EMAIL_PROVIDER == "amazon_ses":
+        anymail["AMAZON_SES_CLIENT_PARAMS"] = {
+            **({"region_name": EMAIL_REGION} if EMAIL_REGION else {}),
+            "config": {
+                "connect_timeout": EMAIL_TIMEOUT,
+                "read_timeout": EMAIL_TIMEOUT,
+                "retries": {"total_max_attempts": 1},
+            },
+        }
     return {"EMAIL_BACKEND": backend, "ANYMAIL": anymail}
 
 
@@ -104,6 +138,11 @@ def anymail_config() -> dict:
 # Unset: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 AUDIT_KEYS: list[str] = [
     key.strip() for key in env.list("SV_AUDIT_KEYS", default=[]) if key.strip()
+]
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks, comma-separated).
+# Empty (the default): the client is the TCP peer and X-Forwarded-For is ignored.
+TRUSTED_PROXIES: list[str] = [
+    entry.strip() for entry in env.list("SV_TRUSTED_PROXIES", default=[]) if entry.strip()
 ]
 # Load tests only: every simulated client shares one address, so per-IP limits must go.
 RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)
@@ -113,3 +152,34 @@ OAUTH_PROVIDERS: dict = env.json("SV_OAUTH_PROVIDERS", default={})
 TRUSTED_ORIGINS: list[str] = [
     origin.strip().rstrip("/") for origin in env.list("SV_TRUSTED_ORIGINS", default=[])
 ]
+
+# Operations (issue 25) -----------------------------------------------------------------------
+# `json`: one JSON object per log line; anything else: plain text.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text").strip().lower()
+# /metrics answers a bearer of this token, or a client in one of these networks (CIDR).
+METRICS_TOKEN: str = env.str("SV_METRICS_TOKEN", default="")
+
+
+def _networks(variable: str) -> list:
+    networks = []
+    for net in filter(None, (item.strip() for item in env.list(variable, default=[]))):
+        try:
+            networks.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"{variable}: {net!r} is not a network") from None
+    return networks
+
+
+METRICS_ALLOWED_NETWORKS: list = _networks("SV_METRICS_ALLOWED_NETWORKS")
+# prometheus_client's own variable: where every process keeps its counters, so a scrape of
+# any gunicorn worker adds up all of them. Unset: each process counts alone.
+METRICS_DIR: str | None = env.str("PROMETHEUS_MULTIPROC_DIR", default=None) or None
+# /readyz: how long the database may take to answer, and how old the freshest job worker
+# heartbeat may be.
+READY_TIMEOUT: float = env.float("SV_READY_TIMEOUT", default=2.0)
+WORKER_HEARTBEAT_MAX_AGE: float = env.float("SV_WORKER_HEARTBEAT_MAX_AGE", default=60.0)
+# Seconds gunicorn lets in-flight requests, and the job worker its running jobs, finish
+# after SIGTERM before cutting them off.
+SHUTDOWN_TIMEOUT: int = env.int("SV_SHUTDOWN_TIMEOUT", default=30)

@@ -155,7 +155,7 @@ def test_a_dump_restored_into_a_new_database_has_every_row_constraint_grant_and_
                 cwd=ROOT,
                 env={
                     **{k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")},
-                    "DJANGO_SETTINGS_MODULE": "sv_sdk.settings.test",
+                    "DJANGO_SETTINGS_MODULE": "tests.settings",
                     "DATABASE_URL": database_url(target),
                     "SECRET_KEY": settings.SECRET_KEY,
                     "SV_ENCRYPTION_KEYS": ",".join(settings.SV_ENCRYPTION_KEYS),

@@ -409,7 +409,7 @@ def test_init_db_sql_grants_what_setup_db_roles_grants(db_roles):
 def _manage(args: list[str], **environ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
     env.update(
-        DJANGO_SETTINGS_MODULE="sv_sdk.settings.test",
+        DJANGO_SETTINGS_MODULE="tests.settings",
         SECRET_KEY="role-test-secret-key",
         SV_ENCRYPTION_KEYS=",".join(settings.SV_ENCRYPTION_KEYS),
         **environ,

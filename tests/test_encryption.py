@@ -15,6 +15,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from auth_app.models import Account, User
 from sv_sdk.crypto import DecryptionError, development_key
+from tests.support import Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENS = {
@@ -118,11 +119,6 @@ def test_rotate_refuses_a_malformed_key_without_printing_it(settings):
     assert "not-a-fernet-key-but-a-secret" not in str(excinfo.value)
 
 
-class _Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
 @pytest.mark.django_db
 def test_rotate_draws_a_progress_bar_on_a_terminal_only(settings):
     linked_account()
@@ -130,7 +126,7 @@ def test_rotate_draws_a_progress_bar_on_a_terminal_only(settings):
     call_command("rotate_encryption_keys", stdout=piped)
     assert "\r" not in piped.getvalue()
 
-    terminal = _Terminal()
+    terminal = Terminal()
     call_command("rotate_encryption_keys", "--batch-size", "1", stdout=terminal)
     assert "[##############################] 1/1" in terminal.getvalue()
 

@@ -3,12 +3,11 @@
 import re
 
 import pytest
-from django.test import Client
 
 from audit_app.models import AuditLog
 from auth_app.models import Account
-from permissions_app.tests.conftest import user_with
-from permissions_app.tests.factories import UserFactory
+from auth_app.tests.factories import UserFactory
+from tests.support import admin_client_for, user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -17,9 +16,7 @@ ACCOUNTS = "/admin/auth_app/account/"
 
 def operator(*permissions: str, superuser: bool = False):
     user = user_with(*permissions, is_staff=True, is_superuser=superuser)
-    client = Client()
-    client.force_login(user)
-    return client, user
+    return admin_client_for(user), user
 
 
 def unlink(client, *accounts):

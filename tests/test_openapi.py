@@ -23,7 +23,8 @@ def test_the_openapi_document_validates_without_warnings():
     sign_in = document["paths"]["/api/v1/auth/sign-in"]["post"]
     assert {"200", "401", "429"} <= set(sign_in["responses"])
     problem = sign_in["responses"]["401"]["content"]["application/problem+json"]["schema"]
-    assert problem["$ref"].endswith("/Problem")
+    assert problem["allOf"][0]["$ref"].endswith("/Problem")
+    assert problem["allOf"][1]["properties"]["code"]["enum"] == ["invalid_credentials"]
     # Every operation documents the database-unavailable answer.
     for operations in document["paths"].values():
         for operation in operations.values():

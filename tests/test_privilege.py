@@ -21,14 +21,14 @@ from django.utils import timezone
 from audit_app.models import AuditLog
 from auth_app.models import Session, User
 from auth_app.services import session_create
+from auth_app.tests.factories import UserFactory
 from email_app.models import EmailSend
 from permissions_app import services
 from permissions_app.errors import PrivilegeExceeded
 from permissions_app.models import PermissionCache, Role, UserRole
-from permissions_app.tests.conftest import bearer_client, user_with
-from permissions_app.tests.factories import RoleFactory, UserFactory
-from permissions_app.tests.test_api import assert_problem
+from permissions_app.tests.factories import RoleFactory
 from platform_app.flows import user_onboard
+from tests.support import assert_problem, bearer_client, user_with
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,13 @@ from django.db import connection
 EXPECTED_TABLES = {
     "auth": {"users", "sessions", "accounts", "verifications", "rate_limits", "oauth_states"},
     "permissions": {"roles", "user_roles", "permission_cache"},
-    "email": {"email_templates", "email_sends", "email_webhooks", "email_preferences"},
+    "email": {
+        "email_templates",
+        "email_sends",
+        "email_webhooks",
+        "email_preferences",
+        "email_suppressions",
+    },
     "audit": {"audit_logs", "audit_checkpoints"},
 }
 
@@ -18,6 +24,7 @@ CROSS_SCHEMA_KEYS = {
     ("permissions", "permission_cache", "user_id"): ("auth", "users"),
     ("email", "email_sends", "user_id"): ("auth", "users"),
     ("email", "email_preferences", "user_id"): ("auth", "users"),
+    ("email", "email_suppressions", "lifted_by_id"): ("auth", "users"),
 }
 
 

@@ -5,11 +5,12 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sv_sdk.api.pagination import NewestFirstCursorPagination
+from sv_sdk.api.pagination import NewestFirstCursorPagination, list_filters
 
 # The API edge checks permissions; the audit models and services import no other app.
 from sv_sdk.api.permissions import HasPermission
-from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.api.schema import UNSTATED_RULES
+from sv_sdk.api.serializers import UtcJSONField, problems
 from sv_sdk.errors import NotFound
 
 from ..models import READABLE_FIELDS, AuditLog
@@ -19,6 +20,8 @@ _MAX_ID = 2**63 - 1
 
 
 class AuditLogOutputSerializer(serializers.ModelSerializer):
+    metadata = UtcJSONField()
+
     class Meta:
         model = AuditLog
         fields = READABLE_FIELDS
@@ -34,9 +37,8 @@ class AuditLogListApi(generics.ListAPIView):
     permission_classes = [HasPermission("audit:read")]
     pagination_class = AuditLogPagination
     serializer_class = AuditLogOutputSerializer
-    _PAGING = ("cursor", "limit")
 
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(serializers.Serializer):
         event_type = serializers.CharField(max_length=100, required=False)
         actor_id = serializers.CharField(max_length=36, required=False)
         user_id = serializers.CharField(max_length=36, required=False)
@@ -51,14 +53,15 @@ class AuditLogListApi(generics.ListAPIView):
                 raise serializers.ValidationError({"until": ["Must be later than since."]})
             return attrs
 
+    filter_serializer = FilterSerializer
+
     def get_queryset(self):
-        params = {k: v for k, v in self.request.query_params.items() if k not in self._PAGING}
-        filters = self.FilterSerializer(data=params)
-        filters.is_valid(raise_exception=True)
-        return audit_log_list(**filters.validated_data)
+        return audit_log_list(**list_filters(self))
 
     @extend_schema(
         operation_id="audit_logs_list",
+        description="`since` must be earlier than `until` (a 400 naming `until` otherwise).",
+        extensions={UNSTATED_RULES: ["until"]},
         parameters=[FilterSerializer],
         responses={200: AuditLogOutputSerializer(many=True), **problems(400, 401, 403)},
     )

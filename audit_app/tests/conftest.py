@@ -4,12 +4,12 @@ import uuid
 
 import pytest
 from django.db import connection, transaction
-from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
 from permissions_app.models import Role
 from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
+from tests.support import api_client
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def auditor():
 
 @pytest.fixture
 def auditor_client(auditor):
-    client = APIClient()
-    client.force_authenticate(user=auditor)
-    return client
+    return api_client(auditor)
 
 
 def raw(sql: str, params=None):

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
 from platform_app.flows import user_onboard
+from tests.support import api_client, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -45,14 +45,6 @@ def trail():
 def ids(response) -> list[int]:
     assert response.status_code == 200, response.content
     return [row["id"] for row in response.json()["results"]]
-
-
-def problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code
-    return body
 
 
 @pytest.mark.parametrize(
@@ -123,7 +115,7 @@ def test_a_row_reads_back_in_full(auditor_client):
 
 @pytest.mark.parametrize("log_id", ["0", "999999999", "99999999999999999999999"])
 def test_an_unknown_id_is_404(auditor_client, log_id):
-    problem(auditor_client.get(f"{URL}/{log_id}"), 404, "not_found")
+    assert_problem(auditor_client.get(f"{URL}/{log_id}"), 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -138,15 +130,14 @@ def test_an_unknown_id_is_404(auditor_client, log_id):
     ],
 )
 def test_bad_filters_are_a_400_problem(auditor_client, params, field):
-    body = problem(auditor_client.get(URL, params), 400, "validation_error")
+    body = assert_problem(auditor_client.get(URL, params), 400, "validation_error")
 
     assert field in body["errors"]
 
 
 def test_anonymous_callers_get_401_and_users_without_audit_read_get_403(trail):
-    problem(APIClient().get(URL), 401, "not_authenticated")
-    client = APIClient()
-    client.force_authenticate(user=user_onboard(email="plain@example.com"))
-    problem(client.get(URL), 403, "permission_denied")
-    problem(client.get(f"{URL}/{trail['a1'].id}"), 403, "permission_denied")
+    assert_problem(api_client(None).get(URL), 401, "not_authenticated")
+    client = api_client(user_onboard(email="plain@example.com"))
+    assert_problem(client.get(URL), 403, "permission_denied")
+    assert_problem(client.get(f"{URL}/{trail['a1'].id}"), 403, "permission_denied")
     assert AuditLog.objects.count() >= 3

@@ -11,6 +11,7 @@ from django.db import connection
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
+from tests.support import Terminal
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +125,23 @@ def test_prune_needs_a_valid_date_and_reports_what_it_did(rows):
     assert out.getvalue().startswith("deleted ")
     assert not AuditLog.objects.filter(id__in=[r.id for r in rows]).exists()
     assert AuditLog.objects.filter(event_type="audit.pruned").exists()
+
+
+def test_audit_export_draws_its_bar_on_stderr_unless_the_rows_are_on_that_screen(rows, tmp_path):
+    stderr = Terminal()
+    call_command("audit_export", "--output", str(tmp_path / "out.jsonl"), stderr=stderr)
+    assert f"exporting [{'#' * 30}] 2/2" in stderr.getvalue()
+
+    stderr = Terminal()
+    call_command("audit_export", stdout=Terminal(), stderr=stderr)
+    assert "exporting" not in stderr.getvalue()
+
+
+def test_audit_verify_draws_its_bar_on_a_terminal_only(rows):
+    stderr = Terminal()
+    call_command("audit_verify", stdout=io.StringIO(), stderr=stderr)
+    assert "\rverifying [" in stderr.getvalue()
+
+    piped = io.StringIO()
+    call_command("audit_verify", stdout=io.StringIO(), stderr=piped)
+    assert piped.getvalue() == ""

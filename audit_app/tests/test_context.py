@@ -41,22 +41,17 @@ urlpatterns = [
 ]
 
 
-@pytest.fixture
-def staff():
-    return user_onboard(email="root@example.com", is_staff=True, is_superuser=True)
-
-
 @pytest.mark.urls(__name__)
-def test_an_api_request_fills_actor_address_agent_and_request_id(staff):
+def test_an_api_request_fills_actor_address_agent_and_request_id(root):
     response = Client(REMOTE_ADDR="203.0.113.9").post(
         "/record",
-        headers={"X-Test-User": staff.email, "User-Agent": "curl/8.5", "X-Request-ID": "req-42"},
+        headers={"X-Test-User": root.email, "User-Agent": "curl/8.5", "X-Request-ID": "req-42"},
     )
 
     assert response.status_code == 200, response.content
     assert response["X-Request-ID"] == "req-42"
     row = AuditLog.objects.get(id=response.json()["id"])
-    assert row.actor_id == staff.pk  # set by DRF after the middleware ran
+    assert row.actor_id == root.pk  # set by DRF after the middleware ran
     assert row.ip_address == "203.0.113.9"
     assert row.user_agent == "curl/8.5"
     assert row.request_id == "req-42"
@@ -84,10 +79,10 @@ def test_a_well_formed_request_id_is_echoed_even_on_errors(client):
 
 
 @pytest.mark.urls("audit_app.tests.admin_probe")
-def test_an_admin_change_records_who_changed_what_from_where(staff):
+def test_an_admin_change_records_who_changed_what_from_where(root):
     target = user_onboard(email="grace@example.com", name="Grace")
     client = Client(REMOTE_ADDR="2001:db8::7", HTTP_USER_AGENT="Firefox/130")
-    client.force_login(staff)
+    client.force_login(root)
 
     response = client.post(
         f"/probe-admin/auth_app/user/{target.pk}/change/",
@@ -97,7 +92,7 @@ def test_an_admin_change_records_who_changed_what_from_where(staff):
 
     assert response.status_code == 302, response.content[:2000]
     row = AuditLog.objects.get(event_type="admin.action")
-    assert row.actor_id == staff.pk
+    assert row.actor_id == root.pk
     assert row.user_id == target.pk
     assert (row.target_type, row.target_id) == ("auth_app.user", target.pk)
     assert row.metadata["action"] == "changed"

@@ -2,7 +2,6 @@
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 
 from audit_app.admin_log import audited_delete_selected
 from audit_app.models import AuditLog
@@ -18,15 +17,6 @@ def events(**filters) -> list[str]:
     return list(
         AuditLog.objects.filter(**filters).order_by("id").values_list("event_type", flat=True)
     )
-
-
-@pytest.fixture
-def admin_client():
-    root = user_onboard(email="root@example.com", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(root)
-    client.root = root
-    return client
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,7 +48,7 @@ def test_granting_a_role_writes_role_assigned_with_who_granted_it():
 
 @pytest.mark.django_db
 @pytest.mark.urls("audit_app.tests.admin_probe")
-def test_deleting_in_the_admin_one_or_many_writes_one_admin_action_each(admin_client):
+def test_deleting_in_the_admin_one_or_many_writes_one_admin_action_each(admin_client, root):
     # Bare users: roles and cache rows would cascade into admins that refuse deletes.
     users = [User.objects.create(email=f"u{i}@example.com") for i in range(3)]
 
@@ -79,7 +69,7 @@ def test_deleting_in_the_admin_one_or_many_writes_one_admin_action_each(admin_cl
     assert not User.objects.filter(pk__in=[u.pk for u in users]).exists()
     deleted = AuditLog.objects.filter(event_type="admin.action", metadata__action="deleted")
     assert sorted(deleted.values_list("target_id", flat=True)) == sorted(u.pk for u in users)
-    assert {row.actor_id for row in deleted} == {admin_client.root.pk}
+    assert {row.actor_id for row in deleted} == {root.pk}
 
 
 def test_the_site_wide_delete_selected_action_is_the_audited_one():

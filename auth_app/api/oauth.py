@@ -15,15 +15,37 @@ from auth_app.accounts import (
     oauth_exchange,
     oauth_state_create,
 )
+from auth_app.errors import (
+    AccountNotFound,
+    LastCredential,
+    OAuthFailed,
+    RateLimited,
+    TokenInvalid,
+    UnknownProvider,
+)
 from auth_app.oauth import authorization_url, provider_get, providers
 from auth_app.ratelimit import rate_limit_hit
 from auth_app.tokens import token_generate
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.net import client_ip
 
 from .serializers import SignedInOutputSerializer
-from .views import PublicApi, client_ip, signed_in_response, user_agent
+from .views import PublicApi, signed_in_response, user_agent
 
 COOKIE_PATH = "/api/v1/auth/oauth/"
+CALLBACK_RULE = (
+    "callback_url must be at one of this application's origins (SV_TRUSTED_ORIGINS): 400"
+    " naming `callback_url` otherwise."
+)
+# What starting a sign-in can answer besides the input's own problems: the provider's
+# discovery document is fetched then.
+START_PROBLEMS = problems(
+    400,
+    UnknownProvider,
+    RateLimited,
+    *(OAuthFailed(code) for code in ("provider_error", "provider_unavailable")),
+)
 
 
 class ProviderOutputSerializer(serializers.Serializer):
@@ -97,8 +119,10 @@ class OAuthAuthorizeApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_oauth_authorize",
+        description=CALLBACK_RULE,
+        extensions={UNSTATED_RULES: ["callback_url"]},
         request=InputSerializer,
-        responses={200: AuthorizeUrlOutputSerializer, **problems(400, 404, 429, 502, 503)},
+        responses={200: AuthorizeUrlOutputSerializer, **START_PROBLEMS},
     )
     def post(self, request, provider_id):
         url, browser_token = self._start(request, provider_id, request.data)
@@ -106,8 +130,10 @@ class OAuthAuthorizeApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_oauth_authorize_redirect",
+        description=CALLBACK_RULE,
+        extensions={UNSTATED_RULES: ["callback_url"]},
         parameters=[InputSerializer],
-        responses={302: None, **problems(400, 404, 429, 502, 503)},
+        responses={302: None, **START_PROBLEMS},
     )
     def get(self, request, provider_id):
         url, browser_token = self._start(request, provider_id, request.query_params.dict())
@@ -122,8 +148,10 @@ class OAuthLinkApi(APIView):
 
     @extend_schema(
         operation_id="auth_oauth_link",
+        description=CALLBACK_RULE,
+        extensions={UNSTATED_RULES: ["callback_url"]},
         request=InputSerializer,
-        responses={200: AuthorizeUrlOutputSerializer, **problems(400, 401, 404, 429, 502, 503)},
+        responses={200: AuthorizeUrlOutputSerializer, **START_PROBLEMS},
     )
     def post(self, request, provider_id):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
@@ -145,8 +173,11 @@ class OAuthExchangeApi(PublicApi):
 
     @extend_schema(
         operation_id="auth_oauth_exchange",
+        description="The code must be one a sign-in in the code mode returned, unused and"
+        " unexpired: 400 `token_invalid` otherwise.",
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(400, 429)},
+        responses={200: SignedInOutputSerializer, **problems(TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
@@ -157,12 +188,13 @@ class OAuthExchangeApi(PublicApi):
             ip_address=client_ip(request),
             user_agent=user_agent(request),
         )
-        return signed_in_response(user, session, token, status.HTTP_200_OK)
+        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
 
 
 class AccountUnlinkApi(APIView):
     @extend_schema(
-        operation_id="auth_account_unlink", responses={204: None, **problems(400, 401, 404)}
+        operation_id="auth_account_unlink",
+        responses={204: None, **problems(LastCredential, AccountNotFound)},
     )
     def delete(self, request, account_id):
         account = account_get_for_user(user=request.user, account_id=account_id)

@@ -1,6 +1,9 @@
 """Output shapes of the identity API (input serializers live with their views)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from auth_app.services import NAME_FORBIDDEN
 
 # Plain serializers with explicit fields: a ModelSerializer rebuilds its fields from
 # the model on every instantiation, which was the largest cost of a session check.
@@ -8,7 +11,8 @@ from rest_framework import serializers
 
 class UserOutputSerializer(serializers.Serializer):
     id = serializers.CharField()
-    email = serializers.EmailField()
+    # As stored: an address accepted at sign-up need not pass a stricter `format: email`.
+    email = serializers.CharField()
     email_verified = serializers.BooleanField()
     name = serializers.CharField()
     image = serializers.CharField()
@@ -65,3 +69,18 @@ class SessionInfoOutputSerializer(serializers.Serializer):
 
 class RevokedOutputSerializer(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="How many sessions ended.")
+
+
+class CsrfOutputSerializer(serializers.Serializer):
+    csrf_token = serializers.CharField(
+        help_text="Send it as `X-CSRFToken` on unsafe requests signed in by the cookie."
+    )
+
+
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": f"^[^{NAME_FORBIDDEN}]*$"})
+class UserNameField(serializers.CharField):
+    """A user's name as input: the schema states the rule that
+    auth_app.services.user_name_clean enforces (one line, no control characters)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=200, allow_blank=True, required=False, **kwargs)

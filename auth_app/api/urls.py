@@ -6,6 +6,7 @@ from . import oauth, views
 
 urlpatterns = [
     path("auth/sign-in", views.SignInApi.as_view(), name="auth-sign-in"),
+    path("auth/csrf", views.CsrfApi.as_view(), name="auth-csrf"),
     path("auth/sign-out", views.SignOutApi.as_view(), name="auth-sign-out"),
     path("auth/session", views.SessionApi.as_view(), name="auth-session"),
     path("auth/me", views.MeApi.as_view(), name="auth-me"),

@@ -1,32 +1,33 @@
 """The identity API under /api/v1/auth/: one class per operation."""
 
 from django.conf import settings
+from django.middleware.csrf import get_token, rotate_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit_app.context import clean_ip, clean_user_agent
+from audit_app.context import clean_user_agent
 from auth_app import services
-from auth_app.errors import InvalidCredentials
+from auth_app.errors import AccountDisabled, InvalidCredentials, RateLimited
 from auth_app.models import Session
 from auth_app.ratelimit import rate_limit_hit
+from sv_sdk.api.pagination import NewestFirstCursorPagination
 from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.net import client_ip
 
 from .serializers import (
+    CsrfOutputSerializer,
     MeOutputSerializer,
     RevokedOutputSerializer,
     SessionInfoOutputSerializer,
     SessionOutputSerializer,
     SignedInOutputSerializer,
+    UserNameField,
 )
 
 PASSWORD = {"max_length": 1024, "trim_whitespace": False, "style": {"input_type": "password"}}
-
-
-def client_ip(request) -> str | None:
-    return clean_ip(request.META.get("REMOTE_ADDR"))
 
 
 def user_agent(request) -> str:
@@ -45,13 +46,30 @@ def set_session_cookie(response: Response, token: str, session: Session) -> None
     )
 
 
-def signed_in_response(user, session, token, status_code) -> Response:
+def signed_in_response(request, user, session, token, status_code) -> Response:
+    """The new session: its token in the body and the session cookie, and a CSRF cookie.
+
+    A fresh CSRF token at each sign-in, as Django's login() does, so a token
+    planted before it is worthless after; the middleware sets the `csrftoken`
+    cookie, which a cookie-based front end echoes in `X-CSRFToken`.
+    """
+    rotate_token(request._request)
     body = SignedInOutputSerializer(
         {"user": user, "session": {"token": token, "expires_at": session.expires_at}}
     ).data
     response = Response(body, status=status_code)
     set_session_cookie(response, token, session)
     return response
+
+
+def session_page(view, sessions) -> Response:
+    """One cursor page of `sessions`, newest first, the caller's own marked `current`."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(sessions, view.request, view=view)
+    context = {"current_session_id": view.request.auth.pk}
+    return paginator.get_paginated_response(
+        SessionOutputSerializer(page, many=True, context=context).data
+    )
 
 
 class PublicApi(APIView):
@@ -69,7 +87,10 @@ class SignInApi(PublicApi):
     @extend_schema(
         operation_id="auth_sign_in",
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(400, 401, 403, 429)},
+        responses={
+            200: SignedInOutputSerializer,
+            **problems(400, InvalidCredentials, AccountDisabled, RateLimited),
+        },
     )
     def post(self, request):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
@@ -81,7 +102,19 @@ class SignInApi(PublicApi):
         user, session, token = services.sign_in(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )
-        return signed_in_response(user, session, token, status.HTTP_200_OK)
+        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
+
+
+class CsrfApi(PublicApi):
+    """The CSRF token for cookie-authenticated browsers, in the body and the `csrftoken` cookie."""
+
+    @extend_schema(
+        operation_id="auth_csrf",
+        responses={200: CsrfOutputSerializer},
+        description="Sets the `csrftoken` cookie too. Bearer clients need no CSRF token.",
+    )
+    def get(self, request):
+        return Response(CsrfOutputSerializer({"csrf_token": get_token(request._request)}).data)
 
 
 class SignOutApi(APIView):
@@ -109,7 +142,7 @@ class SessionApi(APIView):
 
 class MeApi(APIView):
     class InputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        name = UserNameField()
         image = serializers.URLField(max_length=2000, required=False, allow_blank=True)
 
     @extend_schema(operation_id="auth_me", responses={200: MeOutputSerializer, **problems(401)})
@@ -131,17 +164,14 @@ class MeApi(APIView):
 
 
 class SessionListApi(APIView):
+    pagination_class = NewestFirstCursorPagination
+
     @extend_schema(
         operation_id="auth_sessions",
-        responses={200: SessionOutputSerializer(many=True), **problems(401)},
+        responses={200: SessionOutputSerializer(many=True), **problems(400, 401)},
     )
     def get(self, request):
-        sessions = Session.objects.filter(user=request.user).order_by("-created_at")
-        return Response(
-            SessionOutputSerializer(
-                sessions, many=True, context={"current_session_id": request.auth.pk}
-            ).data
-        )
+        return session_page(self, Session.objects.filter(user=request.user))
 
 
 class SessionRevokeApi(APIView):

@@ -6,8 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from platform_app.flows import user_onboard
+from tests.support import PASSWORD
 
-PASSWORD = "correct horse battery staple"
 _ips = (f"198.51.100.{i}" for i in itertools.count(1))
 
 

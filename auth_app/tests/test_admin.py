@@ -14,35 +14,11 @@ from email_app.models import EmailSend
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import role_create, role_grant
 from platform_app.flows import user_onboard
+from tests.support import PASSWORD, admin_client_for, staff
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct horse battery staple"
 USERS = "/admin/auth_app/user/"
-
-
-def staff(email: str, *permissions: str, superuser: bool = False) -> User:
-    user = user_onboard(email=email, password=PASSWORD, is_staff=True, is_superuser=superuser)
-    if permissions:
-        role = role_create(name=email.partition("@")[0], permissions=permissions)
-        role_grant(user=user, role=role)
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def root():
-    return staff("root@example.com", superuser=True)
-
-
-@pytest.fixture
-def admin_client(root):
-    return client_for(root)
 
 
 @pytest.fixture
@@ -88,7 +64,7 @@ def test_creating_a_user_in_the_admin_onboards_them(admin_client, root):
 
 def test_only_a_superuser_can_create_a_superuser():
     manager = staff("manager@example.com", "users:read", "users:write")
-    client = client_for(manager)
+    client = admin_client_for(manager)
 
     assert "is_superuser" not in page_text(client.get(f"{USERS}add/"))
     response = client.post(
@@ -264,7 +240,7 @@ def test_grant_role_refuses_an_expiry_in_the_past(admin_client, ada):
 
 def test_grant_role_offers_only_roles_whose_permissions_the_granter_holds(ada):
     granter = staff("granter@example.com", "users:read", "roles:assign", "audit:read")
-    client = client_for(granter)
+    client = admin_client_for(granter)
 
     text = page_text(action(client, "grant_role", [ada]))
     assert ">auditor<" not in text  # auditor holds audit:export, which granter does not
@@ -300,7 +276,7 @@ def test_banning_ends_sessions_and_keeps_the_user_out_of_the_admin(admin_client,
 
 def test_a_banned_users_existing_admin_session_stops_working(ada):
     boss = staff("boss@example.com", superuser=True)
-    client = client_for(boss)
+    client = admin_client_for(boss)
     # Banned by a direct write that (unlike the service) leaves the session row in place.
     User.objects.filter(pk=boss.pk).update(banned_until=timezone.now() + timedelta(hours=1))
 
@@ -337,7 +313,7 @@ def test_resend_verification_queues_an_email_for_unverified_users_only(admin_cli
 
 def test_support_staff_can_revoke_sessions_but_not_grant_roles_or_edit(ada):
     support = staff("support@example.com", "users:read", "sessions:revoke")
-    client = client_for(support)
+    client = admin_client_for(support)
     session, _ = session_create(user=ada)
 
     page = page_text(client.get(change_url(ada)))
@@ -358,7 +334,7 @@ def test_support_staff_can_revoke_sessions_but_not_grant_roles_or_edit(ada):
 
 def test_staff_without_sessions_revoke_sees_no_revoke_button_and_is_refused(ada):
     reader = staff("reader@example.com", "users:read")
-    client = client_for(reader)
+    client = admin_client_for(reader)
     session, _ = session_create(user=ada)
 
     assert "Revoke" not in page_text(client.get(change_url(ada)))
@@ -369,7 +345,7 @@ def test_staff_without_sessions_revoke_sees_no_revoke_button_and_is_refused(ada)
 def test_auditor_staff_sees_the_audit_log_read_only_and_no_user_management():
     auditor = staff("auditor@example.com")
     role_grant(user=auditor, role=Role.objects.get(name="auditor"))
-    client = client_for(auditor)
+    client = admin_client_for(auditor)
 
     index = client.get("/admin/")
     assert client.get(USERS).status_code == 403

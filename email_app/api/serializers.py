@@ -39,7 +39,7 @@ class PreviewOutputSerializer(serializers.Serializer):
 
 class SendOutputSerializer(serializers.Serializer):
     id = serializers.CharField()
-    to_email = serializers.EmailField()
+    to_email = serializers.CharField()
     category = serializers.CharField()
     template = serializers.CharField(source="template.key", default=None)
     user_id = serializers.CharField(allow_null=True)

@@ -20,5 +20,10 @@ urlpatterns = [
     path("email/sends/<str:send_id>", views.EmailSendDetailApi.as_view(), name="email-send-detail"),
     path("email/send", views.EmailSendApi.as_view(), name="email-send"),
     path("email/preferences", views.EmailPreferencesApi.as_view(), name="email-preferences"),
-    path("email/unsubscribe", views.EmailUnsubscribeApi.as_view(), name="email-unsubscribe"),
+    path(
+        "email/unsubscribe/<str:token>",
+        views.EmailUnsubscribeApi.as_view(),
+        name="email-unsubscribe",
+    ),
+    path("email/unsubscribe", views.EmailUnsubscribeQueryApi.as_view()),
 ]

@@ -1,7 +1,7 @@
 """The email API under /api/v1/email/: one class per operation."""
 
 from django.template import TemplateSyntaxError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -10,11 +10,18 @@ from rest_framework.views import APIView
 
 from auth_app.models import User
 from email_app import selectors, services
-from email_app.errors import TemplateVariableMissing
+from email_app.errors import (
+    TemplateExists,
+    TemplateNotFound,
+    TemplateRenderFailed,
+    TemplateVariableMissing,
+    UnsubscribeTokenInvalid,
+)
 from email_app.models import ESSENTIAL_CATEGORIES, Category, EmailSend
 from email_app.rendering import check_syntax, render_preview, variables
-from sv_sdk.api.pagination import NewestFirstCursorPagination, PagePagination
+from sv_sdk.api.pagination import CursorPagination, NewestFirstCursorPagination, list_filters
 from sv_sdk.api.permissions import HasPermission
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.errors import ValidationFailed
 
@@ -48,6 +55,26 @@ class ContextField(serializers.DictField):
         return value
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            category: {"const": True} if category in ESSENTIAL_CATEGORIES else {"type": "boolean"}
+            for category in Category.values
+        },
+        "additionalProperties": False,
+    }
+)
+class PreferenceChoicesField(serializers.DictField):
+    """Category to subscribed; essential categories can only be `true`."""
+
+
+TEMPLATE_SYNTAX_RULE = (
+    "`subject`, `text_body` and `html_body` must be valid Django template source: a 400"
+    " naming the field otherwise."
+)
+
+
 class ReadWriteApi(APIView):
     """Reads need `read_permission`, every other method `write_permission`."""
 
@@ -59,12 +86,18 @@ class ReadWriteApi(APIView):
         return [HasPermission(self.read_permission if read else self.write_permission)()]
 
 
+class TemplatePagination(CursorPagination):
+    ordering = ("key", "locale")
+
+
 class EmailTemplateListApi(ReadWriteApi):
-    pagination_class = PagePagination
+    pagination_class = TemplatePagination
 
     class FilterSerializer(serializers.Serializer):
         key = serializers.CharField(max_length=100, required=False)
         locale = serializers.CharField(max_length=20, required=False)
+
+    filter_serializer = FilterSerializer
 
     class InputSerializer(StrictSerializer):
         key = serializers.SlugField(max_length=100)
@@ -81,17 +114,17 @@ class EmailTemplateListApi(ReadWriteApi):
         responses={200: TemplateOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        templates = selectors.template_list(**filters.validated_data)
+        templates = selectors.template_list(**list_filters(self))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(templates, request, view=self)
         return paginator.get_paginated_response(TemplateOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="email_templates_create",
+        description=TEMPLATE_SYNTAX_RULE,
+        extensions={UNSTATED_RULES: ["subject", "text_body", "html_body"]},
         request=InputSerializer,
-        responses={201: TemplateOutputSerializer, **problems(400, 401, 403, 409)},
+        responses={201: TemplateOutputSerializer, **problems(400, 401, 403, TemplateExists)},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -118,6 +151,8 @@ class EmailTemplateDetailApi(ReadWriteApi):
 
     @extend_schema(
         operation_id="email_templates_update",
+        description=TEMPLATE_SYNTAX_RULE,
+        extensions={UNSTATED_RULES: ["subject", "text_body", "html_body"]},
         request=InputSerializer,
         responses={200: TemplateOutputSerializer, **problems(400, 401, 403, 404)},
     )
@@ -144,8 +179,17 @@ class EmailTemplatePreviewApi(ReadWriteApi):
 
     @extend_schema(
         operation_id="email_templates_preview",
+        description=TEMPLATE_SYNTAX_RULE + " The context must hold every variable the"
+        " template uses (400 `template_variable_missing`), and values its filters can take"
+        " (400 `template_render_failed`).",
+        extensions={
+            UNSTATED_RULES: ["template", "template_variable_missing", "template_render_failed"]
+        },
         request=InputSerializer,
-        responses={200: PreviewOutputSerializer, **problems(400, 401, 403, 404)},
+        responses={
+            200: PreviewOutputSerializer,
+            **problems(TemplateVariableMissing, TemplateRenderFailed, 401, 403, 404),
+        },
     )
     def post(self, request, template_id):
         template = selectors.template_by_id(template_id)
@@ -184,15 +228,15 @@ class EmailSendListApi(APIView):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
 
+    filter_serializer = FilterSerializer
+
     @extend_schema(
         operation_id="email_sends_list",
         parameters=[FilterSerializer],
         responses={200: SendOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = list_filters(self)
         sends = selectors.send_list(
             status=data.get("status"),
             user_id=data.get("user"),
@@ -232,8 +276,20 @@ class EmailSendApi(APIView):
 
     @extend_schema(
         operation_id="email_send",
+        description="`user_id` must name an existing user (a 400 naming it otherwise); the"
+        " template, by key and locale, must exist (404 `template_not_found`), and the context"
+        " must hold every variable it uses (400 `template_variable_missing`) and values its"
+        " filters can take (400 `template_render_failed`).",
+        extensions={
+            UNSTATED_RULES: ["user_id", "template_variable_missing", "template_render_failed"]
+        },
         request=InputSerializer,
-        responses={202: SendOutputSerializer, **problems(400, 401, 403, 404)},
+        responses={
+            202: SendOutputSerializer,
+            **problems(
+                400, TemplateVariableMissing, TemplateRenderFailed, 401, 403, TemplateNotFound
+            ),
+        },
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -265,7 +321,7 @@ class EmailPreferencesApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(StrictSerializer):
-        preferences = serializers.DictField(
+        preferences = PreferenceChoicesField(
             child=serializers.BooleanField(),
             help_text='Category to subscribed, e.g. {"marketing": false}; others stay as they are.',
         )
@@ -305,11 +361,17 @@ class EmailPreferencesApi(APIView):
         return Response(PreferencesOutputSerializer(body).data)
 
 
+UNSUBSCRIBE_RULE = (
+    "The token must be one from an unsubscribe link we sent: 400 `token_invalid` otherwise."
+)
+
+
 class EmailUnsubscribeApi(APIView):
     """The List-Unsubscribe target: POST unsubscribes (RFC 8058), GET only checks the link.
 
     GET changes nothing because link scanners and previews fetch links by
-    themselves; a mail client's one-click unsubscribe is a POST.
+    themselves; a mail client's one-click unsubscribe is a POST. The token is a
+    path segment, which the log filter redacts (sv_sdk.logs).
     """
 
     authentication_classes = []
@@ -317,30 +379,39 @@ class EmailUnsubscribeApi(APIView):
     # RFC 8058's POST body is the form "List-Unsubscribe=One-Click"; it is never read.
     parser_classes = [FormParser]
 
-    token_parameter = OpenApiParameter("token", str, required=True)
-
-    def _token(self, request) -> str:
-        return request.query_params.get("token", "")
+    def _token(self, request, token: str) -> str:
+        return token
 
     @extend_schema(
         operation_id="email_unsubscribe_check",
-        parameters=[token_parameter],
-        responses={200: UnsubscribeOutputSerializer, **problems(400)},
+        description=UNSUBSCRIBE_RULE,
+        extensions={UNSTATED_RULES: ["token_invalid"]},
+        responses={200: UnsubscribeOutputSerializer, **problems(UnsubscribeTokenInvalid)},
     )
-    def get(self, request):
-        user, category = selectors.unsubscribe_subject(token=self._token(request))
+    def get(self, request, token: str = ""):
+        user, category = selectors.unsubscribe_subject(token=self._token(request, token))
         current = {p["category"]: p["subscribed"] for p in selectors.preferences_for_user(user)}
         body = {"category": category, "subscribed": current[category]}
         return Response(UnsubscribeOutputSerializer(body).data)
 
     @extend_schema(
         operation_id="email_unsubscribe",
-        parameters=[token_parameter],
+        description=UNSUBSCRIBE_RULE,
+        extensions={UNSTATED_RULES: ["token_invalid"]},
         request=None,
-        responses={200: UnsubscribeOutputSerializer, **problems(400)},
+        responses={200: UnsubscribeOutputSerializer, **problems(UnsubscribeTokenInvalid)},
     )
-    def post(self, request):
-        _user, category = services.email_unsubscribe(token=self._token(request))
+    def post(self, request, token: str = ""):
+        _user, category = services.email_unsubscribe(token=self._token(request, token))
         return Response(
             UnsubscribeOutputSerializer({"category": category, "subscribed": False}).data
         )
+
+
+@extend_schema(exclude=True)
+class EmailUnsubscribeQueryApi(EmailUnsubscribeApi):
+    """`email/unsubscribe?token=`, the link of emails sent before the token moved into the
+    path: kept so that they still unsubscribe. Undocumented; new mail never uses it."""
+
+    def _token(self, request, token: str) -> str:
+        return request.query_params.get("token", "")

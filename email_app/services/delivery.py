@@ -10,9 +10,11 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+from django.utils.html import escape
 from procrastinate.exceptions import AlreadyEnqueued
 
 from audit_app.services import audit_record
+from sv_sdk import metrics
 from sv_sdk.jobs import deferrer
 
 from ..models import (
@@ -59,7 +61,8 @@ def _claim(send_id: str) -> EmailSend | None:
             # Unsubscribed, bounced or complained since it was queued.
             send.status = Status.SUPPRESSED
             send.last_error = reason
-            send.save(update_fields=["status", "last_error", "updated_at"])
+            send.links = ""
+            send.save(update_fields=["status", "last_error", "links", "updated_at"])
             audit_record(
                 event_type="email.suppressed",
                 user_id=send.user_id,
@@ -100,15 +103,20 @@ def _message(send: EmailSend) -> EmailMultiAlternatives:
             f"<{unsubscribe_url(user_id=send.user_id, category=send.category)}>"
         )
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # The secret links go in here, into the message only: the row keeps the markers.
+    text_body, html_body = send.text_body, send.html_body
+    for marker, (url, _token) in send.link_values().items():
+        text_body = text_body.replace(marker, url)
+        html_body = html_body.replace(marker, escape(url))
     message = EmailMultiAlternatives(
         subject=send.subject,
-        body=send.text_body,
+        body=text_body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[send.to_email],
         headers=headers,
     )
-    if send.html_body:
-        message.attach_alternative(send.html_body, "text/html")
+    if html_body:
+        message.attach_alternative(html_body, "text/html")
     # Anymail passes metadata to the ESP, whose webhooks echo it back: the
     # event finds its send even before the provider's message id is stored.
     message.metadata = {"send_id": send.pk}
@@ -153,15 +161,12 @@ def _provider_name() -> str:
 
 def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
     status = getattr(message, "anymail_status", None)
+    send.provider = _provider_name()
     if status is not None:
-        send.provider = (status.esp_name or _provider_name()).lower()
         send.provider_message_id = status.message_id or ""
     else:
-        send.provider = _provider_name()
         send.provider_message_id = message.extra_headers["Message-ID"]
-    send.text_body = send.without_secrets(send.text_body)
-    send.html_body = send.without_secrets(send.html_body)
-    send.context.pop("_secrets", None)
+    send.links = ""
     send.sent_at = timezone.now()
     with transaction.atomic():
         # A provider event that arrived first may already have moved the status on.
@@ -176,9 +181,7 @@ def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
             sent_at=send.sent_at,
             provider=send.provider,
             provider_message_id=send.provider_message_id,
-            text_body=send.text_body,
-            html_body=send.html_body,
-            context=send.context,
+            links="",
             last_error="",
             updated_at=send.sent_at,
         )
@@ -193,6 +196,54 @@ def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
     send.last_error = ""
 
 
+def _esp_status(exc: Exception) -> int | None:
+    """The HTTP status of an ESP's refusal (boto3's for Amazon SES), if it answered."""
+    status = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    if status is None and isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status
+
+
+def _esp_reason(exc: Exception) -> str:
+    """The provider's own words for a refusal: the message field of its error answer."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # boto3 (Amazon SES)
+        error = response.get("Error", {})
+        return ": ".join(filter(None, [error.get("Code"), error.get("Message")]))
+    try:
+        body = response.json()
+    except Exception:  # no answer, or not JSON: the exception says what happened
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    # Resend and Mailgun say "message", Postmark "Message" (with its ErrorCode).
+    return str(body.get("message") or body.get("Message") or "")
+
+
+def _retry_after(exc: Exception) -> int:
+    """The seconds an ESP's Retry-After header asks for (0 when it sends none)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # boto3 (Amazon SES)
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    else:
+        headers = getattr(response, "headers", None) or {}
+    value = str(headers.get("retry-after") or headers.get("Retry-After") or "")
+    return int(value) if value.isdigit() else 0
+
+
+def _is_timeout(exc: Exception) -> bool:
+    """Whether the call may have gone through: no answer came before the timeout."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+    from requests.exceptions import ConnectTimeout, ReadTimeout
+
+    if isinstance(exc, ConnectTimeout) or isinstance(exc.__cause__, ConnectTimeoutError):
+        return False  # never connected: nothing was sent
+    return isinstance(exc, ReadTimeout | TimeoutError) or isinstance(
+        exc.__cause__, ReadTimeoutError | TimeoutError
+    )
+
+
 def _is_permanent(exc: Exception) -> bool:
     """Whether retrying cannot help: the server or ESP refused the message itself."""
     from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
@@ -200,7 +251,7 @@ def _is_permanent(exc: Exception) -> bool:
     if isinstance(exc, AnymailRecipientsRefused | AnymailInvalidAddress):
         return True
     if isinstance(exc, AnymailAPIError):
-        code = exc.status_code or 0
+        code = _esp_status(exc) or 0
         return 400 <= code < 500 and code not in (408, 429)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(500 <= code < 600 for code, _msg in exc.recipients.values())
@@ -209,14 +260,32 @@ def _is_permanent(exc: Exception) -> bool:
     return False
 
 
+def _error_text(exc: Exception) -> str:
+    status, reason = _esp_status(exc), _esp_reason(exc)
+    if reason:
+        # The ESP refused: its status and words, not anymail's dump of the request.
+        text = f"{_provider_name()} answered {status}: {reason}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if _is_timeout(exc):
+        # The doubt window (docs/email.md): it may have been accepted; the retry
+        # carries the same send id, so a duplicate is recognisable.
+        text = f"timed out, the message may have been sent: {text}"
+    return text[:2000]
+
+
 def _record_failure(send: EmailSend, exc: Exception) -> None:
-    error = f"{type(exc).__name__}: {exc}"[:2000]
+    # A server may quote the message back: no token reaches the row or the log.
+    error = send.without_secrets(_error_text(exc))
     if _is_permanent(exc) or send.attempts >= settings.SV_EMAIL_MAX_ATTEMPTS:
         logger.warning("delivery of email %s failed for good: %s", send.pk, error)
         with transaction.atomic():
             _fail(send, error=error)
         return
-    retry_in = settings.SV_EMAIL_RETRY_BASE_SECONDS * 2 ** (send.attempts - 1)
+    # An ESP that says when to come back (429 Retry-After) is not asked sooner.
+    retry_in = max(
+        settings.SV_EMAIL_RETRY_BASE_SECONDS * 2 ** (send.attempts - 1), _retry_after(exc)
+    )
     logger.warning(
         "delivery of email %s failed (attempt %s), retrying in %gs: %s",
         send.pk,
@@ -233,13 +302,15 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
         scheduled_at=send.scheduled_at,
         updated_at=timezone.now(),
     )
+    metrics.count_on_commit(metrics.EMAILS, status=Status.DEFERRED)
     raise DeliveryDeferred(send.pk, retry_in, error)
 
 
 def _fail(send: EmailSend, *, error: str) -> None:
     send.status = Status.FAILED
     send.last_error = error
-    send.save(update_fields=["status", "last_error", "updated_at"])
+    send.links = ""  # never delivered now: its links are dropped
+    send.save(update_fields=["status", "last_error", "links", "updated_at"])
     audit_record(
         event_type="email.failed",
         user_id=send.user_id,

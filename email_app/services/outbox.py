@@ -1,10 +1,10 @@
 """The outbox: queue a send (or keep it suppressed), resend one."""
 
+import json
 import logging
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
-from django.db.models import Value
-from django.db.models.functions import Lower
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_event, audit_write
@@ -13,16 +13,17 @@ from sv_sdk.db.batch import Batch
 from sv_sdk.errors import ValidationFailed
 from sv_sdk.jobs import defer_statement
 
-from ..errors import ResendImpossible
+from ..errors import ResendImpossible, TemplateReserved
 from ..models import (
     ESSENTIAL_CATEGORIES,
-    REDACTED,
+    SECURITY_TEMPLATES,
     Category,
     EmailPreference,
     EmailSend,
     EmailTemplate,
 )
-from ..rendering import render
+from ..rendering import LINK_MARKER, REDACTED, link_marker, links_misplaced, render
+from .suppression import suppression_active
 from .templates import template_get
 
 logger = logging.getLogger(__name__)
@@ -47,17 +48,20 @@ def suppression_reason(*, to_email: str, user_id: str | None, category: str) -> 
         ).exists()
     ):
         return f"unsubscribed from {category}"
-    # Served by the partial index on lower(to_email) of bounced and complained sends.
-    if (
-        EmailSend.objects.alias(address=Lower("to_email"))
-        .filter(address=Lower(Value(to_email)), status__in=[Status.BOUNCED, Status.COMPLAINED])
-        .exists()
-    ):
-        return "address hard-bounced or complained"
+    suppression = suppression_active(to_email=to_email)
+    if suppression is not None:
+        return f"address suppressed ({suppression.get_reason_display().lower()})"
     return ""
 
 
 # The outbox --------------------------------------------------------------------------------
+
+
+class SecretLink(NamedTuple):
+    """A link that carries a token: delivered, never stored in clear nor shown."""
+
+    url: str
+    token: str
 
 
 def email_queue(
@@ -68,19 +72,23 @@ def email_queue(
     context: dict,
     user: User | None = None,
     locale: str | None = None,
-    secret_keys: tuple[str, ...] = (),
+    secret_links: dict[str, SecretLink] | None = None,
     idempotency_key: str | None = None,
     actor: User | None = None,
 ) -> EmailSend:
     """Render a template into an outbox row and defer its delivery job, atomically.
 
-    Values under `secret_keys` (links carrying tokens) are delivered but not
-    kept: the stored context redacts them, and the bodies are redacted once sent.
-    Rolling back the caller's transaction removes the row and the job alike. A
-    repeated `idempotency_key` returns the first send and queues nothing.
-    Non-essential mail to an unsubscribed, bounced or complaining address is
-    recorded as `suppressed` and never delivered.
+    `secret_links` (template variable to link) are inserted after rendering, at
+    delivery, and never stored in clear (see email_build). A security template
+    (SECURITY_TEMPLATES) is queued by the account flows only, which pass no
+    `actor`: asked by someone, it raises TemplateReserved. Rolling back the
+    caller's transaction removes the row and the job alike. A repeated
+    `idempotency_key` returns the first send and queues nothing. Non-essential
+    mail to an unsubscribed, bounced or complaining address is recorded as
+    `suppressed` and never delivered.
     """
+    if actor is not None and template_key in SECURITY_TEMPLATES:
+        raise TemplateReserved()
     if category not in Category.values:
         raise ValidationFailed(errors={"category": [f"Unknown category {category!r}."]})
     if idempotency_key:
@@ -94,7 +102,7 @@ def email_queue(
         category=category,
         context=context,
         user=user,
-        secret_keys=secret_keys,
+        secret_links=secret_links,
         idempotency_key=idempotency_key,
     )
     return _send_create(send, actor=actor, metadata={"template": template.key})
@@ -107,37 +115,63 @@ def email_build(
     category: str,
     context: dict,
     user: User | None = None,
-    secret_keys: tuple[str, ...] = (),
+    secret_links: dict[str, SecretLink] | None = None,
     idempotency_key: str | None = None,
 ) -> EmailSend:
-    """An unsaved outbox row: the template rendered, the secrets left out of the stored context.
+    """An unsaved outbox row: the template rendered with a marker for each secret link.
 
-    Raises TemplateVariableMissing before anything is written.
+    The links themselves go, encrypted, into `links`, for delivery to put in
+    place of the markers. A marker the template moved out of place (see
+    rendering.links_misplaced; template_update refuses such templates) becomes
+    [redacted] instead. Raises TemplateVariableMissing or TemplateTooLarge
+    before anything is written.
     """
-    subject, text_body, html_body = render(
-        subject=template.subject,
-        text_body=template.text_body,
-        html_body=template.html_body,
-        context=context,
+    links = secret_links or {}
+    undeclared = set(links) - set(SECURITY_TEMPLATES.get(template.key, ()))
+    if undeclared:
+        raise ValueError(f"template {template.key!r} takes no secret link {sorted(undeclared)}")
+    markers = {name: link_marker() for name in links}
+    rendered = dict(
+        zip(
+            ("subject", "text_body", "html_body"),
+            render(
+                subject=template.subject,
+                text_body=template.text_body,
+                html_body=template.html_body,
+                context={**context, **markers},
+            ),
+            strict=True,
+        )
     )
+    misplaced = links_misplaced(
+        markers.values(),
+        subject=rendered["subject"],
+        text=rendered["text_body"],
+        html=rendered["html_body"],
+    )
+    for part, part_markers in misplaced.items():
+        logger.warning("template %s puts a secret link out of place in its %s", template, part)
+        for marker in part_markers:
+            rendered[part] = rendered[part].replace(marker, REDACTED)
     if user is None and category not in ESSENTIAL_CATEGORIES:
         # Preferences and the unsubscribe link belong to a user: find the address's owner.
         user = User.objects.with_email(to_email).first()
-    stored_context = {k: (REDACTED if k in secret_keys else v) for k, v in context.items()}
-    return EmailSend(
+    send = EmailSend(
         template=template,
         user=user,
         to_email=to_email,
         category=category,
-        subject=subject,
-        text_body=text_body,
-        html_body=html_body,
-        context={
-            **stored_context,
-            "_secrets": [context[k] for k in secret_keys if k in context],
-        },
+        context={**context, **dict.fromkeys(links, REDACTED)},
+        links=json.dumps({markers[name]: list(link) for name, link in links.items()})
+        if links
+        else "",
         idempotency_key=idempotency_key,
     )
+    # By value too: a caller that also put a token elsewhere in the context leaks nothing.
+    for part, value in rendered.items():
+        setattr(send, part, send.without_secrets(value))
+    send.context = json.loads(send.without_secrets(json.dumps(send.context)))
+    return send
 
 
 def email_enqueue(batch: Batch, send: EmailSend, *, actor: User | None, metadata: dict) -> AuditLog:
@@ -193,9 +227,16 @@ def _send_create(send: EmailSend, *, actor: User | None, metadata: dict) -> Emai
 
 
 def email_resend(*, send: EmailSend, actor: User | None = None) -> EmailSend:
-    """Queue a new send with the same rendered content, to the same address."""
-    if REDACTED in send.text_body or REDACTED in send.html_body:
-        # A delivered token link is redacted: resending would carry a dead link.
+    """Queue a new send with the same rendered content, to the same address.
+
+    Not for security mail, nor for an email that carried a secret link: its
+    token is not kept, and a second copy of a live one must not exist.
+    """
+    if actor is not None and send.template_id and send.template.key in SECURITY_TEMPLATES:
+        raise TemplateReserved()
+    if any(
+        LINK_MARKER.search(body) or REDACTED in body for body in (send.text_body, send.html_body)
+    ):
         raise ResendImpossible()
     copy = EmailSend(
         template_id=send.template_id,

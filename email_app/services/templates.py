@@ -12,12 +12,20 @@ from auth_app.models import User
 from sv_sdk.db.batch import Batch
 from sv_sdk.errors import ValidationFailed
 
-from ..errors import TemplateExists, TemplateNotFound
+from ..errors import TemplateExists, TemplateNotFound, TemplateRenderFailed, TemplateReserved
 from ..models import (
+    SECURITY_TEMPLATES,
     EmailSend,
     EmailTemplate,
 )
-from ..rendering import check_syntax
+from ..rendering import (
+    check_syntax,
+    link_marker,
+    links_damaged,
+    links_misplaced,
+    render_preview,
+    variables,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +63,56 @@ def template_choose(
     raise TemplateNotFound(f"no active email template {key!r}")
 
 
-def _check_template_sources(sources: dict) -> None:
+def template_editable(*, key: str, actor: User | None) -> None:
+    """Raise TemplateReserved unless `actor` may create or change templates with `key`.
+
+    Security templates (SECURITY_TEMPLATES, any locale) are for superusers; no
+    actor means a migration or a command, which may.
+    """
+    if actor is not None and not actor.is_superuser and key in SECURITY_TEMPLATES:
+        raise TemplateReserved()
+
+
+def template_sources_check(*, key: str, sources: dict) -> None:
+    """Raise ValidationFailed unless the subject and bodies in `sources` can be saved.
+
+    Checks the syntax, then renders once with a sample context: a template too
+    large, or one that moves a secret link out of place, is refused now rather
+    than at send time.
+    """
     errors = {}
     for field in _TEMPLATE_SOURCES:
-        if field in sources:
-            try:
-                check_syntax(sources[field] or "")
-            except TemplateSyntaxError as exc:
-                errors[field] = [f"Template syntax error: {exc}"]
+        try:
+            check_syntax(sources[field] or "")
+        except TemplateSyntaxError as exc:
+            errors[field] = [f"Template syntax error: {exc}"]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    names = variables(*(sources[field] for field in _TEMPLATE_SOURCES))
+    markers = {name: link_marker() for name in SECURITY_TEMPLATES.get(key, ())}
+    try:
+        (subject, text, html), _missing = render_preview(
+            **{field: sources[field] or "" for field in _TEMPLATE_SOURCES},
+            context={**{name: f"[{name}]" for name in names}, **markers},
+        )
+    except TemplateRenderFailed:
+        if markers:
+            raise  # a security template must render, or its links cannot be checked
+        return  # the sample values are strings; the real context may fit
+    by_marker = {marker: name for name, marker in markers.items()}
+    for field, misplaced in links_misplaced(
+        markers.values(), subject=subject, text=text, html=html
+    ).items():
+        errors[field] = [
+            f"The secret link {{{{ {by_marker[m]} }}}} may stand only alone: as a whole "
+            'href value (href="...") or a word of its own in the text, never in the subject.'
+            for m in sorted(misplaced)
+        ]
+    for marker in sorted(links_damaged(markers.values(), subject, text, html)):
+        errors.setdefault("template", []).append(
+            f"The secret link {{{{ {by_marker[marker]} }}}} must be used as it is: "
+            "a filter cannot change it."
+        )
     if errors:
         raise ValidationFailed(errors=errors)
 
@@ -79,6 +129,7 @@ def template_create(
     actor: User | None = None,
 ) -> EmailTemplate:
     """Create a template (version 1); raise TemplateExists for a taken key and locale."""
+    template_editable(key=key, actor=actor)
     fields = {
         "subject": subject,
         "text_body": text_body,
@@ -86,7 +137,7 @@ def template_create(
         "description": description,
         "is_active": is_active,
     }
-    _check_template_sources(fields)
+    template_sources_check(key=key, sources=fields)
     template = EmailTemplate(key=key, locale=locale, **fields)
     with transaction.atomic():
         try:
@@ -104,10 +155,15 @@ def template_update(
     *, template: EmailTemplate, actor: User | None = None, **changes
 ) -> EmailTemplate:
     """Change a template's content; every real change bumps its version and is audited."""
+    template_editable(key=template.key, actor=actor)
     unknown = set(changes) - set(TEMPLATE_FIELDS)
     if unknown:
         raise ValidationFailed(errors={f: ["This field cannot be changed."] for f in unknown})
-    _check_template_sources(changes)
+    if set(changes) & set(_TEMPLATE_SOURCES):
+        template_sources_check(
+            key=template.key,
+            sources={f: changes.get(f, getattr(template, f)) for f in _TEMPLATE_SOURCES},
+        )
     with transaction.atomic():
         # The lock makes concurrent edits bump the version one after the other.
         locked = EmailTemplate.objects.select_for_update().get(pk=template.pk)

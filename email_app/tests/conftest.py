@@ -1,15 +1,12 @@
-"""Fixtures of the email tests: a real SMTP server, API clients holding given permissions."""
+"""Fixtures of the email tests: a real SMTP server, users holding given permissions."""
 
 import importlib
 
 import pytest
 from django.apps import apps
-from rest_framework.test import APIClient
 
-from permissions_app.models import Role
-from permissions_app.services import role_grant
-from platform_app.flows import user_onboard
 from reliability.mail import SmtpServer
+from tests import support
 
 
 @pytest.fixture
@@ -40,23 +37,7 @@ def _test_email_template(request):
     module.create_template(apps, None)
 
 
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 @pytest.fixture
 def user_with():
-    """user_with("email:read", ...) -> an onboarded user holding those permissions."""
-    counter = iter(range(1_000_000))
-
-    def make(*permissions: str):
-        n = next(counter)
-        user = user_onboard(email=f"holder{n}@example.com", name=f"Holder {n}")
-        if permissions:
-            role = Role.objects.create(name=f"test-role-{n}", permissions=list(permissions))
-            role_grant(user=user, role=role)
-        return user
-
-    return make
+    """tests.support.user_with, for the tests that take it as a fixture."""
+    return support.user_with

@@ -4,16 +4,11 @@ import pytest
 
 from audit_app.models import AuditLog
 from email_app import services
-from email_app.models import EmailSend, EmailTemplate
+from email_app.models import EmailSend, EmailSuppression, EmailTemplate
+from email_app.tests.factories import EmailSendFactory
 from platform_app.flows import user_onboard
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(user_onboard(email="root@example.com", is_superuser=True))
-    return client
 
 
 def test_the_template_page_previews_the_rendered_email(admin_client):
@@ -23,8 +18,8 @@ def test_the_template_page_previews_the_rendered_email(admin_client):
 
     assert page.status_code == 200
     html = page.content.decode()
-    assert "expires_hours, user_name, verify_url" in html
-    assert "Hello [user_name]," in html  # the text body, rendered with placeholders
+    assert "expires_hours, verify_url" in html
+    assert "expires in [expires_hours] hours" in html  # the text body, with placeholders
     assert "srcdoc=" in html
 
 
@@ -61,12 +56,7 @@ def test_a_template_with_broken_syntax_is_not_saved_from_the_admin(admin_client)
 
 
 def test_the_resend_action_queues_a_copy_of_each_selected_email(admin_client):
-    send = services.email_queue(
-        to_email="again@example.com",
-        category="product",
-        template_key="welcome",
-        context={"user_name": "Again"},
-    )
+    send = EmailSendFactory(to_email="again@example.com")
     EmailSend.objects.filter(pk=send.pk).update(status=EmailSend.Status.FAILED)
 
     response = admin_client.post(
@@ -87,7 +77,8 @@ def test_a_send_page_is_read_only_and_hides_the_live_token(admin_client):
     assert page.status_code == 200
     html = page.content.decode()
     assert "[redacted]" in html
-    assert send.context["_secrets"][0] not in html
+    ((_url, token),) = send.link_values().values()
+    assert token not in html
     assert 'name="_save"' not in html
 
 
@@ -127,3 +118,64 @@ def test_the_live_preview_needs_email_read(client):
     role_grant(user=clerk, role=Role.objects.get(pk=role.pk))
     clerk.refresh_from_db()
     assert client.post(LIVE_PREVIEW, {"subject": "x"}).status_code == 200
+
+
+def test_the_suppression_list_shows_the_providers_reason_and_lifts_through_the_service(
+    admin_client, settings
+):
+    send = services.email_queue(
+        to_email="gone@example.com",
+        category="product",
+        template_key="welcome",
+        context={"user_name": "G"},
+    )
+    services.email_webhook_record(
+        provider="postmark",
+        event_id="pm-bounce-1",
+        event_type="bounced",
+        payload={"RecordType": "Bounce", "Type": "HardBounce"},
+        send_id=send.pk,
+        reason="smtp;550 5.1.1 The email account does not exist",
+    )
+    row = EmailSuppression.objects.get()
+
+    listing = admin_client.get("/admin/email_app/emailsuppression/")
+    events = admin_client.get("/admin/email_app/emailwebhook/")
+    response = admin_client.post(
+        "/admin/email_app/emailsuppression/",
+        {"action": "lift", "_selected_action": [row.pk]},
+        follow=True,
+    )
+
+    assert "550 5.1.1 The email account does not exist" in listing.content.decode()
+    assert "550 5.1.1 The email account does not exist" in events.content.decode()
+    assert "Lifted 1 suppression(s)" in response.content.decode()
+    row.refresh_from_db()
+    assert row.lifted_at is not None
+    assert AuditLog.objects.filter(event_type="email.suppression_lifted", target_id=row.pk).exists()
+    assert services.suppression_active(to_email="gone@example.com") is None
+
+
+def test_staff_who_may_only_read_email_cannot_lift_a_suppression(client, user_with):
+    reader = user_with("email:read")
+    reader.is_staff = True
+    reader.save(update_fields=["is_staff"])
+    send = services.email_queue(
+        to_email="gone@example.com",
+        category="product",
+        template_key="welcome",
+        context={"user_name": "G"},
+    )
+    row = services.email_suppress(send=send, reason="complaint", provider="resend")
+    client.force_login(reader)
+
+    listing = client.get("/admin/email_app/emailsuppression/")
+    response = client.post(
+        "/admin/email_app/emailsuppression/", {"action": "lift", "_selected_action": [row.pk]}
+    )
+
+    assert listing.status_code == 200
+    assert "Lift the selected" not in listing.content.decode()
+    assert response.status_code in (200, 302)
+    row.refresh_from_db()
+    assert row.lifted_at is None

@@ -13,6 +13,7 @@ from audit_app.models import AuditLog
 from email_app import services
 from email_app.errors import ResendImpossible, TemplateExists, TemplateVariableMissing
 from email_app.models import EmailPreference, EmailSend, EmailTemplate
+from email_app.tests.factories import EmailSendFactory
 from platform_app.flows import user_onboard
 from sv_sdk.errors import ValidationFailed
 
@@ -23,16 +24,6 @@ def jobs_for(send_id: str) -> int:
             "SELECT count(*) FROM procrastinate_jobs WHERE args->>'send_id' = %s", [send_id]
         )
         return cursor.fetchone()[0]
-
-
-def queue(**overrides) -> EmailSend:
-    fields = {
-        "to_email": "reader@example.com",
-        "category": "product",
-        "template_key": "welcome",
-        "context": {"user_name": "Reader"},
-    }
-    return services.email_queue(**{**fields, **overrides})
 
 
 @pytest.mark.django_db
@@ -77,12 +68,12 @@ class TestQueue:
     def test_a_missing_variable_queues_nothing(self):
         before = EmailSend.objects.count()
         with pytest.raises(TemplateVariableMissing):
-            queue(context={})
+            EmailSendFactory(context={})
         assert EmailSend.objects.count() == before
 
     def test_a_repeated_idempotency_key_returns_the_first_send_and_queues_one_job(self):
-        first = queue(idempotency_key="order-42-shipped")
-        again = queue(idempotency_key="order-42-shipped", to_email="other@example.com")
+        first = EmailSendFactory(idempotency_key="order-42-shipped")
+        again = EmailSendFactory(idempotency_key="order-42-shipped", to_email="other@example.com")
 
         assert again.pk == first.pk
         assert EmailSend.objects.filter(idempotency_key="order-42-shipped").count() == 1
@@ -90,7 +81,7 @@ class TestQueue:
 
     def test_a_rolled_back_transaction_leaves_no_send_and_no_job(self):
         with pytest.raises(RuntimeError), transaction.atomic():
-            send = queue()
+            send = EmailSendFactory()
             raise RuntimeError("the caller's work failed")
         assert not EmailSend.objects.filter(pk=send.pk).exists()
         assert jobs_for(send.pk) == 0
@@ -99,8 +90,8 @@ class TestQueue:
         user = user_onboard(email="quiet@example.com")
         services.preference_set(user=user, category="product", subscribed=False)
 
-        product = queue(to_email="quiet@example.com")
-        account = queue(to_email="quiet@example.com", category="account", user=user)
+        product = EmailSendFactory(to_email="quiet@example.com")
+        account = EmailSendFactory(to_email="quiet@example.com", category="account", user=user)
 
         assert product.status == EmailSend.Status.SUPPRESSED
         assert product.user_id == user.pk  # found by address, for the unsubscribe link
@@ -109,17 +100,17 @@ class TestQueue:
         assert jobs_for(account.pk) == 1
 
     def test_an_address_that_bounced_gets_no_more_non_essential_mail_in_any_letter_case(self):
-        bounced = queue(to_email="Gone@Example.com")
-        EmailSend.objects.filter(pk=bounced.pk).update(status=EmailSend.Status.BOUNCED)
+        bounced = EmailSendFactory(to_email="Gone@Example.com")
+        services.email_suppress(send=bounced, reason="hard_bounce", provider="postmark")
 
-        assert queue(to_email="gone@example.com").status == EmailSend.Status.SUPPRESSED
+        assert EmailSendFactory(to_email="gone@example.com").status == EmailSend.Status.SUPPRESSED
         assert (
-            queue(to_email="gone@example.com", category="security").status
+            EmailSendFactory(to_email="gone@example.com", category="security").status
             == EmailSend.Status.QUEUED
         )
 
     def test_resending_copies_the_content_into_a_new_queued_send(self):
-        original = queue()
+        original = EmailSendFactory()
         copy = services.email_resend(send=original)
 
         assert copy.pk != original.pk
@@ -131,7 +122,7 @@ class TestQueue:
         assert jobs_for(copy.pk) == 1
 
     def test_a_delivered_email_whose_link_was_redacted_cannot_be_resent(self):
-        send = queue()
+        send = EmailSendFactory()
         EmailSend.objects.filter(pk=send.pk).update(text_body="Open [redacted]")
         send.refresh_from_db()
         with pytest.raises(ResendImpossible):
@@ -147,7 +138,7 @@ def test_twenty_racing_calls_with_one_idempotency_key_queue_one_email():
         try:
             barrier.wait()
             with transaction.atomic(durable=True):
-                results.append(queue(idempotency_key="racing-key").pk)
+                results.append(EmailSendFactory(idempotency_key="racing-key").pk)
         except Exception as exc:
             results.append(repr(exc))
         finally:
@@ -182,8 +173,8 @@ class TestPreferences:
 @pytest.mark.django_db
 def test_a_send_stuck_in_sending_past_the_timeout_is_queued_again_once(settings):
     settings.SV_EMAIL_SENDING_TIMEOUT = 60
-    stuck = queue()
-    fresh = queue(to_email="fresh@example.com")
+    stuck = EmailSendFactory()
+    fresh = EmailSendFactory(to_email="fresh@example.com")
     now = timezone.now()
     EmailSend.objects.filter(pk=stuck.pk).update(
         status=EmailSend.Status.SENDING, claimed_at=now - timedelta(minutes=5), attempts=1
@@ -201,7 +192,7 @@ def test_a_send_stuck_in_sending_past_the_timeout_is_queued_again_once(settings)
 @pytest.mark.django_db
 def test_a_send_that_crashed_its_worker_on_every_attempt_ends_failed_not_looping(settings):
     settings.SV_EMAIL_SENDING_TIMEOUT = 60
-    send = queue()
+    send = EmailSendFactory()
     EmailSend.objects.filter(pk=send.pk).update(
         status=EmailSend.Status.SENDING,
         claimed_at=timezone.now() - timedelta(minutes=5),

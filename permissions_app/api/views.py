@@ -4,18 +4,21 @@ One class per path; each operation (method) has its own nested serializers
 and names the permission it needs in `required_permissions`.
 """
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.models import User
 from permissions_app import selectors, services
+from permissions_app.catalogue import grantable
+from permissions_app.errors import RoleInUse, RoleNameTaken, SystemRole, UnknownPermission
 from permissions_app.models import Role
 from sv_sdk.api.pagination import CursorPagination
 from sv_sdk.api.permissions import MethodPermission
+from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 
 from .serializers import (
@@ -24,8 +27,17 @@ from .serializers import (
 )
 
 
+@extend_schema_field({"type": "string", "enum": grantable()})
+class PermissionField(serializers.CharField):
+    """A catalogue permission or wildcard (400 `unknown_permission` for anything else)."""
+
+
 class RolePagination(CursorPagination):
     ordering = "name"
+
+
+class AssignmentPagination(CursorPagination):
+    ordering = "role_name"
 
 
 class RoleCollectionApi(APIView):
@@ -34,10 +46,10 @@ class RoleCollectionApi(APIView):
     required_permissions = {"GET": "roles:read", "POST": "roles:write"}
 
     class CreateInputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100)
+        name = serializers.SlugField(max_length=100)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         permissions = serializers.ListField(
-            child=serializers.CharField(max_length=100),
+            child=PermissionField(max_length=100),
             max_length=100,
             required=False,
             default=list,
@@ -55,7 +67,10 @@ class RoleCollectionApi(APIView):
     @extend_schema(
         operation_id="roles_create",
         request=CreateInputSerializer,
-        responses={201: RoleOutputSerializer, **problems(400, 401, 403, 409)},
+        responses={
+            201: RoleOutputSerializer,
+            **problems(UnknownPermission, 401, 403, RoleNameTaken),
+        },
     )
     def post(self, request):
         data = self.CreateInputSerializer(data=request.data)
@@ -69,10 +84,10 @@ class RoleDetailApi(APIView):
     required_permissions = {"GET": "roles:read", "PATCH": "roles:write", "DELETE": "roles:write"}
 
     class UpdateInputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100, required=False)
+        name = serializers.SlugField(max_length=100, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
         permissions = serializers.ListField(
-            child=serializers.CharField(max_length=100), max_length=100, required=False
+            child=PermissionField(max_length=100), max_length=100, required=False
         )
 
     class DeleteQuerySerializer(serializers.Serializer):
@@ -87,7 +102,10 @@ class RoleDetailApi(APIView):
     @extend_schema(
         operation_id="roles_update",
         request=UpdateInputSerializer,
-        responses={200: RoleOutputSerializer, **problems(400, 401, 403, 404, 409)},
+        responses={
+            200: RoleOutputSerializer,
+            **problems(UnknownPermission, 401, 403, 404, RoleNameTaken, SystemRole),
+        },
     )
     def patch(self, request, role_id):
         role = get_object_or_404(Role, pk=role_id)
@@ -103,7 +121,7 @@ class RoleDetailApi(APIView):
                 "force", bool, description="Also revoke the role from everyone who holds it."
             )
         ],
-        responses={204: None, **problems(400, 401, 403, 404, 409)},
+        responses={204: None, **problems(400, 401, 403, 404, RoleInUse, SystemRole)},
     )
     def delete(self, request, role_id):
         role = get_object_or_404(Role, pk=role_id)
@@ -114,6 +132,7 @@ class RoleDetailApi(APIView):
 
 
 class UserRoleCollectionApi(APIView):
+    pagination_class = AssignmentPagination
     permission_classes = [MethodPermission]
     required_permissions = {"GET": "roles:read", "POST": "roles:assign"}
 
@@ -123,15 +142,22 @@ class UserRoleCollectionApi(APIView):
 
     @extend_schema(
         operation_id="user_roles_list",
-        responses={200: AssignmentOutputSerializer(many=True), **problems(401, 403, 404)},
+        responses={200: AssignmentOutputSerializer(many=True), **problems(400, 401, 403, 404)},
     )
     def get(self, request, user_id):
         user = get_object_or_404(User, pk=user_id)
-        assignments = selectors.user_assignments(user_id=user.pk)
-        return Response(AssignmentOutputSerializer(assignments, many=True).data)
+        assignments = selectors.user_assignments(user_id=user.pk).annotate(
+            role_name=F("role__name")
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(assignments, request, view=self)
+        return paginator.get_paginated_response(AssignmentOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="user_roles_grant",
+        description="`role` must name an existing role, by id or name, and `expires_at` must"
+        " be in the future: a 400 naming the field otherwise.",
+        extensions={UNSTATED_RULES: ["role", "expires_at"]},
         request=GrantInputSerializer,
         responses={
             201: AssignmentOutputSerializer,

@@ -3,26 +3,17 @@
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from audit_app.models import AuditLog
-from auth_app.models import User
+from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.backends import catalogue_permission
 from permissions_app.models import PermissionCache, Role, UserRole
-
-from .conftest import user_with
-from .factories import RoleFactory, UserFactory
+from permissions_app.tests.factories import RoleFactory
+from tests.support import admin_client_for, user_with
 
 pytestmark = pytest.mark.django_db
-
-
-def admin_client(*permissions: str, superuser: bool = False) -> tuple[Client, User]:
-    user = user_with(*permissions, is_staff=True, is_superuser=superuser)
-    client = Client()
-    client.force_login(user)
-    return client, user
 
 
 def test_admin_permissions_map_to_catalogue_permissions():
@@ -49,7 +40,8 @@ def test_has_perm_follows_roles():
 
 
 def test_a_staff_auditor_sees_audit_logs_and_nothing_else():
-    client, auditor = admin_client()
+    auditor = user_with(is_staff=True)
+    client = admin_client_for(auditor)
     services.role_grant(user=auditor, role=Role.objects.get(name="auditor"))
     role = RoleFactory()
 
@@ -64,7 +56,7 @@ def test_a_staff_auditor_sees_audit_logs_and_nothing_else():
 
 
 def test_without_roles_write_a_role_can_be_seen_but_not_edited():
-    client, _ = admin_client("roles:read")
+    client = admin_client_for(user_with("roles:read", is_staff=True))
     role = RoleFactory(permissions=["users:read"])
     url = f"/admin/permissions_app/role/{role.pk}/change/"
 
@@ -75,8 +67,8 @@ def test_without_roles_write_a_role_can_be_seen_but_not_edited():
     assert Role.objects.get(pk=role.pk).permissions == ["users:read"]
 
 
-def test_editing_a_role_in_the_admin_is_audited_and_updates_holders():
-    client, _ = admin_client(superuser=True)
+def test_editing_a_role_in_the_admin_is_audited_and_updates_holders(admin_client):
+    client = admin_client
     holder = UserFactory()
     role = RoleFactory(permissions=["users:read"])
     services.role_grant(user=holder, role=role)
@@ -91,8 +83,8 @@ def test_editing_a_role_in_the_admin_is_audited_and_updates_holders():
     assert AuditLog.objects.filter(event_type="role.updated", target_id=role.pk).exists()
 
 
-def test_the_role_form_offers_the_catalogue_as_checkboxes():
-    client, _ = admin_client(superuser=True)
+def test_the_role_form_offers_the_catalogue_as_checkboxes(admin_client):
+    client = admin_client
     page = client.get("/admin/permissions_app/role/add/").content.decode()
     assert 'type="checkbox" name="permissions" value="audit:read"' in page
     assert 'value="users:*"' in page
@@ -106,8 +98,8 @@ def test_the_role_form_offers_the_catalogue_as_checkboxes():
     assert AuditLog.objects.filter(event_type="role.created").exists()
 
 
-def test_granting_on_the_user_page_goes_through_role_grant():
-    client, actor = admin_client(superuser=True)
+def test_granting_on_the_user_page_goes_through_role_grant(admin_client, root):
+    client, actor = admin_client, root
     user = UserFactory()
     auditor = Role.objects.get(name="auditor")
     existing = UserRole.objects.get(user=user)
@@ -150,8 +142,8 @@ def test_granting_on_the_user_page_goes_through_role_grant():
     assert AuditLog.objects.filter(event_type="role.revoked", actor_id=actor.pk).exists()
 
 
-def test_the_permission_cache_is_read_only_in_the_admin():
-    client, _ = admin_client(superuser=True)
+def test_the_permission_cache_is_read_only_in_the_admin(admin_client):
+    client = admin_client
     user = UserFactory()
     assert client.get("/admin/permissions_app/permissioncache/").status_code == 200
     change = client.post(

@@ -9,10 +9,11 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit_app.models import AuditLog
+from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.models import PermissionCache, Role, UserRole
-
-from .factories import RoleFactory, UserFactory
+from permissions_app.tests.factories import RoleFactory
+from tests.support import Terminal
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +22,6 @@ def run(*args) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
 
 
 def test_create_role_creates_an_audited_role():

@@ -9,13 +9,13 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from auth_app.models import User
+from auth_app.tests.factories import UserFactory
 from permissions_app import selectors, services
 from permissions_app.catalogue import DEFAULT_USER_ROLE
 from permissions_app.errors import AssignmentNotFound
 from permissions_app.models import PermissionCache, Role
+from permissions_app.tests.factories import RoleFactory
 from platform_app.flows import user_onboard
-
-from .factories import RoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from permissions_app.decorators import permission_required
-
-from .conftest import user_with
+from tests.support import user_with
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audit_app.models import AuditLog
 from auth_app.models import User
+from auth_app.tests.factories import UserFactory
 from permissions_app import selectors, services
 from permissions_app.errors import (
     AssignmentNotFound,
@@ -17,10 +18,9 @@ from permissions_app.errors import (
     UnknownPermission,
 )
 from permissions_app.models import PermissionCache, Role, UserRole
+from permissions_app.tests.factories import RoleFactory
 from sv_sdk.errors import ValidationFailed
-
-from .conftest import user_with
-from .factories import RoleFactory, UserFactory
+from tests.support import user_with
 
 pytestmark = pytest.mark.django_db
 

@@ -4,16 +4,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.http import HttpResponseRedirect
+from django.middleware.csrf import rotate_token
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
 from auth_app.accounts import oauth_sign_in_failed, oauth_state_consume
 from auth_app.api.oauth import COOKIE_PATH
-from auth_app.api.views import PublicApi, client_ip, set_session_cookie, user_agent
-from auth_app.errors import OAuthFailed, RateLimited
+from auth_app.api.views import PublicApi, set_session_cookie, user_agent
+from auth_app.errors import OAuthFailed, RateLimited, UnknownProvider
 from auth_app.oauth import identity_fetch, provider_get
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows
 from sv_sdk.api.serializers import problems
+from sv_sdk.net import client_ip
 
 
 def with_params(url: str, **params) -> str:
@@ -33,7 +35,7 @@ class OAuthCallbackApi(PublicApi):
             OpenApiParameter("state", str),
             OpenApiParameter("error", str),
         ],
-        responses={302: None, **problems(404)},
+        responses={302: None, **problems(UnknownProvider)},
     )
     def get(self, request, provider_id):
         provider = provider_get(provider_id)
@@ -84,5 +86,7 @@ class OAuthCallbackApi(PublicApi):
         else:
             response = HttpResponseRedirect(callback_url)
             set_session_cookie(response, token, session)
+            # A fresh CSRF token at each sign-in, as the password sign-in does.
+            rotate_token(request._request)
         response.delete_cookie(settings.SV_OAUTH_COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")
         return response

@@ -6,27 +6,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.api.serializers import RevokedOutputSerializer, SessionOutputSerializer
+from auth_app.api.views import session_page
 from auth_app.models import Session, User
 from auth_app.services import sessions_revoke_for_user
+from sv_sdk.api.pagination import NewestFirstCursorPagination
 from sv_sdk.api.permissions import HasPermission
 from sv_sdk.api.serializers import problems
 
 
 class UserSessionListApi(APIView):
+    pagination_class = NewestFirstCursorPagination
     permission_classes = [HasPermission("sessions:read")]
 
     @extend_schema(
         operation_id="user_sessions",
-        responses={200: SessionOutputSerializer(many=True), **problems(401, 403, 404)},
+        responses={200: SessionOutputSerializer(many=True), **problems(400, 401, 403, 404)},
     )
     def get(self, request, user_id):
         user = get_object_or_404(User, pk=user_id)
-        sessions = Session.objects.filter(user=user).order_by("-created_at")
-        return Response(
-            SessionOutputSerializer(
-                sessions, many=True, context={"current_session_id": request.auth.pk}
-            ).data
-        )
+        return session_page(self, Session.objects.filter(user=user))
 
 
 class UserSessionRevokeApi(APIView):

@@ -5,11 +5,13 @@ and names the permission it needs in `required_permissions`.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auth_app.api.serializers import UserNameField
+from auth_app.errors import EmailTaken
 from auth_app.models import User
 from permissions_app.api.serializers import RoleRefSerializer
 from permissions_app.selectors import (
@@ -18,12 +20,15 @@ from permissions_app.selectors import (
     users_with_roles_window,
 )
 from platform_app import flows
-from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource
+from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource, list_filters
 from sv_sdk.api.permissions import MethodPermission
-from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
+from sv_sdk.api.serializers import StrictSerializer, problems, utc_json
 
 
 class ManagedUserOutputSerializer(serializers.ModelSerializer):
+    # As stored: an address accepted at sign-up need not pass a stricter `format: email`.
+    email = serializers.CharField()
     roles = serializers.SerializerMethodField()
 
     class Meta:
@@ -36,7 +41,8 @@ class ManagedUserOutputSerializer(serializers.ModelSerializer):
         # `role_list` comes from users_with_roles(), in the same query as the user, as
         # JSON objects already shaped like RoleRefSerializer's output; a serializer per
         # user would only copy them (and cost a fresh set of fields each time).
-        return getattr(user, "role_list", None) or []
+        # PostgreSQL writes their `expires_at` with "+00:00"; the API writes "Z".
+        return utc_json(getattr(user, "role_list", None) or [])
 
 
 class UserPagination(NewestFirstCursorPagination):
@@ -56,29 +62,27 @@ class UserCollectionApi(APIView):
     required_permissions = {"GET": "users:read", "POST": "users:write"}
 
     class ListQuerySerializer(serializers.Serializer):
-        role = serializers.SlugField(max_length=100, required=False)
+        role = serializers.SlugField(
+            max_length=100, required=False, help_text="Only users who hold this role (by name)."
+        )
+
+    filter_serializer = ListQuerySerializer
 
     class CreateInputSerializer(StrictSerializer):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(
             max_length=1024, required=False, trim_whitespace=False, style={"input_type": "password"}
         )
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        name = UserNameField(default="")
         is_staff = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
         operation_id="users_list",
-        parameters=[
-            OpenApiParameter("role", str, description="Only users who hold this role (by name)."),
-        ],
+        parameters=[ListQuerySerializer],
         responses={200: ManagedUserOutputSerializer(many=True), **problems(400, 401, 403)},
     )
     def get(self, request):
-        role = None
-        if "role" in request.query_params:  # nothing else to check without it
-            query = self.ListQuerySerializer(data=request.query_params)
-            query.is_valid(raise_exception=True)
-            role = query.validated_data.get("role")
+        role = list_filters(self).get("role")
         paginator = self.pagination_class()
         # DRF's cursor logic over rows already shaped as ManagedUserOutputSerializer
         # would render them (see users_with_roles_window): on this busy read a
@@ -93,8 +97,10 @@ class UserCollectionApi(APIView):
 
     @extend_schema(
         operation_id="users_create",
+        description=PASSWORD_RULES,
+        extensions={UNSTATED_RULES: ["password"]},
         request=CreateInputSerializer,
-        responses={201: ManagedUserOutputSerializer, **problems(400, 401, 403, 409)},
+        responses={201: ManagedUserOutputSerializer, **problems(400, 401, 403, EmailTaken)},
     )
     def post(self, request):
         data = self.CreateInputSerializer(data=request.data)
@@ -110,7 +116,7 @@ class UserDetailApi(APIView):
     required_permissions = {"GET": "users:read", "PATCH": "users:write", "DELETE": "users:delete"}
 
     class UpdateInputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        name = UserNameField()
         image = serializers.URLField(max_length=2000, required=False, allow_blank=True)
         is_active = serializers.BooleanField(required=False)
         is_staff = serializers.BooleanField(required=False)

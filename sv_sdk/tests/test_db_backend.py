@@ -9,6 +9,7 @@ from django.db.backends.postgresql.introspection import (
 )
 from django.db.backends.postgresql.schema import DatabaseSchemaEditor as StockSchemaEditor
 from django.db.migrations.state import ModelState, ProjectState
+from django.db.models.functions import Lower
 
 from audit_app.models import AuditLog
 from conftest import table_counts
@@ -199,6 +200,18 @@ def test_removing_and_renaming_indexes_changes_the_live_database(probe_table):
     with connection.schema_editor() as editor:
         apply(migrations.RemoveIndex("Probe", "probe_rank_renamed"), state, editor)
     assert "probe_rank_renamed" not in catalog_indexes("audit", "backend_probe")
+
+
+def test_removing_a_unique_constraint_on_an_expression_drops_its_index(probe_table):
+    lower_code = models.UniqueConstraint(Lower("code"), name="probe_code_lower_uniq")
+    with connection.schema_editor() as editor:
+        state = apply(migrations.AddConstraint("Probe", lower_code), probe_table, editor)
+    assert "probe_code_lower_uniq" in catalog_indexes("audit", "backend_probe")
+
+    with connection.schema_editor() as editor:
+        apply(migrations.RemoveConstraint("Probe", "probe_code_lower_uniq"), state, editor)
+
+    assert "probe_code_lower_uniq" not in catalog_indexes("audit", "backend_probe")
 
 
 def test_stock_django_silently_keeps_the_unique_constraint(probe_table):

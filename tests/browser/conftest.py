@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from tests.support import PASSWORD
+
 CHROMIUM = os.environ.get("SV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -19,7 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORD = "correct horse battery staple"
 
 
 def pytest_configure(config):

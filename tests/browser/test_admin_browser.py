@@ -14,27 +14,14 @@ from auth_app.models import Session, User
 from auth_app.services import session_create
 from email_app.models import EmailTemplate
 from permissions_app.models import PermissionCache, Role, UserRole
-from permissions_app.services import role_create, role_grant
+from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
-
-from .conftest import PASSWORD
+from tests.support import PASSWORD, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 USERS = "/admin/auth_app/user/"
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-
-
-def staff(email: str, *permissions: str, superuser: bool = False) -> User:
-    user = user_onboard(email=email, password=PASSWORD, is_staff=True, is_superuser=superuser)
-    if permissions:
-        role_grant(user=user, role=role_create(name="support", permissions=permissions))
-    return user
-
-
-@pytest.fixture
-def root():
-    return staff("root@example.com", superuser=True)
 
 
 @pytest.fixture
@@ -119,7 +106,7 @@ def test_previewing_an_email_template_shows_it_rendered_with_its_variables(page,
     page.get_by_role("link", name="verify-email", exact=True).first.click()
 
     variables = page.inner_text(".field-variables")
-    assert "verify_url" in variables and "user_name" in variables
+    assert "verify_url" in variables and "expires_hours" in variables
     preview = page.inner_text(".field-preview")
     assert "Confirm your email address" in preview
     assert "[verify_url]" in preview

@@ -4,9 +4,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
+from prometheus_client import REGISTRY
 
 from audit_app.models import AuditLog
 from auth_app.models import Account, OAuthState, Session, User
+from auth_app.ratelimit import lockout_record_failure
 from email_app.models import EmailSend
 from platform_app.flows import user_onboard
 
@@ -23,6 +25,16 @@ def sign_in(app, browser, login, provider_id="test", **body):
     return app.get(app_path(back))
 
 
+def sign_ins() -> dict:
+    """Sign-ins and sign-ups as /metrics reports them."""
+    value = REGISTRY.get_sample_value
+    return {
+        "success": value("sv_sign_ins_total", {"result": "success"}) or 0.0,
+        "failure": value("sv_sign_ins_total", {"result": "failure"}) or 0.0,
+        "sign_ups": value("sv_sign_ups_total") or 0.0,
+    }
+
+
 def query(response) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
 
@@ -36,6 +48,8 @@ def test_first_sign_in_creates_a_verified_user_with_the_account_and_a_session(
 
     assert response.status_code == 302
     assert response["Location"] == f"{APP}/"
+    # A fresh CSRF token, as at a password sign-in.
+    assert response.cookies["csrftoken"].value
     user = User.objects.with_email("grace@example.com").get()
     assert user.email_verified and user.name == "Grace Hopper"
     assert not user.has_usable_password()
@@ -148,17 +162,42 @@ def test_a_banned_user_is_refused_and_gets_no_session(providers, app, browser):
     assert not Session.objects.exists()
 
 
-def test_a_locked_out_email_cannot_sign_in_through_a_provider(providers, app, browser, settings):
-    from auth_app.ratelimit import lockout_record_failure
-
+def test_a_locked_out_user_cannot_sign_in_through_a_provider(providers, app, browser, settings):
     login = providers.add_account(email="locked@example.com")
     sign_in(app, browser, login)
     app.post("/api/v1/auth/sign-out")
+    user = User.objects.get()
+    # Wrong passwords from this address, counted as the password sign-in counts them: by user.
     for _ in range(settings.SV_LOCKOUT_THRESHOLD):
-        lockout_record_failure(ip="192.0.2.10", email="locked@example.com", user_id=None)
+        lockout_record_failure(ip="192.0.2.10", email="LOCKED@example.com", user=user)
 
     assert query(sign_in(app, browser, login)) == {"error": "rate_limited"}
     assert not Session.objects.exists()
+
+
+def test_a_provider_sign_in_clears_the_failures_and_is_counted_like_a_password_one(
+    providers, app, browser, settings, django_capture_on_commit_callbacks
+):
+    login = providers.add_account(email="counted@example.com")
+    before = sign_ins()
+    with django_capture_on_commit_callbacks(execute=True):
+        sign_in(app, browser, login)
+    app.post("/api/v1/auth/sign-out")
+    user = User.objects.get()
+    for _ in range(settings.SV_LOCKOUT_THRESHOLD - 1):
+        lockout_record_failure(ip="192.0.2.10", email=user.email, user=user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert query(sign_in(app, browser, login)) == {}
+
+    # The earlier failures are forgotten: one more wrong password does not lock the user out.
+    lockout_record_failure(ip="192.0.2.10", email=user.email, user=user)
+    assert not AuditLog.objects.filter(event_type="auth.locked_out").exists()
+    assert sign_ins() == {
+        "success": before["success"] + 2,
+        "failure": before["failure"],
+        "sign_ups": before["sign_ups"] + 1,
+    }
 
 
 def test_link_and_unlink_from_a_signed_in_session(providers, app, browser):

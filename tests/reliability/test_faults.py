@@ -173,6 +173,7 @@ def test_webhook_processing_fails_cleanly_at_every_statement(client, settings):
     from email_app.tests.test_webhooks import POSTMARK_AUTH, iso, postmark_post, sent_send
 
     settings.ANYMAIL = {"WEBHOOK_SECRET": POSTMARK_AUTH}
+    settings.SV_EMAIL_WEBHOOK_PROVIDERS = ["postmark"]
     client.raise_request_exception = False
     send = sent_send(provider="postmark", message_id="pm-faults")
     bounce = {

@@ -3,13 +3,12 @@
 import csv
 import io
 import json
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit_app.management.cli import Progress, parse_moment
 from audit_app.models import READABLE_FIELDS
 from audit_app.selectors import audit_export_rows
+from sv_sdk.commands import Progress, parse_moment
 
 COLUMNS = list(READABLE_FIELDS)
 CHUNK = 2000
@@ -31,9 +30,20 @@ class Command(BaseCommand):
     help = "Export the audit log in [--since, --until) as JSON lines or CSV, oldest first."
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="ISO 8601 date or date and time (inclusive)")
-        parser.add_argument("--until", help="ISO 8601 date or date and time (exclusive)")
-        parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+        parser.add_argument(
+            "--since",
+            help="ISO 8601 date or date and time, inclusive (default: the first row)",
+        )
+        parser.add_argument(
+            "--until",
+            help="ISO 8601 date or date and time, exclusive (default: now)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["jsonl", "csv"],
+            default="jsonl",
+            help="output format (default jsonl)",
+        )
         parser.add_argument("--output", help="file to write (default: standard output)")
 
     def handle(self, *args, since, until, format, output, **options):
@@ -48,16 +58,15 @@ class Command(BaseCommand):
             raise CommandError(f"cannot write {output}: {exc.strerror}") from None
         # The bar goes to stderr, and only when it is a terminal that is not
         # also showing the exported rows.
-        show = sys.stderr.isatty() and (out is not None or not self.stdout.isatty())
-        progress = Progress(
-            sys.stderr, label="exporting", total=rows.count() if show else None, enabled=show
-        )
-        try:
-            written = self._write(rows, format, out, progress)
-        finally:
-            if out is not None:
-                out.close()
-            progress.close()
+        showing_rows = out is None and self.stdout.isatty()
+        with Progress(self.stderr, label="exporting", enabled=not showing_rows) as progress:
+            if progress.enabled:
+                progress.total = rows.count()
+            try:
+                written = self._write(rows, format, out, progress)
+            finally:
+                if out is not None:
+                    out.close()
         if out is not None:
             self.stderr.write(f"exported {written} rows to {output}")
 

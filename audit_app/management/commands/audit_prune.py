@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from audit_app.management.cli import parse_moment
 from audit_app.services import audit_prune
+from sv_sdk.commands import parse_moment
 
 
 class Command(BaseCommand):

@@ -1,12 +1,10 @@
 """Check that no audit row was altered, deleted or inserted out of band."""
 
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 
-from audit_app.management.cli import Progress
 from audit_app.models import AuditLog
 from audit_app.selectors import audit_verify
+from sv_sdk.commands import Progress
 
 SHOWN = 20
 
@@ -18,24 +16,14 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        show = sys.stderr.isatty()
-        progress = Progress(
-            sys.stderr,
-            label="verifying",
-            total=AuditLog.objects.count() if show else None,
-            enabled=show,
-        )
-        last = 0
+        with Progress(self.stderr, label="verifying") as progress:
+            if progress.enabled:
+                progress.total = AuditLog.objects.count()
 
-        def advance(done: int) -> None:
-            nonlocal last
-            progress.advance(done - last)
-            last = done
+            def advance(done: int) -> None:
+                progress.advance(done - progress.done)
 
-        try:
             result = audit_verify(progress=advance)
-        finally:
-            progress.close()
         summary = (
             f"{result.rows} rows, {result.checkpoints} checkpoints,"
             f" {result.unsealed_rows} rows after the last checkpoint"

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from email_app import services
 from email_app.models import Category, EmailSend
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
 
@@ -20,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queue-only",
             action="store_true",
-            help="Leave delivery to the worker instead of delivering from this command.",
+            help="Leave delivery to the worker instead of delivering from this command"
+            " (default: off).",
         )
 
     def handle(self, *args, to, queue_only, **options):
@@ -41,7 +43,7 @@ class Command(BaseCommand):
                     },
                 )
         except ApplicationError as exc:
-            raise CommandError(exc.detail) from None
+            raise CommandError(error_message(exc)) from None
         if queue_only:
             self.stdout.write(f"Queued email {send.pk} to {address}; the worker delivers it.")
             return

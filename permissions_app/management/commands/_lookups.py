@@ -5,7 +5,6 @@ from django.core.management.base import CommandError
 from auth_app.models import User
 from auth_app.selectors import user_get_by_email
 from permissions_app.models import Role
-from sv_sdk.errors import ApplicationError
 
 
 def user_lookup(identifier: str) -> User:
@@ -34,8 +33,3 @@ def role_lookup(name: str) -> Role:
     if role is None:
         raise CommandError(f"No role named {name!r}.")
     return role
-
-
-def describe(exc: ApplicationError) -> str:
-    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
-    return f"{exc.detail} {details}".strip()

@@ -4,9 +4,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from permissions_app.catalogue import grantable
 from permissions_app.services import role_create
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
-from ._lookups import actor_lookup, add_actor_argument, describe
+from ._lookups import actor_lookup, add_actor_argument
 
 
 class Command(BaseCommand):
@@ -14,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="The role's name, a slug such as 'support'.")
-        parser.add_argument("--description", default="", help="What the role is for.")
+        parser.add_argument(
+            "--description", default="", help="What the role is for (default: empty)."
+        )
         parser.add_argument(
             "--permission",
             "-p",
@@ -22,7 +25,8 @@ class Command(BaseCommand):
             default=[],
             dest="permissions",
             metavar="PERMISSION",
-            help="A permission the role holds (repeatable), e.g. users:read, users:* or *."
+            help="A permission the role holds (repeatable; default: none), e.g. users:read, users:*"
+            " or *."
             f" Known: {', '.join(grantable())}.",
         )
         add_actor_argument(parser)
@@ -34,6 +38,6 @@ class Command(BaseCommand):
                 name=name, description=description, permissions=permissions, actor=creator
             )
         except ApplicationError as exc:
-            raise CommandError(describe(exc)) from None
+            raise CommandError(error_message(exc)) from None
         held = ", ".join(role.permissions) or "no permissions"
         self.stdout.write(f"Created role {role.name} ({held}).")

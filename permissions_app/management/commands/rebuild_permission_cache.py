@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from auth_app.models import User
 from permissions_app.services import permission_cache_repair
+from sv_sdk.commands import Progress
 
 from ._lookups import user_lookup
 
@@ -29,28 +30,19 @@ class Command(BaseCommand):
             ids = [user_lookup(user).pk]
         else:
             ids = list(User.objects.order_by("pk").values_list("pk", flat=True))
-        progress = self.stdout.isatty()
         fixed = 0
-        for start in range(0, len(ids), batch_size):
-            for fix in permission_cache_repair(user_ids=ids[start : start + batch_size]):
-                fixed += 1
-                if progress:
-                    self.stdout.write("\r\033[K", ending="")
-                if fix.missing:
-                    self.stdout.write(f"{fix.user_id}: missing row added {fix.permissions}")
-                else:
-                    self.stdout.write(
-                        f"{fix.user_id}: permissions {fix.old_permissions} -> {fix.permissions},"
-                        f" roles {fix.old_roles} -> {fix.roles},"
-                        f" valid until {fix.old_valid_until} -> {fix.valid_until}"
-                    )
-            if progress:
-                self._bar(min(start + batch_size, len(ids)), len(ids))
-        if progress:
-            self.stdout.write("")
+        with Progress(self.stdout, total=len(ids)) as progress:
+            for start in range(0, len(ids), batch_size):
+                batch = ids[start : start + batch_size]
+                for fix in permission_cache_repair(user_ids=batch):
+                    fixed += 1
+                    if fix.missing:
+                        progress.write(f"{fix.user_id}: missing row added {fix.permissions}")
+                    else:
+                        progress.write(
+                            f"{fix.user_id}: permissions {fix.old_permissions}"
+                            f" -> {fix.permissions}, roles {fix.old_roles} -> {fix.roles},"
+                            f" valid until {fix.old_valid_until} -> {fix.valid_until}"
+                        )
+                progress.advance(len(batch))
         self.stdout.write(f"Checked {len(ids)} user(s); fixed {fixed} row(s).")
-
-    def _bar(self, done: int, total: int, width: int = 30) -> None:
-        filled = width * done // total if total else width
-        self.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
-        self.stdout.flush()

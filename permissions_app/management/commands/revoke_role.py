@@ -3,9 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from permissions_app.services import role_revoke
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
-from ._lookups import actor_lookup, add_actor_argument, describe, role_lookup, user_lookup
+from ._lookups import actor_lookup, add_actor_argument, role_lookup, user_lookup
 
 
 class Command(BaseCommand):
@@ -21,5 +22,5 @@ class Command(BaseCommand):
         try:
             role_revoke(user=target, role=revoked, revoked_by=revoker)
         except ApplicationError as exc:
-            raise CommandError(f"{target.email}: {describe(exc)}") from None
+            raise CommandError(f"{target.email}: {error_message(exc)}") from None
         self.stdout.write(f"Revoked role {revoked.name} from {target.email}.")

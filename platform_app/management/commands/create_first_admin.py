@@ -3,10 +3,12 @@
 import secrets
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from auth_app.models import User
 from platform_app.flows import user_onboard
+from sv_sdk.commands import error_message
+from sv_sdk.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -23,10 +25,13 @@ class Command(BaseCommand):
             return
         email = email or settings.SV_ADMIN_EMAIL
         password = secrets.token_urlsafe(12)
-        user_onboard(email=email, password=password, is_superuser=True)
+        try:
+            user = user_onboard(email=email, password=password, is_superuser=True)
+        except ApplicationError as exc:
+            raise CommandError(error_message(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
                 "Created the first admin. This password is shown only now:\n"
-                f"  email:    {email}\n  password: {password}"
+                f"  email:    {user.email}\n  password: {password}"
             )
         )

@@ -5,6 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from platform_app.flows import user_onboard
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
 
@@ -13,16 +14,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("email", help="The new user's email address.")
-        parser.add_argument("--name", default="", help="Display name.")
+        parser.add_argument("--name", default="", help="Display name (default: empty).")
         parser.add_argument(
             "--password-stdin",
             action="store_true",
             help="Read the password from the first line of standard input "
-            "(never from the command line, where shell history keeps it).",
+            "(never from the command line, where shell history keeps it). Default: no password,"
+            " so the user signs in after a password reset.",
         )
-        parser.add_argument("--staff", action="store_true", help="Allow admin access.")
         parser.add_argument(
-            "--superuser", action="store_true", help="Make a superuser with the admin role."
+            "--staff", action="store_true", help="Allow admin access (default: off)."
+        )
+        parser.add_argument(
+            "--superuser",
+            action="store_true",
+            help="Make a superuser with the admin role (default: off).",
         )
 
     def handle(self, *args, email, name, password_stdin, staff, superuser, **options):
@@ -41,10 +47,5 @@ class Command(BaseCommand):
                 validate_password=True,
             )
         except ApplicationError as exc:
-            raise CommandError(_describe(exc)) from None
+            raise CommandError(error_message(exc)) from None
         self.stdout.write(f"Created user {user.email} ({user.pk}).")
-
-
-def _describe(exc: ApplicationError) -> str:
-    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
-    return f"{exc.detail} {details}".strip()

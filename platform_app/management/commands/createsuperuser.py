@@ -3,6 +3,7 @@
 from django.contrib.auth.management.commands import createsuperuser
 from django.core.management.base import CommandError
 
+from sv_sdk.commands import error_message
 from sv_sdk.errors import ApplicationError
 
 
@@ -16,4 +17,4 @@ class Command(createsuperuser.Command):
         try:
             return super().handle(*args, **options)
         except ApplicationError as exc:
-            raise CommandError(exc.detail) from None
+            raise CommandError(error_message(exc)) from None

@@ -50,7 +50,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Database alias to check.")
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="Database alias to check (default: default).",
+        )
 
     def handle(self, *args, database, **options):
         live = connections[database]

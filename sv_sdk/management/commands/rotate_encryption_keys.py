@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from sv_sdk import crypto
+from sv_sdk.commands import Progress
 from sv_sdk.db.fields import EncryptedTextField
 
 
@@ -29,9 +30,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--batch-size", type=int, default=500, help="Rows re-encrypted per transaction."
+            "--batch-size",
+            type=int,
+            default=500,
+            help="Rows re-encrypted per transaction (default 500).",
         )
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Database alias.")
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, help="Database alias (default: default)."
+        )
 
     def handle(self, *args, batch_size, database, **options):
         if batch_size < 1:
@@ -64,31 +70,31 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
             total = cursor.fetchone()[0]
-        done = rotated = 0
+        rotated = 0
         last = None
-        while True:
-            # One transaction per batch: rows are locked while they are rewritten, so a
-            # concurrent write to the same row cannot be lost, and a long table does not
-            # hold its locks until the end.
-            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                cursor.execute(select, [last, last, batch_size])
-                rows = cursor.fetchall()
-                for pk_value, *values in rows:
-                    if not any(values):
-                        continue
-                    new_values = [
-                        self._rotate(value, model, field, pk_value)
-                        for value, field in zip(values, fields, strict=True)
-                    ]
-                    cursor.execute(update, [*new_values, pk_value])
-                    rotated += sum(1 for value in values if value)
-            if not rows:
-                break
-            last = rows[-1][0]
-            done += len(rows)
-            self._progress(model._meta.db_table, done, total)
-        if self.stdout.isatty() and total:
-            self.stdout.write("")
+        label = model._meta.db_table
+        # On a terminal only; piped output stays one line per table.
+        with Progress(self.stdout, label=label, total=total, enabled=total > 0) as progress:
+            while True:
+                # One transaction per batch: rows are locked while they are rewritten, so a
+                # concurrent write to the same row cannot be lost, and a long table does not
+                # hold its locks until the end.
+                with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                    cursor.execute(select, [last, last, batch_size])
+                    rows = cursor.fetchall()
+                    for pk_value, *values in rows:
+                        if not any(values):
+                            continue
+                        new_values = [
+                            self._rotate(value, model, field, pk_value)
+                            for value, field in zip(values, fields, strict=True)
+                        ]
+                        cursor.execute(update, [*new_values, pk_value])
+                        rotated += sum(1 for value in values if value)
+                if not rows:
+                    break
+                last = rows[-1][0]
+                progress.advance(len(rows))
         return rotated
 
     def _rotate(self, value, model, field, pk_value):
@@ -102,13 +108,3 @@ class Command(BaseCommand):
                 "with any key in SV_ENCRYPTION_KEYS; add the key it was written with and run "
                 "again (rows before it are already re-encrypted)"
             ) from None
-
-    def _progress(self, label: str, done: int, total: int) -> None:
-        # A progress bar on a terminal only; piped output stays one line per table.
-        if not self.stdout.isatty():
-            return
-        width = 30
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        self.stdout.write(f"\r{label} [{bar}] {done}/{total}", ending="")
-        self.stdout.flush()

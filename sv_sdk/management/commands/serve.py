@@ -1,6 +1,7 @@
 """Serve the web app with gunicorn and run a Procrastinate worker beside it."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,33 +16,49 @@ class Command(BaseCommand):
     help = "Run gunicorn (admin + API) and a background worker until interrupted."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000", help="Address gunicorn binds.")
-        parser.add_argument("--workers", type=int, default=2, help="Gunicorn worker processes.")
+        parser.add_argument(
+            "--bind",
+            default="127.0.0.1:8000",
+            help="Address gunicorn binds (default 127.0.0.1:8000).",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=2, help="Gunicorn worker processes (default 2)."
+        )
         parser.add_argument(
             "--stop-database",
             action="store_true",
-            help="Stop the embedded PostgreSQL on exit (when DATABASE_URL is unset).",
+            help="Stop the embedded PostgreSQL on exit, when DATABASE_URL is unset (default: off:"
+            " it keeps running for the next start).",
         )
 
     def handle(self, *args, bind, workers, stop_database, **options):
         python = sys.executable
+        # Both children keep their metrics in one directory, so /metrics adds up every
+        # gunicorn worker and the job worker; a fresh one per run unless it is configured.
+        env = dict(os.environ)
+        if not sv_env.METRICS_DIR:
+            metrics_dir = settings.SV_DATA_DIR / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         children = [
             subprocess.Popen(  # noqa: S603
                 [
                     python,
                     "-m",
                     "gunicorn",
-                    "sv_sdk.wsgi",
+                    "--config",
+                    "python:sv_sdk.gunicorn_config",
                     "--bind",
                     bind,
                     "--workers",
                     str(workers),
-                    "--access-logfile",
-                    "-",
                 ],
+                env=env,
             ),
             subprocess.Popen(  # noqa: S603
                 [python, "manage.py", "procrastinate", "worker"],
+                env=env,
             ),
         ]
         self.stdout.write(f"Serving on http://{bind}/ (admin /admin/, API docs /api/docs/)")
@@ -61,7 +78,8 @@ class Command(BaseCommand):
         stop()
         for child in children:
             try:
-                child.wait(timeout=20)
+                # Both finish what they are doing first (SV_SHUTDOWN_TIMEOUT).
+                child.wait(timeout=sv_env.SHUTDOWN_TIMEOUT + 5)
             except subprocess.TimeoutExpired:
                 child.kill()
         if stop_database and not sv_env.DATABASE_URL:

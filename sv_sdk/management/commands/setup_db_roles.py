@@ -49,13 +49,14 @@ class Command(BaseCommand):
             "--passwords-stdin",
             action="store_true",
             help="Read passwords from standard input as VARIABLE=password lines, with the "
-            f"variable names above ({', '.join(v for _, v in ROLES.values())}).",
+            f"variable names above ({', '.join(v for _, v in ROLES.values())}). "
+            "Default: off, passwords come from those environment variables.",
         )
         parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
             help="Database alias to connect with; needs a superuser (or CREATEROLE and "
-            "membership in the owner role).",
+            "membership in the owner role). Default: default.",
         )
 
     def handle(self, *args, passwords_stdin, database, **options):
@@ -106,8 +107,13 @@ class Command(BaseCommand):
         return passwords
 
     def _ensure_role(self, cursor, kind: str, name: str, password: str | None) -> None:
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
-        exists = cursor.fetchone() is not None
+        cursor.execute(
+            "SELECT rolsuper OR rolcreaterole OR rolcreatedb, rolname = current_user"
+            " FROM pg_roles WHERE rolname = %s",
+            [name],
+        )
+        found = cursor.fetchone()
+        exists = found is not None
         if not exists and password is None:
             raise CommandError(
                 f"role {name} does not exist and no password was given for it: set "
@@ -122,4 +128,13 @@ class Command(BaseCommand):
             verifier = pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
             cursor.execute(f"ALTER ROLE {quote_ident(name)} LOGIN PASSWORD '{verifier.decode()}'")
         state = "created" if not exists else "password set" if password else "unchanged"
+        if kind == "owner" and exists and found[0]:
+            # The owner owns tables, not the server (see docs/security.md).
+            if found[1]:
+                raise CommandError(
+                    f"the owner role {name} is a superuser and is the role connected: connect "
+                    "as another superuser, which demotes it"
+                )
+            cursor.execute(f"ALTER ROLE {quote_ident(name)} NOSUPERUSER NOCREATEDB NOCREATEROLE")
+            state += ", superuser, createrole and createdb taken away"
         self.stdout.write(f"Role {name} ({kind}): {state}.")

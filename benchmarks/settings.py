@@ -1,6 +1,6 @@
 """Settings for `make bench`: the base settings, pointed at a throwaway database."""
 
-from .base import *  # noqa: F403
+from sv_sdk.settings.base import *  # noqa: F403
 
 # The benchmark creates, migrates and drops this database on the server the
 # base settings point at, so the developer's own database is never touched.

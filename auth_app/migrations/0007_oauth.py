@@ -11,7 +11,7 @@ import sv_sdk.ids
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("auth_app", "0003_encrypt_account_tokens"),
+        ("auth_app", "0006_rate_limit_key_length"),
     ]
 
     operations = [

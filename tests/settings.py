@@ -1,6 +1,6 @@
 """Settings for the test suite: real PostgreSQL, fast hashing, in-memory mail."""
 
-from .base import *  # noqa: F403
+from sv_sdk.settings.base import *  # noqa: F403
 
 # Argon2 is measured in benchmarks; most tests only need a hash that verifies.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,21 @@
+"""Gunicorn's settings (`gunicorn -c python:sv_sdk.gunicorn_config`): shutdown, logs, metrics."""
+
+from sv_sdk import env as sv_env
+from sv_sdk.logs import logging_config
+from sv_sdk.metrics import multiprocess_start, process_exited
+
+wsgi_app = "sv_sdk.wsgi"
+# On SIGTERM, workers stop accepting and finish the requests they are serving; those
+# still running after this many seconds are cut off.
+graceful_timeout = sv_env.SHUTDOWN_TIMEOUT
+# Gunicorn's own lines in the app's format; its access log stays off, since the app
+# writes one line per request with the request id, user id, route and duration.
+logconfig_dict = logging_config(json_lines=sv_env.LOG_FORMAT == "json", level=sv_env.LOG_LEVEL)
+
+
+def on_starting(server):
+    multiprocess_start()
+
+
+def child_exit(server, worker):
+    process_exited(worker.pid)
