@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint browser-deps
+test: install lint browser-deps oidc-deps
 	$(MANAGE) check --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
 	# The production settings must pass Django's deployment checks (no database needed).
@@ -44,6 +44,13 @@ browser-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 			|| echo "browser-deps: could not install chromium; the browser tests will be skipped"; \
 	else echo "browser-deps: no /usr/bin/chromium (installing needs root and apt-get); the browser tests will be skipped"; fi
+
+# The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider, pinned in its
+# package-lock.json, into the git-ignored tests/oidc/node_modules. Without node those tests skip.
+.PHONY: oidc-deps
+oidc-deps:
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
+	else echo "oidc-deps: no npm; the OAuth tests against a real provider will be skipped"; fi
 
 bench: install
 	$(MANAGE) collectstatic --no-input --verbosity 0

@@ -276,8 +276,17 @@ class AccountInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Account
     extra = 0
     verbose_name_plural = "linked accounts"
-    fields = ["provider_id", "account_id", "scope", "access_token_expires_at", "created_at"]
+    fields = [
+        "provider_id",
+        "account_id",
+        "last_sign_in_at",
+        "needs_reconsent",
+        "access_token_expires_at",
+        "created_at",
+    ]
     readonly_fields = fields
+    # The account's own page has the (audited) unlink action.
+    show_change_link = True
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -547,15 +556,24 @@ class SessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["provider_id", "account_id", "user", "created_at"]
-    list_filter = ["provider_id"]
+    list_display = [
+        "provider_id",
+        "account_id",
+        "user",
+        "last_sign_in_at",
+        "needs_reconsent",
+        "created_at",
+    ]
+    list_filter = ["provider_id", "needs_reconsent"]
     search_fields = ["account_id", "user__email"]
     list_select_related = ["user"]
     exclude = ["access_token", "refresh_token", "id_token"]
     raw_id_fields = ["user"]
 
     # Accounts are linked by the sign-in flow with the provider; here they are seen or unlinked.
-    deletable = True
+    # Unlinking is an action of the top layer's admin (audited, last-credential rule), never a
+    # raw delete.
+    deletable = False
 
 
 @admin.register(Verification)

@@ -163,6 +163,9 @@ class Account(models.Model):
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
     scope = models.TextField(blank=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    # The provider refused the refresh token: the user must sign in with it again.
+    needs_reconsent = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -198,6 +201,35 @@ class Verification(models.Model):
 
     def __str__(self):
         return self.identifier
+
+
+class OAuthState(models.Model):
+    """One sign-in (or link) with a provider in flight: single use, short-lived.
+
+    The `state` sent to the provider and the browser-binding cookie are stored as
+    SHA-256 hashes; the PKCE verifier and the nonce are encrypted.
+    """
+
+    id = id_field()
+    state_hash = models.CharField(max_length=64, unique=True)
+    browser_hash = models.CharField(max_length=64)
+    provider_id = models.CharField(max_length=100)
+    code_verifier = EncryptedTextField()
+    nonce = EncryptedTextField()
+    callback_url = models.URLField(max_length=2000)
+    # "cookie": the callback sets the session cookie; "code": it hands a one-time code.
+    mode = models.CharField(max_length=10)
+    # Set when a signed-in user links a provider; empty for a sign-in.
+    link_user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = schema_table("auth", "oauth_states")
+        indexes = [models.Index(fields=["expires_at"], name="oauth_states_expires_idx")]
+
+    def __str__(self):
+        return f"{self.provider_id} sign-in {self.id}"
 
 
 class RateLimit(models.Model):

@@ -349,9 +349,10 @@ def sign_in_succeeded(
     ip_address: str | None,
     user_agent: str,
     session: Session | None = None,
+    provider: str | None = None,
 ) -> None:
-    """What every sign-in does once the password is right: clear the earlier failures of
-    (IP, email) and record auth.sign_in.
+    """What every sign-in does once the password (or a `provider`) is right: clear the
+    earlier failures of (IP, email) and record auth.sign_in.
 
     The API's sign_in passes the session it opened; Django's login (the admin,
     through backends.EmailBackend) opens its own afterwards, so the event then
@@ -364,7 +365,11 @@ def sign_in_succeeded(
             actor=user,
             user=user,
             target=session or user,
-            metadata={} if session else {"via": "django_login"},
+            metadata=(
+                {"method": "oauth", "provider": provider}
+                if provider
+                else ({} if session else {"via": "django_login"})
+            ),
             ip_address=ip_address,
             user_agent=user_agent,
         )

@@ -25,8 +25,16 @@ from django.utils.html import format_html
 
 from audit_app.admin import AuditLogAdmin
 from audit_app.models import AuditLog
-from auth_app.admin import BanDurationForm, UserAdmin, html_table, people_by_id, person
-from auth_app.models import Session, User
+from auth_app.admin import (
+    AccountAdmin,
+    BanDurationForm,
+    UserAdmin,
+    html_table,
+    people_by_id,
+    person,
+)
+from auth_app.models import Account, Session, User
+from auth_app.oauth import providers
 from email_app.models import EmailSend
 from permissions_app import selectors as permission_selectors
 from permissions_app.admin import UserRoleInline, refused_as_forbidden
@@ -397,6 +405,31 @@ class OperatorAuditLogAdmin(AuditLogAdmin):
 admin.site.register(User, OperatorUserAdmin)
 admin.site.unregister(AuditLog)
 admin.site.register(AuditLog, OperatorAuditLogAdmin)
+
+
+class OperatorAccountAdmin(AccountAdmin):
+    actions = ["unlink_selected"]
+
+    def has_unlink_permission(self, request):
+        return request.user.has_perm("auth_app.delete_account")
+
+    @admin.action(description="Unlink the selected accounts", permissions=["unlink"])
+    def unlink_selected(self, request, queryset):
+        unlinked = 0
+        for account in queryset.select_related("user"):
+            try:
+                flows.account_unlink(account=account, actor=request.user)
+            except ApplicationError as exc:
+                # Each unlink is its own transaction: say which one was refused, and why.
+                self.message_user(request, f"{account}: {exc.detail}", messages.ERROR)
+            else:
+                unlinked += 1
+        if unlinked:
+            self.message_user(request, f"Unlinked {unlinked} account(s).", messages.SUCCESS)
+
+
+admin.site.unregister(Account)
+admin.site.register(Account, OperatorAccountAdmin)
 # Roles replace Django's groups, which this user model does not have: the page would mislead.
 admin.site.unregister(Group)
 
@@ -455,6 +488,22 @@ def dashboard(request) -> dict:
                 "title": "Sessions",
                 "rows": [
                     ("Active sessions", active, _changelist(Session, expires_at__gt=_iso(now)))
+                ],
+            }
+        )
+    if has_perm("auth_app.view_account"):
+        linked = dict(Account.objects.order_by().values_list("provider_id").annotate(n=Count("pk")))
+        sections.append(
+            {
+                "title": "Sign-in providers: linked accounts",
+                "rows": [
+                    (
+                        f"{p.name} ({p.id}): {'enabled' if p.enabled else 'disabled'}"
+                        + (", trusted for linking" if p.trusted_for_linking else ""),
+                        linked.get(p.id, 0),
+                        _changelist(Account, provider_id__exact=p.id),
+                    )
+                    for p in providers()
                 ],
             }
         )

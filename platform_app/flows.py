@@ -10,12 +10,14 @@ from django.utils import timezone
 
 from audit_app.models import READABLE_FIELDS, AuditLog
 from audit_app.services import audit_record
-from auth_app import mfa
+from auth_app import accounts, mfa
 from auth_app import services as auth_services
-from auth_app.errors import RateLimited
-from auth_app.models import Session, User
-from auth_app.ratelimit import lockout_clear, rate_limit_hit
-from auth_app.selectors import user_get_by_email
+from auth_app.accounts import account_link, account_signed_in, oauth_exchange_code_create
+from auth_app.errors import EmailTaken, OAuthFailed, RateLimited
+from auth_app.models import Account, OAuthState, Session, User
+from auth_app.oauth import Identity
+from auth_app.ratelimit import lockout_check, lockout_clear, rate_limit_hit
+from auth_app.selectors import user_can_sign_in, user_get_by_email
 from auth_app.services import (
     EMAIL_VERIFICATION,
     PASSWORD_RESET,
@@ -24,6 +26,7 @@ from auth_app.services import (
     raise_if_email_taken,
     session_create,
     sessions_revoke_for_user,
+    sign_in_succeeded,
     user_build,
     user_delete,
     user_email_verify,
@@ -51,6 +54,7 @@ from permissions_app.services import (
 )
 from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
+from sv_sdk.errors import ValidationFailed
 
 
 def verification_url(token: str) -> str:
@@ -67,10 +71,13 @@ def user_onboard(
     is_superuser: bool = False,
     actor: User | None = None,
     validate_password: bool = False,
+    email_verified: bool = False,
 ) -> User:
     """Create a user with their default role, permission cache, audit row and verification email.
 
-    Used by sign-up, the admin, createsuperuser and create_user. Raises
+    Used by sign-up, the admin, createsuperuser and create_user. A user whose
+    address is already vouched for (`email_verified`, a provider's verified
+    email) starts verified and gets no verification email. Raises
     EmailTaken when the email exists in any letter case; then nothing is written.
     Only a superuser `actor` (or the system) creates a superuser.
     """
@@ -85,10 +92,21 @@ def user_onboard(
             is_superuser=is_superuser,
             actor=actor,
             validate_password=validate_password,
+            email_verified=email_verified,
         )
 
 
-def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_password) -> User:
+def _onboard(
+    *,
+    email,
+    password,
+    name,
+    is_staff,
+    is_superuser,
+    actor,
+    validate_password,
+    email_verified=False,
+) -> User:
     # Always inside a caller's durable block: no savepoint of its own. The
     # statements go to the server in three round trips (sv_sdk.db.batch): what
     # the writes depend on, the audit rows' ids, then every write of the seven
@@ -102,6 +120,7 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
         is_superuser=is_superuser,
         validate_password=validate_password,
     )
+    user.email_verified = email_verified
     with transaction.atomic(savepoint=False):
         reads = Batch()
         role = role_find(reads, name=SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE)
@@ -116,14 +135,22 @@ def _onboard(*, email, password, name, is_staff, is_superuser, actor, validate_p
             actor=actor,
             user=user,
             target=user,
-            metadata={"is_staff": user.is_staff, "is_superuser": user.is_superuser},
+            metadata={
+                "is_staff": user.is_staff,
+                "is_superuser": user.is_superuser,
+                "email_verified": user.email_verified,
+            },
             batch=writes,
         )
-        ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
-        _verification, token = verification_create(
-            user=user, purpose=EMAIL_VERIFICATION, ttl=ttl, batch=writes
-        )
-        email_queue(template=template.value, batch=writes, **_verification_email(user, token, ttl))
+        if not email_verified:
+            # A provider vouched for the address (OAuth): nothing to verify.
+            ttl = timedelta(seconds=settings.SV_EMAIL_VERIFICATION_TTL)
+            _verification, token = verification_create(
+                user=user, purpose=EMAIL_VERIFICATION, ttl=ttl, batch=writes
+            )
+            email_queue(
+                template=template.value, batch=writes, **_verification_email(user, token, ttl)
+            )
         try:
             writes.run()
         except IntegrityError as exc:
@@ -500,3 +527,98 @@ def user_mfa_reset(*, user: User, actor: User | None) -> int:
         mfa_reset_check(actor=actor, user=user)
         mfa.mfa_reset(user=user, actor=actor)
         return sessions_revoke_for_user(user=user, actor=actor, reason="mfa_reset")
+
+
+def oauth_sign_in(
+    *,
+    identity: Identity,
+    state: OAuthState,
+    trusted_for_linking: bool,
+    ip_address: str | None,
+    user_agent: str,
+) -> tuple[User, Session | None, str | None]:
+    """Finish a sign-in (or a link) with a provider, in one transaction (docs/oauth.md).
+
+    A linked identity signs its user in. A new one needs a provider-verified
+    email: no user has it, a verified user is onboarded with the account; the
+    verified owner of that email gets it linked only through a provider trusted
+    for linking; otherwise `account_exists`. Returns (user, session, token) where
+    the token is the session's for the cookie mode, a one-time exchange code for
+    the code mode; a link returns no session. Failures raise OAuthFailed.
+    """
+    with transaction.atomic(durable=True):
+        account = (
+            Account.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(provider_id=identity.provider_id, account_id=identity.account_id)
+            .first()
+        )
+        if state.link_user is not None:
+            if account is not None and account.user_id != state.link_user.pk:
+                raise OAuthFailed("account_linked_elsewhere")
+            if account is None:
+                account_link(user=state.link_user, identity=identity, actor=state.link_user)
+            else:
+                account_signed_in(account=account, identity=identity)
+            return state.link_user, None, None
+        if account is not None:
+            user = account.user
+        elif not (identity.email and identity.email_verified):
+            raise OAuthFailed("email_unverified")
+        else:
+            user = user_get_by_email(email=identity.email)
+            if user is None:
+                try:
+                    user = _onboard(
+                        email=identity.email,
+                        password=None,
+                        name=identity.name[:200],
+                        is_staff=False,
+                        is_superuser=False,
+                        actor=None,
+                        validate_password=False,
+                        email_verified=True,
+                    )
+                except EmailTaken:
+                    # A sign-up with the same email committed first.
+                    raise OAuthFailed("account_exists") from None
+                except ValidationFailed:
+                    # The provider vouches for a string that is not an email address.
+                    raise OAuthFailed("provider_error") from None
+                # A first sign-in through a provider is the user signing up themselves.
+                metrics.count_on_commit(metrics.SIGN_UPS)
+            elif not (user.email_verified and trusted_for_linking):
+                raise OAuthFailed("account_exists")
+        try:
+            lockout_check(ip=ip_address, email=user.email, user=user)
+        except RateLimited:
+            raise OAuthFailed("rate_limited") from None
+        if not user_can_sign_in(user):
+            raise OAuthFailed("account_disabled")
+        if account is None:
+            account_link(user=user, identity=identity, actor=user)
+        else:
+            account_signed_in(account=account, identity=identity)
+        session = None
+        if state.mode == "code":
+            token = oauth_exchange_code_create(user=user)
+        else:
+            session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+        user.last_login = timezone.now()
+        user.save(update_fields=["last_login"])
+        sign_in_succeeded(
+            user=user,
+            email=user.email,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            session=session,
+            provider=identity.provider_id,
+        )
+    return user, session, token
+
+
+def account_unlink(*, account: Account, actor: User) -> None:
+    """Unlink a user's provider account as an operator, under the privilege rule."""
+    with transaction.atomic(durable=True):
+        privilege_check(actor=actor, user=account.user)
+        accounts.account_unlink(account=account, actor=actor)

@@ -146,6 +146,12 @@ TRUSTED_PROXIES: list[str] = [
 ]
 # Load tests only: every simulated client shares one address, so per-IP limits must go.
 RATE_LIMITS_ENABLED: bool = env.bool("SV_RATE_LIMITS_ENABLED", default=True)
+# Sign-in providers (issue 17), a JSON object: provider id -> settings (docs/oauth.md).
+OAUTH_PROVIDERS: dict = env.json("SV_OAUTH_PROVIDERS", default={})
+# Origins a sign-in may send the browser back to; unset: SV_PUBLIC_URL's origin only.
+TRUSTED_ORIGINS: list[str] = [
+    origin.strip().rstrip("/") for origin in env.list("SV_TRUSTED_ORIGINS", default=[])
+]
 
 # Operations (issue 25) -----------------------------------------------------------------------
 # `json`: one JSON object per log line; anything else: plain text.

@@ -14,8 +14,9 @@ from sv_sdk.admin_mixins import ReadOnlyAdminMixin
 
 pytestmark = pytest.mark.django_db
 
-# What an operator may still delete on those pages: rows they withdraw or unlink.
-DELETABLE = {"Account", "Verification", "EmailSend", "EmailWebhook"}
+# What an operator may still delete on those pages: rows they withdraw. Linked accounts are
+# unlinked by their audited action (tests/test_oauth_admin.py), never a raw delete.
+DELETABLE = {"Verification", "EmailSend", "EmailWebhook"}
 
 
 def read_only_admins() -> list:

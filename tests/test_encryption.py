@@ -151,7 +151,8 @@ def test_the_migration_encrypts_existing_tokens_and_its_reversal_decrypts_them()
         executor.migrate([("auth_app", "0003_encrypt_account_tokens")])
         stored = raw_tokens("acc-1")
         assert not set(stored.values()) & set(TOKENS.values())
-        account = Account.objects.get(pk="acc-1")
+        # Only the columns that exist at 0003 (later migrations add more).
+        account = Account.objects.only(*TOKENS).get(pk="acc-1")
         assert {column: getattr(account, column) for column in TOKENS} == TOKENS
 
         executor = MigrationExecutor(connection)

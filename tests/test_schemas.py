@@ -15,6 +15,7 @@ EXPECTED_TABLES = {
         "recovery_codes",
         "passkeys",
         "passkey_challenges",
+        "oauth_states",
     },
     "permissions": {"roles", "user_roles", "permission_cache"},
     "email": {

@@ -27,6 +27,10 @@ class AccountOutputSerializer(serializers.Serializer):
     provider_id = serializers.CharField()
     account_id = serializers.CharField()
     scope = serializers.CharField()
+    last_sign_in_at = serializers.DateTimeField(allow_null=True)
+    needs_reconsent = serializers.BooleanField(
+        help_text="The provider refused the refresh token: sign in with it again."
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import mfa, views
+from . import mfa, oauth, views
 
 urlpatterns = [
     path("auth/sign-in", views.SignInApi.as_view(), name="auth-sign-in"),
@@ -57,5 +57,18 @@ urlpatterns = [
     ),
     path(
         "auth/mfa/reauthenticate", mfa.ReauthenticateApi.as_view(), name="auth-mfa-reauthenticate"
+    ),
+    path("auth/providers", oauth.ProviderListApi.as_view(), name="auth-providers"),
+    path("auth/oauth/exchange", oauth.OAuthExchangeApi.as_view(), name="auth-oauth-exchange"),
+    path(
+        "auth/oauth/<str:provider_id>/authorize",
+        oauth.OAuthAuthorizeApi.as_view(),
+        name="auth-oauth-authorize",
+    ),
+    path("auth/oauth/<str:provider_id>/link", oauth.OAuthLinkApi.as_view(), name="auth-oauth-link"),
+    path(
+        "auth/accounts/<str:account_id>",
+        oauth.AccountUnlinkApi.as_view(),
+        name="auth-account-unlink",
     ),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import auth, sessions, users
+from . import auth, oauth, sessions, users
 
 urlpatterns = [
     path("auth/sign-up", auth.SignUpApi.as_view(), name="auth-sign-up"),
@@ -15,6 +15,11 @@ urlpatterns = [
     path("auth/forgot-password", auth.ForgotPasswordApi.as_view(), name="auth-forgot-password"),
     path("auth/reset-password", auth.ResetPasswordApi.as_view(), name="auth-reset-password"),
     path("auth/change-password", auth.ChangePasswordApi.as_view(), name="auth-change-password"),
+    path(
+        "auth/oauth/<str:provider_id>/callback",
+        oauth.OAuthCallbackApi.as_view(),
+        name="auth-oauth-callback",
+    ),
     path("users", users.UserCollectionApi.as_view(), name="users"),
     path("users/<str:user_id>", users.UserDetailApi.as_view(), name="user"),
     path(

@@ -171,6 +171,8 @@ SPECTACULAR_SETTINGS = {
 
 
 LOGGING = logging_config(json_lines=sv_env.LOG_FORMAT == "json", level=sv_env.LOG_LEVEL)
+# Authlib logs PKCE verifiers at DEBUG: never, whatever LOG_LEVEL says.
+LOGGING["loggers"]["authlib"] = {"level": "INFO"}
 
 # Project settings.
 SV_PUBLIC_URL = sv_env.PUBLIC_URL
@@ -294,6 +296,18 @@ trusted_networks(tuple(SV_TRUSTED_PROXIES))
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
     "platform_app.admin_apps.SvAdminConfig"
 )
+
+# Sign-in with OpenID Connect / OAuth providers (issue 17, docs/oauth.md).
+SV_OAUTH_PROVIDERS = sv_env.OAUTH_PROVIDERS
+# Where a sign-in may return the browser: these origins (scheme://host[:port]) only.
+SV_TRUSTED_ORIGINS = sv_env.TRUSTED_ORIGINS or [SV_PUBLIC_URL]
+# A sign-in in flight (state, nonce, PKCE verifier) lives this long, and is used once.
+SV_OAUTH_STATE_TTL = 10 * 60
+# The one-time code an SPA or mobile app exchanges for its bearer token.
+SV_OAUTH_EXCHANGE_TTL = 60
+# Seconds each call to a provider may take (discovery, token, user info).
+SV_OAUTH_TIMEOUT = 5.0
+SV_OAUTH_COOKIE_NAME = "sv_oauth"
 
 # Operations (issue 25, docs/operations.md): who may scrape /metrics, what /readyz allows.
 SV_METRICS_TOKEN = sv_env.METRICS_TOKEN
