@@ -11,9 +11,11 @@ from audit_app.services import audit_record
 from sv_sdk.errors import ValidationFailed
 
 from .errors import AccountNotFound, LastCredential, OAuthFailed, ReconsentNeeded
-from .models import Account, OAuthState, Session, User
+from .mfa import mfa_enabled, mfa_methods
+from .models import Account, OAuthState, User
 from .oauth import Identity, provider_get, token_expiry, tokens_refresh
 from .services import session_create, verification_consume, verification_create
+from .signin import SignInStep, mfa_token_issue
 from .tokens import token_generate, token_hash
 
 OAUTH_EXCHANGE = "oauth-exchange"
@@ -157,14 +159,20 @@ def oauth_exchange_code_create(*, user: User) -> str:
     return code
 
 
-def oauth_exchange(
-    *, code: str, ip_address: str | None, user_agent: str
-) -> tuple[User, Session, str]:
-    """Trade a one-time sign-in code for a session (TokenInvalid when used or expired)."""
+def oauth_exchange(*, code: str, ip_address: str | None, user_agent: str) -> SignInStep:
+    """Trade a one-time sign-in code for a session, or for the second step of a user who
+    has a second factor (TokenInvalid when the code is used or expired)."""
     with transaction.atomic():
         user = verification_consume(token=code, purpose=OAUTH_EXCHANGE).user
-        session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
-    return user, session, token
+        if mfa_enabled(user):
+            token, expires_at = mfa_token_issue(user=user, first_factor="oauth")
+            return SignInStep(
+                user=user, mfa_token=token, mfa_expires_at=expires_at, methods=mfa_methods(user)
+            )
+        session, token = session_create(
+            user=user, ip_address=ip_address, user_agent=user_agent, amr=["oauth"]
+        )
+    return SignInStep(user=user, session=session, token=token)
 
 
 def account_access_token(*, user: User, provider_id: str) -> str:

@@ -599,11 +599,18 @@ def oauth_sign_in(
             account_link(user=user, identity=identity, actor=user)
         else:
             account_signed_in(account=account, identity=identity)
+        if mfa.mfa_enabled(user):
+            # The second factor finishes this sign-in (docs/mfa.md): whatever the mode,
+            # the one-time code's exchange answers the MFA step, and the session opens
+            # at auth/mfa/verify with amr ["oauth", <factor>].
+            return user, None, oauth_exchange_code_create(user=user)
         session = None
         if state.mode == "code":
             token = oauth_exchange_code_create(user=user)
         else:
-            session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
+            session, token = session_create(
+                user=user, ip_address=ip_address, user_agent=user_agent, amr=["oauth"]
+            )
         user.last_login = timezone.now()
         user.save(update_fields=["last_login"])
         sign_in_succeeded(

@@ -30,8 +30,7 @@ from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
 from sv_sdk.net import client_ip
 
-from .serializers import SignedInOutputSerializer
-from .views import PublicApi, signed_in_response, user_agent
+from .views import SIGN_IN_RESPONSE, PublicApi, sign_in_step_response, user_agent
 
 COOKIE_PATH = "/api/v1/auth/oauth/"
 CALLBACK_RULE = (
@@ -177,18 +176,18 @@ class OAuthExchangeApi(PublicApi):
         " unexpired: 400 `token_invalid` otherwise.",
         extensions={UNSTATED_RULES: ["token_invalid"]},
         request=InputSerializer,
-        responses={200: SignedInOutputSerializer, **problems(TokenInvalid, RateLimited)},
+        responses={200: SIGN_IN_RESPONSE, **problems(TokenInvalid, RateLimited)},
     )
     def post(self, request):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, session, token = oauth_exchange(
+        step = oauth_exchange(
             code=data.validated_data["code"],
             ip_address=client_ip(request),
             user_agent=user_agent(request),
         )
-        return signed_in_response(request, user, session, token, status.HTTP_200_OK)
+        return sign_in_step_response(request, step)
 
 
 class AccountUnlinkApi(APIView):

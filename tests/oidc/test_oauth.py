@@ -9,8 +9,10 @@ from prometheus_client import REGISTRY
 from audit_app.models import AuditLog
 from auth_app.models import Account, OAuthState, Session, User
 from auth_app.ratelimit import lockout_record_failure
+from auth_app.tests.test_mfa import at_step, enrol_totp, verify
 from email_app.models import EmailSend
 from platform_app.flows import user_onboard
+from tests.support import bearer_client
 
 from .conftest import APP, app_path, provider_login, start
 
@@ -548,3 +550,33 @@ def test_linking_needs_a_signed_in_session_and_the_get_start_redirects(providers
     assert started.cookies[settings.SV_OAUTH_COOKIE_NAME]["httponly"]
     unknown = app.get("/api/v1/auth/oauth/test/authorize", {"next": "/"})
     assert unknown.status_code == 400
+
+
+def test_a_user_with_a_second_factor_finishes_a_provider_sign_in_with_it(providers, app, browser):
+    # Issue 18: a provider sign-in does not skip the second factor. Whatever the mode,
+    # the callback hands a one-time code (never a session), its exchange answers the
+    # MFA step, and auth/mfa/verify opens the session with amr ["oauth", "otp"].
+    login = providers.add_account(email="guarded@example.com")
+    sign_in(app, browser, login)
+    user = User.objects.get(email="guarded@example.com")
+    totp, _recovery_codes = enrol_totp(bearer_client(user))
+    sessions_before = Session.objects.filter(user=user).count()
+
+    response = sign_in(app, browser, login)
+
+    assert response.status_code == 302 and "error" not in response["Location"]
+    assert settings.SV_SESSION_COOKIE_NAME not in response.cookies
+    assert Session.objects.filter(user=user).count() == sessions_before
+    code = query(response)["code"]
+    step = app.post("/api/v1/auth/oauth/exchange", {"code": code}, format="json")
+    assert step.status_code == 200
+    assert step.json()["mfa_required"] is True and "session" not in step.json()
+    assert Session.objects.filter(user=user).count() == sessions_before
+
+    wrong = verify(step.json()["mfa_token"], "totp", "000000")
+    assert wrong.status_code == 400
+    verified = verify(step.json()["mfa_token"], "totp", at_step(totp, 1))
+    assert verified.status_code == 200, verified.content
+    assert Session.objects.filter(user=user).count() == sessions_before + 1
+    session = Session.objects.filter(user=user).latest("created_at")
+    assert session.amr == ["oauth", "otp"]
