@@ -29,7 +29,9 @@ lint: install
 test: install lint browser-deps oidc-deps
 	$(MANAGE) check --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
-	# The production settings must pass Django's deployment checks (no database needed).
+	# The production settings must pass Django's deployment checks (no database needed),
+	# which include the collected static files the app refuses to serve without.
+	$(MANAGE) collectstatic --no-input --verbosity 0
 	DJANGO_SETTINGS_MODULE=sv_sdk.settings.production SECRET_KEY=$(DEPLOY_CHECK_KEY) \
 		DATABASE_URL=postgres://check@127.0.0.1/check SV_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') $(MANAGE) check --deploy --fail-level WARNING
 	$(BIN)/pytest -p no:cacheprovider; status=$$?; \
