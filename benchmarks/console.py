@@ -56,9 +56,10 @@ def _seed_users(users: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {User._meta.db_table} (id, email, email_verified, name, image, password,
-                is_active, is_staff, is_superuser, created_at, updated_at)
+            INSERT INTO {User._meta.db_table} (id, email, email_key, email_verified, name, image,
+                password, is_active, is_staff, is_superuser, created_at, updated_at)
             SELECT '00000000-0000-7000-9000-' || lpad(g::text, 12, '0'),
+                   'console-bench-' || g || '@example.com',
                    'console-bench-' || g || '@example.com', true, 'User ' || g, '',
                    '!unusable', true, false, false,
                    now() - interval '60 days' * (1 - g::float / %(n)s), now()

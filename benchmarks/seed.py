@@ -44,10 +44,10 @@ SENDS_PER_USER = 3
 # Three sends per seeded user over the last 60 days, most delivered.
 _SENDS_SQL = """
 INSERT INTO email.email_sends (id, template_id, user_id, to_email, category, subject, text_body,
-    html_body, context, status, attempts, last_error, provider, provider_message_id,
+    html_body, context, links, status, attempts, last_error, provider, provider_message_id,
     sent_at, delivered_at, created_at, updated_at)
 SELECT md5(u.id || '-' || k)::uuid::text, t.id, u.id, u.email, 'account', 'Welcome',
-       'Hello', '', '{}'::jsonb,
+       'Hello', '', '{}'::jsonb, '',
        (ARRAY['delivered', 'delivered', 'delivered', 'sent', 'bounced'])
            [1 + abs(hashtext(u.id || k::text)) %% 5],
        1, '', 'bench', '', c.at, c.at, c.at, c.at
@@ -262,9 +262,9 @@ class FourDatabases:
             )
             mail.execute(
                 "INSERT INTO email_sends (id, template_id, user_id, to_email, category, subject,"
-                " text_body, html_body, context, status, attempts, last_error, provider,"
+                " text_body, html_body, context, links, status, attempts, last_error, provider,"
                 " provider_message_id, created_at, updated_at) VALUES (%s, %s, %s, %s, 'account',"
-                " %s, %s, %s, '{}', 'queued', 0, '', '', '', now(), now())",
+                " %s, %s, %s, '{}', '', 'queued', 0, '', '', '', now(), now())",
                 [new_id(), template_id, user_id, email, subject, text_body, html_body],
             )
         with audit.transaction():
@@ -394,9 +394,9 @@ class OneDatabase:
             )
             conn.execute(
                 "INSERT INTO email.email_sends (id, template_id, user_id, to_email, category,"
-                " subject, text_body, html_body, context, status, attempts, last_error, provider,"
-                " provider_message_id, created_at, updated_at) VALUES (%s, %s, %s, %s,"
-                " 'account', %s, %s, %s, '{}', 'queued', 0, '', '', '', now(), now())",
+                " subject, text_body, html_body, context, links, status, attempts, last_error,"
+                " provider, provider_message_id, created_at, updated_at) VALUES (%s, %s, %s, %s,"
+                " 'account', %s, %s, %s, '{}', '', 'queued', 0, '', '', '', now(), now())",
                 [new_id(), template_id, user_id, email, subject, text_body, html_body],
             )
             for event in ("user.created", "role.assigned", "email.queued"):
