@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint browser-deps oidc-deps
+test: install lint browser-deps oidc-deps better-auth-deps
 	$(MANAGE) check --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
 	# The production settings must pass Django's deployment checks (no database needed),
@@ -49,12 +49,20 @@ browser-deps:
 
 # The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider, pinned in its
 # package-lock.json, into the git-ignored tests/oidc/node_modules. Without node those tests skip.
+# better-auth's client and server (tests/better_auth), pinned in its package-lock.json, into the
+# git-ignored tests/better_auth/node_modules: the compatibility and import tests and the benchmark
+# peer use them. Without node those tests skip and the benchmark says so.
+.PHONY: better-auth-deps
+better-auth-deps:
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/better_auth --no-audit --no-fund --silent; \
+	else echo "better-auth-deps: no npm; the better-auth tests and the benchmark peer will be skipped"; fi
+
 .PHONY: oidc-deps
 oidc-deps:
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
 	else echo "oidc-deps: no npm; the OAuth tests against a real provider will be skipped"; fi
 
-bench: install
+bench: install better-auth-deps
 	$(MANAGE) collectstatic --no-input --verbosity 0
 	$(BIN)/python -m benchmarks
 
