@@ -67,12 +67,9 @@ class SignInEmailApi(BetterAuthApi):
             # The user has a second factor: better-auth's two-factor plugin answers this
             # way, and its calls finish the sign-in (a module of their own, to come).
             return self.two_factor_pending(request, step)
-        body = {
-            "redirect": bool(callback_url),
-            "token": step.token,
-            "url": callback_url or None,
-            "user": user_json(step.user),
-        }
+        body = {"redirect": bool(callback_url), "token": step.token, "user": user_json(step.user)}
+        if callback_url:
+            body["url"] = callback_url
         return signed_in(request, body, step.token)
 
     def two_factor_pending(self, request, step):
