@@ -5,7 +5,6 @@ tests cover what a client cannot easily provoke: forged cookies, foreign origins
 redirects, revoked sessions, expiry and rate limits.
 """
 
-import itertools
 from datetime import timedelta
 from urllib.parse import unquote
 
@@ -21,6 +20,7 @@ from auth_app.services import (
     verification_create,
     verifications_prune,
 )
+from auth_app.tests.conftest import new_ip
 from platform_app.better_auth.cookies import COOKIE_NAME, SECURE_COOKIE_NAME, token_sign
 from platform_app.flows import user_onboard
 from tests.support import PASSWORD
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.django_db
 
 FRONT = "http://front.example"
 BASE = "/api/auth"
-_ips = (f"203.0.113.{i}" for i in itertools.count(1))
 
 
 @pytest.fixture(autouse=True)
@@ -44,25 +43,15 @@ def _front_end(settings):
     }
 
 
-@pytest.fixture
-def client():
-    return APIClient(REMOTE_ADDR=next(_ips))
-
-
-@pytest.fixture
-def user():
-    return user_onboard(email="ada@example.com", password=PASSWORD, name="Ada")
-
-
 def cookie_client(token: str, origin: str | None = FRONT) -> APIClient:
     """A browser of the front end: the signed session cookie, and its Origin on every request."""
-    client = APIClient(REMOTE_ADDR=next(_ips), **({"HTTP_ORIGIN": origin} if origin else {}))
+    client = APIClient(REMOTE_ADDR=new_ip(), **({"HTTP_ORIGIN": origin} if origin else {}))
     client.cookies[COOKIE_NAME] = token_sign(token)
     return client
 
 
 def bearer_client(value: str) -> APIClient:
-    client = APIClient(REMOTE_ADDR=next(_ips))
+    client = APIClient(REMOTE_ADDR=new_ip())
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {value}")
     return client
 

@@ -3,6 +3,7 @@ headless Chromium against sv_sdk: the cookie rides on CORS, and set-auth-token i
 
 import functools
 import http.server
+import shutil
 import subprocess
 import threading
 
@@ -66,8 +67,8 @@ def front_end(live_server, settings):
     missing = node_missing()
     if missing:
         pytest.skip(missing)
-    import_map = subprocess.run(
-        ["node", "importmap.mjs"],
+    import_map = subprocess.run(  # noqa: S603 (our own script)
+        [shutil.which("node"), "importmap.mjs"],
         cwd=CLIENT_DIR,
         capture_output=True,
         text=True,
