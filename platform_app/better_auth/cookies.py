@@ -68,6 +68,7 @@ def session_cookie_set(request, response, token: str) -> None:
         samesite="Lax",
     )
     response["set-auth-token"] = signed
+    # As better-auth: said even to same-origin callers (CORS repeats it for trusted origins).
     response["Access-Control-Expose-Headers"] = "set-auth-token"
 
 

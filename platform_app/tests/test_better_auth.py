@@ -294,6 +294,17 @@ def test_the_rate_limit_is_429_with_x_retry_after(client, settings):
     assert int(response["X-Retry-After"]) > 0
 
 
+def test_a_front_end_on_another_origin_can_read_how_long_to_wait(client, settings):
+    settings.SV_RATE_LIMITS = {**settings.SV_RATE_LIMITS, "sign_in": (1, 60)}
+    body = {"email": "who@example.com", "password": "x" * 12}
+    client.post(f"{BASE}/sign-in/email", body, format="json", HTTP_ORIGIN=FRONT)
+
+    response = client.post(f"{BASE}/sign-in/email", body, format="json", HTTP_ORIGIN=FRONT)
+
+    assert response.status_code == 429
+    assert "X-Retry-After" in response["Access-Control-Expose-Headers"]
+
+
 def test_the_sign_in_lockout_applies_unchanged(client, user, settings):
     settings.SV_LOCKOUT_THRESHOLD = 2
     for _ in range(2):

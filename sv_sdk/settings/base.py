@@ -312,8 +312,9 @@ SV_TRUSTED_ORIGINS = sv_env.TRUSTED_ORIGINS or [SV_PUBLIC_URL]
 CORS_ALLOWED_ORIGINS: list[str] = []
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/api/(v1|auth)/"
-# A bearer client reads its token from set-auth-token (the better-auth API).
-CORS_EXPOSE_HEADERS = ["set-auth-token"]
+# A bearer client reads its token from set-auth-token (the better-auth API); a rate-limited
+# one reads how long to wait (better-auth's client reads X-Retry-After).
+CORS_EXPOSE_HEADERS = ["set-auth-token", "Retry-After", "X-Retry-After"]
 CSRF_TRUSTED_ORIGINS = SV_TRUSTED_ORIGINS
 # A sign-in in flight (state, nonce, PKCE verifier) lives this long, and is used once.
 SV_OAUTH_STATE_TTL = 10 * 60
