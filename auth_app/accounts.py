@@ -1,7 +1,6 @@
 """Linked provider accounts and sign-ins in flight: the writes behind docs/oauth.md."""
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from audit_app.services import audit_record
 from sv_sdk.errors import ValidationFailed
+from sv_sdk.net import origin_trusted
 
 from .errors import AccountNotFound, LastCredential, OAuthFailed, ReconsentNeeded
 from .mfa import mfa_enabled, mfa_methods
@@ -25,11 +25,7 @@ def callback_url_clean(url: str | None) -> str:
     """Where to send the browser after a sign-in: `url` when its origin is trusted."""
     if not url:
         return f"{settings.SV_PUBLIC_URL}/"
-    parts = urlsplit(url)
-    origin = f"{parts.scheme}://{parts.netloc}".lower()
-    if parts.scheme not in ("http", "https") or origin not in {
-        o.lower() for o in settings.SV_TRUSTED_ORIGINS
-    }:
+    if not origin_trusted(url):
         raise ValidationFailed(
             errors={"callback_url": ["Not one of this application's origins (SV_TRUSTED_ORIGINS)."]}
         )

@@ -19,8 +19,22 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
+        found = self.credentials(request)
+        if found is None:
+            return None
+        token, from_cookie = found
+        session = session_get_by_token(token=token)
+        if session is None or not user_can_sign_in(session.user):
+            raise exceptions.AuthenticationFailed("The session is invalid or has ended.")
+        if from_cookie:
+            self.enforce_csrf(request)
+        _enrolment_gate(request, session)
+        _slide(session)
+        return session.user, session
+
+    def credentials(self, request) -> tuple[str, bool] | None:
+        """(token, whether it came from the cookie), or None when the request carries none."""
         header = authentication.get_authorization_header(request).decode("latin-1")
-        from_cookie = False
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != self.keyword.lower():
@@ -28,25 +42,14 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
             token = token.strip()
             if not token:
                 raise exceptions.AuthenticationFailed("Empty bearer token.")
-        else:
-            token = request.COOKIES.get(settings.SV_SESSION_COOKIE_NAME)
-            if not token:
-                return None
-            from_cookie = True
-
-        session = session_get_by_token(token=token)
-        if session is None or not user_can_sign_in(session.user):
-            raise exceptions.AuthenticationFailed("The session is invalid or has ended.")
-        if from_cookie:
-            self._enforce_csrf(request)
-        _enrolment_gate(request, session)
-        _slide(session)
-        return session.user, session
+            return token, False
+        token = request.COOKIES.get(settings.SV_SESSION_COOKIE_NAME)
+        return (token, True) if token else None
 
     def authenticate_header(self, request):
         return self.keyword
 
-    def _enforce_csrf(self, request):
+    def enforce_csrf(self, request):
         # A cookie rides along on cross-site requests; a Bearer header does not.
         check = CSRFCheck(lambda req: None)
         check.process_request(request)

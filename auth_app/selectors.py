@@ -9,7 +9,7 @@ from django.utils import timezone
 from sv_sdk.db.prepared import execute_prepared
 from sv_sdk.db.rows import ModelRow, model_row
 
-from .models import Session, User
+from .models import Session, User, Verification
 from .tokens import token_hash
 
 
@@ -98,3 +98,19 @@ def user_can_sign_in(user: User) -> bool:
     if not user.is_active:
         return False
     return user.banned_until is None or user.banned_until <= timezone.now()
+
+
+def verifications_usable(*, token: str, purpose: str, repeatable: bool = False):
+    """The unexpired verifications of `purpose` for `token`; unused ones only unless
+    `repeatable`."""
+    usable = Verification.objects.filter(
+        value_hash=token_hash(token or ""),
+        identifier__startswith=f"{purpose}:",
+        expires_at__gt=timezone.now(),
+    )
+    return usable if repeatable else usable.filter(consumed_at__isnull=True)
+
+
+def verification_usable(*, token: str, purpose: str) -> bool:
+    """Whether `token` would be accepted for `purpose` now, without using it."""
+    return verifications_usable(token=token, purpose=purpose).exists()

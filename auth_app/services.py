@@ -20,7 +20,7 @@ from .errors import AccountDisabled, EmailTaken, InvalidCredentials, InvalidPass
 from .mfa import SECOND_FACTORS, mfa_enroll_deadline
 from .models import PasskeyChallenge, Session, User, Verification
 from .ratelimit import lockout_check, lockout_clear, lockout_record_failure
-from .selectors import user_can_sign_in, user_get_by_email
+from .selectors import user_can_sign_in, user_get_by_email, verifications_usable
 from .tokens import token_generate, token_hash
 
 _UNUSED_VERIFICATIONS_DELETE = (
@@ -120,28 +120,26 @@ def verification_create(
     return verification, token
 
 
-def verification_consume(*, token: str, purpose: str) -> Verification:
+def verification_consume(*, token: str, purpose: str, repeatable: bool = False) -> Verification:
     """Use a token once: mark it consumed, or raise TokenInvalid (unknown, expired, used, other
     purpose).
 
     One conditional UPDATE, so two concurrent uses of one token cannot both succeed.
+    With `repeatable`, a used token is returned again (still marked with its first use)
+    until it expires; the caller decides what a repeat may do (docs/better-auth.md).
     """
     now = timezone.now()
     verification = (
-        Verification.objects.filter(
-            value_hash=token_hash(token or ""),
-            identifier__startswith=f"{purpose}:",
-            consumed_at__isnull=True,
-            expires_at__gt=now,
-        )
+        verifications_usable(token=token, purpose=purpose, repeatable=repeatable)
         .select_for_update(of=("self",))
         .select_related("user")
         .first()
     )
     if verification is None or verification.user is None:
         raise TokenInvalid()
-    Verification.objects.filter(pk=verification.pk).update(consumed_at=now)
-    verification.consumed_at = now
+    if verification.consumed_at is None:
+        Verification.objects.filter(pk=verification.pk).update(consumed_at=now)
+        verification.consumed_at = now
     return verification
 
 
@@ -408,9 +406,14 @@ def verifications_prune() -> int:
     """Delete tokens and passkey challenges that are used or expired; return how many."""
     from django.db.models import Q
 
-    done = Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
+    # A used email-verification token answers again until it expires (a mail scanner's
+    # prefetch must not spend the user's click), so it stays until then.
+    used = Q(consumed_at__isnull=False) & ~Q(identifier__startswith=f"{EMAIL_VERIFICATION}:")
+    done = used | Q(expires_at__lte=timezone.now())
     deleted, _ = Verification.objects.filter(done).delete()
-    challenges, _ = PasskeyChallenge.objects.filter(done).delete()
+    challenges, _ = PasskeyChallenge.objects.filter(
+        Q(consumed_at__isnull=False) | Q(expires_at__lte=timezone.now())
+    ).delete()
     return deleted + challenges
 
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from audit_app.services import audit_record
 
 from . import mfa
-from .errors import AccountDisabled, InvalidCode, PasskeyInvalid, TokenInvalid
+from .errors import AccountDisabled, InvalidCode, InvalidCredentials, PasskeyInvalid, TokenInvalid
 from .mfa import (
     challenge_failed_record,
     mfa_enabled,
@@ -128,6 +128,9 @@ def sign_in_continue(
 def sign_in(*, email: str, password: str, ip_address: str | None, user_agent: str) -> SignInStep:
     """Check the credentials (see credentials_check); open a session, or ask for the second
     factor of a user who has one (see sign_in_continue)."""
+    if "@" not in email:
+        # Same answer as a wrong password: the shape of the email reveals nothing.
+        raise InvalidCredentials()
     user = credentials_check(
         email=email, password=password, ip_address=ip_address, user_agent=user_agent
     )

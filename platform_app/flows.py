@@ -13,7 +13,7 @@ from audit_app.services import audit_record
 from auth_app import accounts, mfa
 from auth_app import services as auth_services
 from auth_app.accounts import account_link, account_signed_in, oauth_exchange_code_create
-from auth_app.errors import EmailTaken, OAuthFailed, RateLimited
+from auth_app.errors import EmailTaken, OAuthFailed, RateLimited, TokenInvalid
 from auth_app.models import Account, OAuthState, Session, User
 from auth_app.oauth import Identity
 from auth_app.ratelimit import lockout_check, lockout_clear, rate_limit_hit
@@ -189,7 +189,13 @@ def _verification_email_queue(*, user: User) -> None:
 
 
 def user_sign_up(
-    *, email: str, password: str, name: str, ip_address: str | None, user_agent: str
+    *,
+    email: str,
+    password: str,
+    name: str,
+    ip_address: str | None,
+    user_agent: str,
+    image: str = "",
 ) -> tuple[User, Session, str]:
     """Onboard a user and open their first session, in one transaction."""
     with transaction.atomic(durable=True):
@@ -202,6 +208,8 @@ def user_sign_up(
             actor=None,
             validate_password=True,
         )
+        if image:
+            user_profile_update(user=user, actor=user, image=image)
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
         metrics.count_on_commit(metrics.SIGN_UPS)
     return user, session, token
@@ -220,10 +228,22 @@ def verification_email_resend(*, email: str) -> bool:
     return True
 
 
-def email_verify(*, token: str) -> User:
-    """Use an email-verification token: mark the address verified and send the welcome email."""
+def email_verify(*, token: str, repeatable: bool = False) -> User:
+    """Use an email-verification token: mark the address verified and send the welcome email.
+
+    With `repeatable` (a link opened by GET, which mail scanners prefetch), a token
+    already used answers again until it expires, while the address it verified still
+    is verified; a repeat writes nothing (docs/better-auth.md).
+    """
+    started = timezone.now()
     with transaction.atomic(durable=True):
-        user = verification_consume(token=token, purpose=EMAIL_VERIFICATION).user
+        verification = verification_consume(
+            token=token, purpose=EMAIL_VERIFICATION, repeatable=repeatable
+        )
+        user = verification.user
+        if verification.consumed_at < started and not user.email_verified:
+            # Used before, and the address changed since: this token vouches for nothing now.
+            raise TokenInvalid()
         if not user.email_verified:
             user_email_verify(user=user)
             email_queue(

@@ -1,4 +1,4 @@
-"""URL configuration: admin, API v1, schema and a landing page."""
+"""URL configuration: admin, API v1, the better-auth compatible API, schema and a landing page."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -18,6 +18,8 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="sv_sdk/index.html"), name="index"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # better-auth's protocol, for its official client (docs/better-auth.md).
+    path("api/auth/", include("platform_app.better_auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("webhooks/anymail/", include("email_app.webhook_urls")),

@@ -23,12 +23,17 @@ class SvSdkConfig(AppConfig):
     verbose_name = "sv_sdk"
 
     def ready(self):
+        from corsheaders.signals import check_request_enabled
         from django.apps import apps
 
         from sv_sdk import checks  # noqa: F401 (registers the deployment checks)
 
         # Registers the OpenAPI extension for StrictSerializer.
         from sv_sdk.api import schema  # noqa: F401
+        from sv_sdk.net import cors_allowed
+
+        # CORS follows SV_TRUSTED_ORIGINS as it is at each request (docs/better-auth.md).
+        check_request_enabled.connect(cors_allowed, dispatch_uid="sv_sdk_cors")
 
         # pre_migrate is sent once per app with models; one sender is enough.
         pre_migrate.connect(

@@ -201,3 +201,8 @@ MFA_ENFORCE: bool = env.bool("SV_MFA_ENFORCE", default=True)
 MFA_GRACE_PERIOD: int = env.int("SV_MFA_GRACE_PERIOD", default=0)
 # Seconds a sign-in counts as fresh for sensitive actions.
 MFA_REAUTH_WINDOW: int = env.int("SV_MFA_REAUTH_WINDOW", default=10 * 60)
+
+# The better-auth compatible API (issue 19, docs/better-auth.md) ------------------------------
+# The secret that signs the `better-auth.session_token` cookie: a team moving from better-auth
+# keeps its BETTER_AUTH_SECRET so its users' cookies stay valid. Unset: derived from SECRET_KEY.
+BETTER_AUTH_SECRET: str | None = env.str("BETTER_AUTH_SECRET", default=None) or None

@@ -1,7 +1,10 @@
-"""The client's address: the TCP peer, or behind trusted proxies the first hop they did not add."""
+"""Who the client is: its address (the TCP peer, or behind trusted proxies the first hop they
+did not add) and whether an origin it names is one of this application's."""
 
 import functools
 import ipaddress
+import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -104,3 +107,32 @@ def _address(value: str | None) -> Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def url_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an absolute http(s) URL, lower-cased; None for anything else."""
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_trusted(url: str | None) -> bool:
+    """Whether `url` (an origin or any absolute URL) is at one of SV_TRUSTED_ORIGINS.
+
+    The one list serves browser redirects after a sign-in, the better-auth API's
+    origin check and CORS (docs/better-auth.md).
+    """
+    origin = url_origin(url or "")
+    return origin is not None and origin in {o.lower() for o in settings.SV_TRUSTED_ORIGINS}
+
+
+def cors_allowed(sender, request, **kwargs) -> bool:
+    """django-cors-headers' check_request_enabled: a trusted origin calling one of the APIs."""
+    return bool(re.match(settings.CORS_URLS_REGEX, request.path_info)) and origin_trusted(
+        request.headers.get("origin")
+    )

@@ -121,9 +121,6 @@ class SignInApi(PublicApi):
         rate_limit_hit(scope="sign_in", subject=client_ip(request))
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if "@" not in data.validated_data["email"]:
-            # Same answer as a wrong password: the shape of the email reveals nothing.
-            raise InvalidCredentials()
         step = signin.sign_in(
             **data.validated_data, ip_address=client_ip(request), user_agent=user_agent(request)
         )

@@ -88,6 +88,21 @@ class VerifyEmailApi(PublicApi):
         return Response(UserOutputSerializer(user).data)
 
 
+def email_request_accept(request, *, scope: str, task: Task, data) -> None:
+    """Rate limit per IP, check `data` ({email}), rate limit per (address, IP), defer `task`.
+
+    What every "mail me a link" request does, here and in the better-auth API.
+    """
+    ip_address = client_ip(request)
+    rate_limit_hit(scope=scope, subject=ip_address)
+    serializer = EmailInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    email = serializer.validated_data["email"]
+    # Per address *and* IP: requests for bob from elsewhere never use up bob's own.
+    rate_limit_hit(scope=scope, subject=f"{ip_address}:{email_key(email)}")
+    task.defer(email=email)
+
+
 class EmailRequestApi(PublicApi):
     """Take an email, rate limited per IP and per (address, IP), and answer 202 whatever it is.
 
@@ -104,14 +119,7 @@ class EmailRequestApi(PublicApi):
         responses={202: AcceptedOutputSerializer, **problems(400, RateLimited)},
     )
     def post(self, request):
-        ip_address = client_ip(request)
-        rate_limit_hit(scope=self.scope, subject=ip_address)
-        data = EmailInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        email = data.validated_data["email"]
-        # Per address *and* IP: requests for bob from elsewhere never use up bob's own.
-        rate_limit_hit(scope=self.scope, subject=f"{ip_address}:{email_key(email)}")
-        self.task.defer(email=email)
+        email_request_accept(request, scope=self.scope, task=self.task, data=request.data)
         # The same answer whether or not the address is known: no enumeration.
         return Response(
             {"detail": "If the address belongs to an account, an email is on its way."},

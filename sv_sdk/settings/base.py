@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "corsheaders",
     "procrastinate.contrib.django",
 ]
 
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     # A log line and the request metrics for everything but probes and static files.
     "sv_sdk.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware, so a preflight is answered as it is (django-cors-headers' rule).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -301,6 +304,18 @@ INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = (
 SV_OAUTH_PROVIDERS = sv_env.OAUTH_PROVIDERS
 # Where a sign-in may return the browser: these origins (scheme://host[:port]) only.
 SV_TRUSTED_ORIGINS = sv_env.TRUSTED_ORIGINS or [SV_PUBLIC_URL]
+# The same origins are the front ends allowed to call both APIs with credentials (CORS) and
+# to send cookie-authenticated writes (Django's CSRF check for /api/v1, the Origin check of
+# /api/auth): one list of "our front ends" (docs/decisions.md).
+# django-cors-headers asks sv_sdk.net.cors_allowed (its check_request_enabled signal) rather
+# than keeping a copy of the list.
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/api/(v1|auth)/"
+# A bearer client reads its token from set-auth-token (the better-auth API); a rate-limited
+# one reads how long to wait (better-auth's client reads X-Retry-After).
+CORS_EXPOSE_HEADERS = ["set-auth-token", "Retry-After", "X-Retry-After"]
+CSRF_TRUSTED_ORIGINS = SV_TRUSTED_ORIGINS
 # A sign-in in flight (state, nonce, PKCE verifier) lives this long, and is used once.
 SV_OAUTH_STATE_TTL = 10 * 60
 # The one-time code an SPA or mobile app exchanges for its bearer token.
@@ -328,3 +343,16 @@ SV_MFA_TOKEN_TTL = 5 * 60
 SV_MFA_ENFORCE = sv_env.MFA_ENFORCE
 SV_MFA_GRACE_PERIOD = sv_env.MFA_GRACE_PERIOD
 SV_MFA_REAUTH_WINDOW = sv_env.MFA_REAUTH_WINDOW
+
+
+# The better-auth compatible API at /api/auth/ (issue 19, docs/better-auth.md): the secret that
+# signs its session cookie, a team's old BETTER_AUTH_SECRET to keep their users' cookies valid.
+def _better_auth_secret() -> str:
+    if sv_env.BETTER_AUTH_SECRET:
+        return sv_env.BETTER_AUTH_SECRET
+    import hashlib
+
+    return hashlib.sha256(f"sv_sdk better-auth cookie {SECRET_KEY}".encode()).hexdigest()
+
+
+SV_BETTER_AUTH_SECRET = _better_auth_secret()
