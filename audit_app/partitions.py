@@ -20,14 +20,13 @@ from sv_sdk.db.tables import split_table
 #   from the parent for statement-level triggers,
 # - moves rows of that month out of the default partition first, keeping their ids
 #   and MACs, so creating a partition late never fails and never loses a row. The
-#   move is a DELETE from the default partition: the function's own SET lets it through
-#   the append-only trigger, as the owner, for this function call only.
+#   move is a DELETE from the default partition, let through the append-only trigger
+#   (as the owner, with sv.audit_retention on for that one statement).
 ADD_PARTITION_SQL = """
 CREATE FUNCTION "audit"."add_month_partition"(parent regclass, month date) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET "TimeZone" = 'UTC'
-SET sv.audit_retention = 'on'
 AS $$
 DECLARE
     schema_name name;
@@ -38,6 +37,7 @@ DECLARE
     upper_bound timestamptz := (date_trunc('month', month::timestamp) + interval '1 month')
                                AT TIME ZONE 'UTC';
     stranded boolean := false;
+    retention text;
 BEGIN
     SELECT n.nspname, c.relname INTO schema_name, table_name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -69,9 +69,12 @@ BEGIN
         EXECUTE format('INSERT INTO %I.%I SELECT * FROM %s WHERE occurred_at >= $1'
                        ' AND occurred_at < $2', schema_name, part, default_part)
             USING lower_bound, upper_bound;
+        retention := current_setting('sv.audit_retention', true);
+        PERFORM set_config('sv.audit_retention', 'on', true);
         EXECUTE format('DELETE FROM %s WHERE occurred_at >= $1 AND occurred_at < $2',
                        default_part)
             USING lower_bound, upper_bound;
+        PERFORM set_config('sv.audit_retention', coalesce(retention, ''), true);
         EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s DEFAULT', parent, default_part);
     END IF;
     RETURN part;
@@ -184,6 +187,8 @@ def _finish(cursor, table: str, old: str, *, next_id: int, key: str, indexes, tr
     )
     cursor.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608
     rows = cursor.rowcount
+    # Building each index once, with room to sort, is what makes the copy affordable.
+    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
     cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{key[0]}" PRIMARY KEY ({key[1]})')
     for _index, definition in indexes:
         cursor.execute(definition)
