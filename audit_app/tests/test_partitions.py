@@ -191,7 +191,9 @@ def test_a_month_whose_rows_are_not_sealed_yet_is_not_archived(tmp_path):
         )
 
     assert AuditLog.objects.filter(id__in=[r.id for r in rows]).count() == 2
-    assert list(tmp_path.iterdir()) == []
+    assert OLD in audit_partition_months()
+    # Earlier, empty months may have been archived; this one left nothing behind.
+    assert not list(tmp_path.glob(f"audit_logs_{OLD:%Y-%m}*"))
 
 
 def test_the_archive_command_reports_each_month(old_months, tmp_path):
@@ -199,7 +201,7 @@ def test_the_archive_command_reports_each_month(old_months, tmp_path):
     call_command(
         "audit_archive", "--before", OLD.isoformat(), "--output-dir", str(tmp_path), stdout=out
     )
-    assert out.getvalue().startswith(f"archived {OLDER:%Y-%m}: 3 rows to ")
+    assert f"archived {OLDER:%Y-%m}: 3 rows to " in out.getvalue()
     with pytest.raises(CommandError, match="not a directory"):
         call_command("audit_archive", "--before", OLD.isoformat(), "--output-dir", "/nonexistent")
 
