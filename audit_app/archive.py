@@ -17,6 +17,7 @@ import hashlib
 import heapq
 import io
 import json
+import os
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -125,6 +126,8 @@ def write_archive(
                 for name, data in members.items():
                     _add(tar, name, io.BytesIO(data), len(data))
             out.flush()
+            # On disk before the caller commits dropping the month from the database.
+            os.fsync(out.fileno())
     whole = hashlib.sha256()
     with path.open("rb") as written:
         for block in iter(lambda: written.read(1 << 20), b""):
