@@ -5,6 +5,8 @@ partitions inside this migration's transaction; the table is locked meanwhile.
 `make bench` times it on 10 million rows. See docs/audit.md, "Partitions".
 """
 
+import importlib
+
 from django.db import migrations
 from django.utils import timezone
 
@@ -19,26 +21,16 @@ from audit_app.partitions import (
     unpartition_table,
 )
 
-# The append-only trigger's function, as in 0002 but for its hint: retention no longer
-# deletes rows (audit_prune is gone), it detaches months (audit_archive).
-_FORBID_CHANGE_SQL = """
-CREATE OR REPLACE FUNCTION "audit"."forbid_change"() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF TG_OP IN ('DELETE', 'TRUNCATE')
-       AND current_setting('sv.audit_retention', true) = 'on'
-       AND pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER')
-    THEN
-        RETURN NULL;
-    END IF;
-    RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = <hint>;
-END;
-$$;
-"""
-NEW_HINT = "'Retention detaches whole months as the table owner (manage.py audit_archive).'"
-OLD_HINT = "'Only a retention run by the table owner deletes audit rows (manage.py audit_prune).'"
+# The append-only trigger's function as 0002 made it, but for its hint: retention no
+# longer deletes rows (audit_prune is gone), it detaches months (audit_archive).
+_0002 = importlib.import_module("audit_app.migrations.0002_append_only_evidence")
+_OLD_FUNCTION = _0002.APPEND_ONLY_SQL.split("CREATE TRIGGER", 1)[0].replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
+)
+_NEW_FUNCTION = _OLD_FUNCTION.replace(
+    "Only a retention run by the table owner deletes audit rows (manage.py audit_prune).",
+    "Retention detaches whole months, as the table owner (manage.py audit_archive).",
+)
 
 
 def partition(apps, schema_editor):
@@ -59,10 +51,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            _FORBID_CHANGE_SQL.replace("<hint>", NEW_HINT),
-            _FORBID_CHANGE_SQL.replace("<hint>", OLD_HINT),
-        ),
+        migrations.RunSQL(_NEW_FUNCTION, _OLD_FUNCTION),
         migrations.RunSQL(ADD_PARTITION_SQL, DROP_ADD_PARTITION_SQL),
         migrations.RunPython(partition, unpartition),
     ]
