@@ -123,8 +123,9 @@ def test_every_partition_refuses_update_delete_and_truncate(statement):
         partition_name(AUDIT_LOGS, far),  # made by the job, not the migration
         default_partition_name(AUDIT_LOGS),
     ):
-        with pytest.raises(DatabaseError, match="append-only"):
+        with pytest.raises(DatabaseError, match="append-only") as refused:
             raw(statement.format(partition))
+        assert "audit_archive" in refused.value.__cause__.diag.message_hint
     assert AuditLog.objects.filter(event_type="user.updated").exists()
 
 

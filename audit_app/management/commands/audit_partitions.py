@@ -21,7 +21,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--since",
-            help="ISO 8601 date: also create every month from then on (back-filling)",
+            help="ISO 8601 date: also create every month from then on (default: none)",
         )
 
     def handle(self, *args, ahead, since, **options):

@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--archive",
             metavar="FILE",
-            help="an archive written by audit_archive: check it offline (needs the audit key)",
+            help="an archive written by audit_archive: check it offline, with the audit key"
+            " (default: check the live database)",
         )
 
     def handle(self, *args, archive, **options):
