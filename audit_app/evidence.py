@@ -16,6 +16,7 @@ from django.conf import settings
 
 _ROW = b"sv_sdk audit row v1\x00"
 _CHECKPOINT = b"sv_sdk audit checkpoint v1\x00"
+_ARCHIVE = b"sv_sdk audit archive v1\x00"
 _DERIVE = b"sv_sdk audit mac key v1"
 
 
@@ -117,3 +118,18 @@ def checkpoint_mac(checkpoint) -> str:
 
 def checkpoint_is_authentic(checkpoint) -> bool:
     return _verified(checkpoint.mac, _CHECKPOINT, _checkpoint_message(checkpoint))
+
+
+def _manifest_message(manifest: dict) -> bytes:
+    fields = {key: value for key, value in manifest.items() if key != "mac"}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def manifest_mac(manifest: dict) -> str:
+    """The MAC of an archive's manifest (every field but `mac`)."""
+    return _mac(keys()[0], _ARCHIVE, _manifest_message(manifest))
+
+
+def manifest_is_authentic(manifest: dict) -> bool:
+    mac = manifest.get("mac")
+    return isinstance(mac, str) and _verified(mac, _ARCHIVE, _manifest_message(manifest))

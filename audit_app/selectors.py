@@ -3,12 +3,14 @@
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from .evidence import checkpoint_is_authentic, digest_line, row_is_authentic
 from .models import AuditCheckpoint, AuditLog
+from .partitions import default_partition_name, month_of_partition
 
 
 def audit_log_list(
@@ -38,8 +40,58 @@ def audit_log_list(
     return rows
 
 
+_PARTITIONS_SQL = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.inhparent = %s::regclass
+"""
+
+
+def audit_partition_months() -> list[date]:
+    """The months the audit log has a partition for, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PARTITIONS_SQL, [AuditLog._meta.db_table])
+        months = (month_of_partition(name) for (name,) in cursor.fetchall())
+    return sorted(month for month in months if month is not None)
+
+
+def audit_default_partition_rows() -> int:
+    """Rows waiting in the default partition: their month had no partition when written."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {default_partition_name(AuditLog._meta.db_table)}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class ArchivedSpan:
+    first_id: int
+    last_id: int
+    kept_ids: frozenset[int]
+
+    def holds(self, row_id: int) -> bool:
+        return self.first_id <= row_id <= self.last_id and row_id not in self.kept_ids
+
+
+def audit_archived_spans() -> list[ArchivedSpan]:
+    """The id spans recorded (authentically) as archived months, with the ids they kept."""
+    spans = []
+    for row in AuditLog.objects.filter(event_type="audit.archived").iterator(chunk_size=100):
+        # A forged archive record must not excuse missing rows.
+        if row_is_authentic(row) and row.metadata.get("first_id") is not None:
+            spans.append(
+                ArchivedSpan(
+                    first_id=int(row.metadata["first_id"]),
+                    last_id=int(row.metadata["last_id"]),
+                    kept_ids=frozenset(row.metadata.get("kept_ids", [])),
+                )
+            )
+    return spans
+
+
 def audit_retention_floor() -> int:
-    """The id up to which a recorded retention run has deleted the trail (0 if none)."""
+    """The id up to which a recorded row-deleting retention run (before partitions) went."""
     pruned = AuditLog.objects.filter(event_type="audit.pruned").order_by("-id")
     for row in pruned.iterator(chunk_size=20):
         # A forged prune record must not excuse missing rows.
@@ -62,6 +114,7 @@ class Verification:
     checkpoints: int = 0
     unsealed_rows: int = 0  # after the last checkpoint: deletions there go unseen
     floor: int = 0
+    archived_months: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -111,11 +164,15 @@ def audit_verify(*, progress: Callable[[int], None] | None = None) -> Verificati
     in a sealed range that the checkpoint did not count was inserted out of band.
     """
     verification = Verification(floor=audit_retention_floor())
+    archived = audit_archived_spans()
+    verification.archived_months = len(archived)
     checkpoints = [c for c in _checked_chain(verification) if c.last_id > verification.floor]
     sealed_until = max((c.last_id for c in checkpoints), default=verification.floor)
     by_id = {c.id: c for c in checkpoints}
     digests = {c.id: hashlib.sha256() for c in checkpoints}
-    flagged: set[int] = set()  # checkpoints with a row-level problem already reported
+    # Checkpoints whose digest is not rechecked: a row-level problem already reported,
+    # or some of their rows archived.
+    flagged: set[int] = set()
     expected = _expected_ids(checkpoints, verification.floor)
     next_expected = next(expected, None)
     problems = verification.problems
@@ -124,6 +181,11 @@ def audit_verify(*, progress: Callable[[int], None] | None = None) -> Verificati
         nonlocal next_expected
         while next_expected is not None and (row_id is None or next_expected[0] < row_id):
             gone, checkpoint_id = next_expected
+            next_expected = next(expected, None)
+            # Its checkpoint's digest cannot be recomputed either way.
+            flagged.add(checkpoint_id)
+            if any(span.holds(gone) for span in archived):
+                continue
             problems.append(
                 Problem(
                     "deleted",
@@ -132,8 +194,6 @@ def audit_verify(*, progress: Callable[[int], None] | None = None) -> Verificati
                     checkpoint_id,
                 )
             )
-            flagged.add(checkpoint_id)
-            next_expected = next(expected, None)
 
     rows = AuditLog.objects.filter(id__gt=verification.floor).order_by("id")
     covering = 0  # index of the first checkpoint that may cover the current row

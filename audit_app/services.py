@@ -4,28 +4,36 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from django.db import connection, connections, transaction
 from django.db.models import Max, Min, Model
+from django.utils import timezone
 
 from sv_sdk import metrics
 from sv_sdk.db.batch import Batch
 from sv_sdk.net import clean_ip
 
+from .archive import ROW_FIELDS, write_archive
 from .context import UNSET, clean_user_agent, current_context
-from .errors import CheckpointDelayed
+from .errors import ArchiveRefused, CheckpointDelayed
 from .evidence import checkpoint_mac, digest_line, normalise_metadata, row_mac
 from .models import AuditCheckpoint, AuditLog
-from .selectors import audit_retention_floor
+from .partitions import (
+    MONTHS_AHEAD,
+    add_month_partition,
+    month_end,
+    month_start,
+    months_between,
+    months_from,
+    partition_name,
+)
 
 # Keys that must never reach an audit row, whatever the caller passes.
 _SECRET_MARKERS = ("password", "token", "secret", "hash")
 
 _TABLE = AuditLog._meta.db_table
-# The session setting that, for the table owner only, lets DELETE and TRUNCATE
-# through the append-only trigger (migration 0002).
-RETENTION_SETTING = "sv.audit_retention"
 
 
 def _secret_keys(value, path: str = "") -> list[str]:
@@ -232,44 +240,122 @@ def audit_checkpoint_create(*, wait_seconds: float = 60.0) -> AuditCheckpoint | 
     return checkpoint
 
 
+# Partitions -------------------------------------------------------------------
+
+
+def audit_partitions_ensure(
+    *, ahead: int = MONTHS_AHEAD, since: datetime | None = None
+) -> list[str]:
+    """Create the audit log's monthly partitions up to `ahead` months from now; the new names.
+
+    Idempotent: existing partitions are left alone. `since` also creates the months
+    from then on (back-filling). Gives up on a lock it cannot get within a few seconds
+    rather than queue every audit insert behind it (a long export holds the table);
+    the next run tries again.
+    """
+    now = timezone.now()
+    months = months_between(since, now) if since is not None else []
+    months += [m for m in months_from(now, ahead) if m not in months]
+    created = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
+        for month in months:
+            name = add_month_partition(cursor, _TABLE, month)
+            if name:
+                created.append(name)
+    return created
+
+
 # Retention --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PruneResult:
-    through_id: int
-    deleted: int
+class ArchiveResult:
+    month: date
+    path: Path
+    rows: int
+    sha256: str
 
 
-def audit_prune(*, before: datetime) -> PruneResult:
-    """Delete the sealed audit rows older than `before`, whole checkpoints at a time.
+def audit_month_archive(*, month: date, directory: Path) -> ArchiveResult:
+    """Detach one month's partition, export it to `directory`, drop it, and record it.
 
-    Only the table owner can: the append-only trigger lets DELETE through for
-    the owner's transaction with sv.audit_retention on, which this sets. The
-    prune itself is recorded (`audit.pruned`), and audit_verify takes that
-    row's `through_id` as the start of the trail.
+    One transaction: if the export fails, the partition stays attached. Only the
+    table owner can (DETACH and DROP are the owner's), and only for a month whose
+    rows a checkpoint has sealed, so the archive carries the checkpoints that
+    vouch for it. Recorded as `audit.archived`, which audit_verify reads to tell
+    archived rows from deleted ones.
     """
-    # Durable: the retention door must not stay open for the rest of a caller's transaction.
-    with transaction.atomic(durable=True):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, 'on', true)", [RETENTION_SETTING])
-        floor = audit_retention_floor()
-        first_kept = AuditLog.objects.filter(occurred_at__gte=before).aggregate(first=Min("id"))[
-            "first"
-        ]
-        sealed = AuditCheckpoint.objects.all()
-        if first_kept is not None:
-            sealed = sealed.filter(last_id__lt=first_kept)
-        through_id = sealed.aggregate(last=Max("last_id"))["last"]
-        if through_id is None or through_id <= floor:
-            return PruneResult(through_id=floor, deleted=0)
-        deleted, _ = AuditLog.objects.filter(id__gt=floor, id__lte=through_id).delete()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, 'off', true)", [RETENTION_SETTING])
-        audit_record(
-            event_type="audit.pruned",
-            target_type="audit_log",
-            target_id=str(through_id),
-            metadata={"before": before.isoformat(), "through_id": through_id, "deleted": deleted},
-        )
-    return PruneResult(through_id=through_id, deleted=deleted)
+    month = month_start(month)
+    partition = partition_name(_TABLE, month)
+    final = directory / f"audit_logs_{month:%Y-%m}.tar.gz"
+    if final.exists():
+        raise ArchiveRefused(f"{final} exists already; move it away first.")
+    partial = final.with_name(final.name + ".partial")
+    partial.unlink(missing_ok=True)
+    lower, upper = datetime(month.year, month.month, 1, tzinfo=UTC), month_end(month)
+    try:
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition])
+            if not cursor.fetchone()[0]:
+                raise ArchiveRefused(f"there is no partition for {month:%Y-%m}.")
+            # No more rows for this month from here on: whatever is in it is what we export.
+            cursor.execute(f"LOCK TABLE {partition} IN SHARE MODE")
+            in_month = AuditLog.objects.filter(occurred_at__gte=lower, occurred_at__lt=upper)
+            span = in_month.aggregate(first=Min("id"), last=Max("id"))
+            sealed = AuditCheckpoint.objects.aggregate(last=Max("last_id"))["last"] or 0
+            if span["last"] is not None and span["last"] > sealed:
+                raise ArchiveRefused(
+                    f"rows of {month:%Y-%m} up to id {span['last']} are not sealed by a"
+                    " checkpoint yet; run audit_checkpoint first."
+                )
+            checkpoints, seals = [], []
+            if span["first"] is not None:
+                checkpoints = list(
+                    AuditCheckpoint.objects.filter(
+                        last_id__gte=span["first"], after_id__lt=span["last"]
+                    ).order_by("after_id")
+                )
+                # The other months' rows those checkpoints sealed, still in the table.
+                seals = list(
+                    AuditLog.objects.filter(
+                        id__gt=checkpoints[0].after_id, id__lte=checkpoints[-1].last_id
+                    )
+                    .exclude(occurred_at__gte=lower, occurred_at__lt=upper)
+                    .order_by("id")
+                    .values_list("id", "row_mac")
+                )
+            kept = [row_id for row_id, _ in seals if span["first"] <= row_id <= span["last"]]
+            written = write_archive(
+                partial,
+                month=month,
+                partition=partition,
+                rows=in_month.order_by("id").values(*ROW_FIELDS).iterator(chunk_size=5000),
+                checkpoints=checkpoints,
+                seals=seals,
+                kept_ids=kept,
+            )
+            cursor.execute(f"ALTER TABLE {_TABLE} DETACH PARTITION {partition}")
+            cursor.execute(f"DROP TABLE {partition}")
+            manifest = written.manifest
+            audit_record(
+                event_type="audit.archived",
+                target_type="audit_log",
+                target_id=f"{month:%Y-%m}",
+                metadata={
+                    "month": manifest["month"],
+                    "rows": manifest["rows"],
+                    "first_id": manifest["first_id"],
+                    "last_id": manifest["last_id"],
+                    "kept_ids": kept,
+                    "file": final.name,
+                    "sha256": written.sha256,
+                    "manifest_mac": manifest["mac"],
+                },
+            )
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(final)
+    return ArchiveResult(month=month, path=final, rows=manifest["rows"], sha256=written.sha256)

@@ -1,4 +1,4 @@
-"""Periodic job of the audit domain (Procrastinate): seal new rows with a checkpoint."""
+"""Periodic jobs of the audit domain (Procrastinate): checkpoints and monthly partitions."""
 
 import logging
 
@@ -21,3 +21,13 @@ def audit_checkpoint(timestamp: int) -> None:
     except CheckpointDelayed as exc:
         # The next run seals these rows too.
         logger.warning("audit checkpoint skipped: %s", exc.detail)
+
+
+@app.periodic(cron="23 3 * * *", periodic_id="audit_partitions")
+@app.task(name="audit.partitions", queue="maintenance")
+@db_job
+def audit_partitions(timestamp: int) -> None:
+    # Daily, for months created MONTHS_AHEAD ahead: a missed run or two changes nothing.
+    created = services.audit_partitions_ensure()
+    if created:
+        logger.info("audit partitions created: %s", ", ".join(created))

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import console as console_bench
     from . import email as email_bench
     from . import http as http_bench
+    from . import partitions as partitions_bench
     from . import permissions as permissions_bench
     from . import report, seed
     from . import targets as targets_bench
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         # On the audit section's rows and the permissions section's users.
         console_run = console_bench.console_run()
+        partitions_run = partitions_bench.partitions_run()  # a copy of the audit section's rows
         host = report.machine()
 
     wall = time.monotonic() - started
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + permissions_bench.text(permissions_run))
     print("\n" + audit_bench.text(audit_run))
     print("\n" + console_bench.text(console_run))
+    print("\n" + partitions_bench.text(partitions_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             permissions_bench.markdown(permissions_run),
             audit_bench.markdown(audit_run),
             console_bench.markdown(console_run),
+            partitions_bench.markdown(partitions_run),
         )
     )
     print(

@@ -182,6 +182,10 @@ def test_the_application_role_writes_every_schema_but_only_appends_to_the_audit_
         assert denied(app, "UPDATE audit.audit_logs SET event_type = 'user.forged'")
         assert denied(app, "DELETE FROM audit.audit_logs")
         assert denied(app, "TRUNCATE audit.audit_logs")
+        # Nor through a partition; but the partition job may add the months to come.
+        assert denied(app, "UPDATE audit.audit_logs_default SET event_type = 'user.forged'")
+        assert denied(app, "DELETE FROM audit.audit_logs_default")
+        assert allowed(app, "SELECT audit.add_month_partition('audit.audit_logs', '2031-01-01')")
         # The job queue lives in public and is driven through Procrastinate's functions.
         assert allowed(app, "SELECT count(*) FROM procrastinate_jobs")
         assert allowed(app, "DELETE FROM procrastinate_jobs WHERE false")
@@ -195,6 +199,7 @@ def test_the_application_role_cannot_create_alter_or_drop_tables(db_roles):
             assert denied(app, f"CREATE TABLE {schema}.intruder (id int)"), schema
         assert denied(app, "ALTER TABLE auth.users ADD COLUMN intruder text")
         assert denied(app, "DROP TABLE audit.audit_logs")
+        assert denied(app, "ALTER TABLE audit.audit_logs DETACH PARTITION audit.audit_logs_default")
         assert denied(app, "CREATE SCHEMA intruder")
         assert denied(app, "CREATE INDEX intruder ON auth.users (name)")
 

@@ -41,9 +41,12 @@ CROSS_SCHEMA_KEYS = {
 
 def tables_by_schema() -> dict[str, set[str]]:
     with connection.cursor() as cursor:
+        # Tables, not their partitions (the audit log's months are created by a job).
         cursor.execute(
-            "SELECT schemaname, tablename FROM pg_tables"
-            " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
         )
         result: dict[str, set[str]] = {}
         for schema, table in cursor.fetchall():

@@ -1,4 +1,4 @@
-"""audit_export, audit_checkpoint and audit_prune from the command line."""
+"""audit_export and audit_checkpoint from the command line."""
 
 import csv
 import io
@@ -112,19 +112,6 @@ def test_checkpoint_command_seals_new_rows_once(rows):
     first, second = out.getvalue().splitlines()
     assert first.startswith("checkpoint ") and f", {rows[-1].id}]" in first
     assert second == "nothing new to seal"
-
-
-def test_prune_needs_a_valid_date_and_reports_what_it_did(rows):
-    with pytest.raises(CommandError, match="--before"):
-        call_command("audit_prune", "--before", "soon")
-    call_command("audit_checkpoint", "--wait", "5", stdout=io.StringIO())
-    out = io.StringIO()
-
-    call_command("audit_prune", "--before", "2999-01-01", stdout=out)
-
-    assert out.getvalue().startswith("deleted ")
-    assert not AuditLog.objects.filter(id__in=[r.id for r in rows]).exists()
-    assert AuditLog.objects.filter(event_type="audit.pruned").exists()
 
 
 def test_audit_export_draws_its_bar_on_stderr_unless_the_rows_are_on_that_screen(rows, tmp_path):

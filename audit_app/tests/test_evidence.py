@@ -4,17 +4,15 @@
 # ruff: noqa: S608
 
 import threading
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
-from django.utils import timezone
 
 from audit_app.errors import CheckpointDelayed
 from audit_app.models import AuditCheckpoint, AuditLog
 from audit_app.selectors import audit_verify
-from audit_app.services import audit_checkpoint_create, audit_prune, audit_record
+from audit_app.services import audit_checkpoint_create, audit_record
 
 from .conftest import raw, tamper
 
@@ -163,34 +161,3 @@ def test_a_checkpoint_waits_for_transactions_that_may_still_add_rows():
     finally:
         release.set()
         thread.join()
-
-
-def test_retention_removes_whole_sealed_ranges_and_verify_accepts_it():
-    old = write(3)
-    audit_checkpoint_create(wait_seconds=5)
-    cut = timezone.now()
-    kept = write(2)
-    audit_checkpoint_create(wait_seconds=5)
-    unsealed = write(1)
-    sealed_before_cut = AuditLog.objects.filter(id__lte=old[-1].pk).count()
-
-    result = audit_prune(before=cut)
-
-    assert (result.deleted, result.through_id) == (sealed_before_cut, old[-1].pk)
-    remaining = set(AuditLog.objects.values_list("id", flat=True))
-    assert {r.pk for r in kept + unsealed} <= remaining
-    assert not remaining & {r.pk for r in old}
-    pruned = AuditLog.objects.get(event_type="audit.pruned")
-    assert pruned.metadata["deleted"] == sealed_before_cut
-    assert audit_verify().problems == []
-    # Rows above the retention floor are still guarded.
-    tamper(f"DELETE FROM {LOGS} WHERE id = %s", [kept[0].pk])
-    assert audit_verify().first_bad_row.row_id == kept[0].pk
-
-
-def test_retention_keeps_rows_not_yet_sealed_or_not_old_enough():
-    write(2)
-    before = AuditLog.objects.count()
-
-    assert audit_prune(before=timezone.now() + timedelta(days=1)).deleted == 0
-    assert AuditLog.objects.count() == before

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from audit_app.api.views import AuditLogPagination
@@ -17,8 +18,6 @@ ROWS = 300_000
 @pytest.fixture(scope="module")
 def filled(django_db_setup, django_db_blocker):
     # Filled once, for every test of the module, and dropped again at the end.
-    from django.db import connection
-
     with django_db_blocker.unblock():
         fill(ROWS)
         yield
@@ -30,8 +29,18 @@ def filled(django_db_setup, django_db_blocker):
 
 
 def first_page_plan(**filters) -> str:
+    """The plan, each partition's index named as the parent index it belongs to."""
     rows = audit_log_list(**filters).order_by(*AuditLogPagination.ordering)[:51]
-    return rows.explain()
+    plan = rows.explain()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, p.relname FROM pg_inherits i"
+            " JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE c.relkind = 'i' AND p.relname LIKE 'audit%%'"
+        )
+        for partition_index, parent_index in cursor.fetchall():
+            plan = plan.replace(f" {partition_index} ", f" {parent_index} ")
+    return plan
 
 
 MONTH_AGO = timezone.now() - timedelta(days=30)
@@ -59,4 +68,6 @@ def test_each_filter_of_the_list_api_is_an_index_scan(filled, filters, indexes):
     plan = first_page_plan(**filters)
 
     assert any(index in plan for index in indexes), plan
-    assert "Seq Scan" not in plan, plan
+    # Only the empty partitions (next months', the default) may be scanned whole.
+    seq_scans = [line for line in plan.splitlines() if "Seq Scan" in line]
+    assert all("cost=0.00..0.00 " in line for line in seq_scans), plan

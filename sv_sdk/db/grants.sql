@@ -44,6 +44,13 @@ REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA aud
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA audit
     GRANT SELECT, INSERT ON TABLES TO :"app_role";
 
+-- The audit log's partition job runs as the application role and creates next months'
+-- partitions through one SECURITY DEFINER function (audit.add_month_partition), which
+-- its migration withholds from PUBLIC.
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO :"app_role";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_role" IN SCHEMA audit
+    GRANT EXECUTE ON FUNCTIONS TO :"app_role";
+
 -- Identity columns (audit_logs.id, django_admin_log.id, procrastinate_jobs.id, ...).
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA auth, email, audit, permissions, public
     TO :"app_role";

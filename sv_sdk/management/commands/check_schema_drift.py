@@ -5,11 +5,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from sv_sdk.db.operations import create_schemas_sql
+from sv_sdk.db.signals import scratch_models_created
 from sv_sdk.db.tables import SCHEMAS
 
 PROJECT_APPS = ("auth_app", "permissions_app", "email_app", "audit_app")
 
-# One row per column, constraint and index in the project's schemas.
+# One row per column, constraint and index in the project's schemas. Partitions are
+# left out: a job creates them at run time, and each has its parent's shape.
 _CATALOG_SQL = """
 SELECT 'column', c.relname, a.attname,
        format_type(a.atttypid, a.atttypmod)
@@ -17,21 +19,21 @@ SELECT 'column', c.relname, a.attname,
        || CASE WHEN a.attidentity <> '' THEN ' IDENTITY' ELSE '' END
        || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
 FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
+JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE n.nspname = ANY(%(schemas)s) AND a.attnum > 0 AND NOT a.attisdropped
 UNION ALL
 SELECT 'constraint', c.relname, con.conname, pg_get_constraintdef(con.oid)
 FROM pg_constraint con
-JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_class c ON c.oid = con.conrelid AND NOT c.relispartition
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s)
 UNION ALL
 SELECT 'index', c.relname, i.relname, pg_get_indexdef(x.indexrelid)
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
-JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_class c ON c.oid = x.indrelid AND NOT c.relispartition
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s)
 """
@@ -93,6 +95,7 @@ class Command(BaseCommand):
                     editor.execute(statement)
                 for model in models:
                     editor.create_model(model)
+            scratch_models_created.send(sender=self.__class__, connection=scratch)
             return catalog(scratch)
         finally:
             scratch.close()
