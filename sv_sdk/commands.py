@@ -1,9 +1,12 @@
 """What every management command shares: error messages, dates, a progress bar."""
 
+import copy
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.core.management.base import CommandError, OutputWrapper
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -92,3 +95,25 @@ class Progress:
         # Plain text with no line ending: stderr's wrapper would colour it as an error.
         self.stream.write(text, style_func=str, ending="")
         self.stream.flush()
+
+
+@contextmanager
+def default_connection_as(overrides: dict):
+    """Run the block with `overrides` (SV_MIGRATE_DATABASE, SV_DIRECT_DATABASE) swapped into the
+    default connection's settings, and put them back after it."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    original = copy.deepcopy(connection.settings_dict)
+    _reconnect(connection, overrides)
+    try:
+        yield
+    finally:
+        # Whatever runs next in this process (a test session, call_command's caller) is back
+        # on the default settings.
+        _reconnect(connection, original)
+
+
+def _reconnect(connection, settings_dict: dict) -> None:
+    connection.close()
+    # The pool holds connections opened with the old settings.
+    connection.close_pool()
+    connection.settings_dict.update(copy.deepcopy(settings_dict))
