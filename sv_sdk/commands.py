@@ -2,9 +2,11 @@
 
 import copy
 import time
+import warnings
 from contextlib import contextmanager
 from datetime import datetime
 
+import environ
 from django.core.management.base import CommandError, OutputWrapper
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
@@ -117,3 +119,18 @@ def _reconnect(connection, settings_dict: dict) -> None:
     # The pool holds connections opened with the old settings.
     connection.close_pool()
     connection.settings_dict.update(copy.deepcopy(settings_dict))
+
+
+def database_url_settings(url: str, option: str) -> dict:
+    """The connection settings of a PostgreSQL URL given on the command line, for
+    `default_connection_as`; CommandError when it is not one (the message leaves the URL out,
+    which may carry a password)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # django-environ warns of an unknown scheme
+        db = environ.Env.db_url_config(url) if "://" in url else {}
+    if db.get("ENGINE") != "django.db.backends.postgresql" or not db.get("NAME"):
+        raise CommandError(f"{option}: expected postgres://user:password@host:port/database")
+    return {
+        **{key: db.get(key) or "" for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "OPTIONS": db.get("OPTIONS", {}),
+    }

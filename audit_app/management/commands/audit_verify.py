@@ -1,10 +1,13 @@
 """Check that no audit row was altered, deleted or inserted out of band."""
 
+from contextlib import nullcontext
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from audit_app.models import AuditLog
 from audit_app.selectors import audit_verify
-from sv_sdk.commands import Progress
+from sv_sdk.commands import Progress, database_url_settings, default_connection_as
 
 SHOWN = 20
 
@@ -15,15 +18,30 @@ class Command(BaseCommand):
         " Exits non-zero when the trail is not intact."
     )
 
-    def handle(self, *args, **options):
-        with Progress(self.stderr, label="verifying") as progress:
-            if progress.enabled:
-                progress.total = AuditLog.objects.count()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--database-url",
+            help="postgres:// URL of another database holding the audit schema to verify, such as"
+            " a subscriber made by audit_subscribe (default: this app's database).",
+        )
 
-            def advance(done: int) -> None:
-                progress.advance(done - progress.done)
+    def handle(self, *args, database_url, **options):
+        where = (
+            default_connection_as(database_url_settings(database_url, "--database-url"))
+            if database_url
+            else nullcontext()
+        )
+        try:
+            with where, Progress(self.stderr, label="verifying") as progress:
+                if progress.enabled:
+                    progress.total = AuditLog.objects.count()
 
-            result = audit_verify(progress=advance)
+                def advance(done: int) -> None:
+                    progress.advance(done - progress.done)
+
+                result = audit_verify(progress=advance)
+        except DatabaseError as exc:
+            raise CommandError(f"reading the audit trail failed: {str(exc).strip()}") from None
         summary = (
             f"{result.rows} rows, {result.checkpoints} checkpoints,"
             f" {result.unsealed_rows} rows after the last checkpoint"
