@@ -71,6 +71,11 @@ def free_port() -> int:
 def database_url() -> str:
     """The DATABASE_URL of the database Django is connected to, for child processes."""
     db = settings.DATABASES["default"]
+    return postgres_url(db, db["NAME"])
+
+
+def postgres_url(db: dict, name: str) -> str:
+    """A DATABASE_URL for database `name` on the server of `db` (Django connection settings)."""
     auth = quote(db.get("USER") or "", safe="")
     if db.get("PASSWORD"):
         auth += ":" + quote(db["PASSWORD"], safe="")
@@ -79,8 +84,8 @@ def database_url() -> str:
     if host.startswith("/"):
         # A Unix socket directory (the embedded server) goes in the query string,
         # which django-environ passes on to libpq as its `host`.
-        return f"postgres://{auth}@{port}/{db['NAME']}?host={quote(host, safe='/')}"
-    return f"postgres://{auth}@{quote(host, safe='')}{port}/{db['NAME']}"
+        return f"postgres://{auth}@{port}/{name}?host={quote(host, safe='/')}"
+    return f"postgres://{auth}@{quote(host, safe='')}{port}/{name}"
 
 
 # For an app under load from this machine: every request comes from 127.0.0.1, so
@@ -211,6 +216,13 @@ class PgBouncer:
             for path in (self.dir, *self.dir.iterdir()):
                 shutil.chown(path, self.user)
         self.start()
+
+    @classmethod
+    def in_front_of(cls, db: dict, **options) -> "PgBouncer":
+        """PgBouncer for the server of `db` (Django connection settings), admitting its user."""
+        host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or "127.0.0.1"
+        user = db.get("USER") or "postgres"
+        return cls(host=host, port=db.get("PORT") or 5432, users=(user,), **options)
 
     def url(self, database: str, *, user: str = "postgres", password: str = "") -> str:
         auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")

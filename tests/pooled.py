@@ -9,12 +9,11 @@ server connections would keep it open.
 import os
 import subprocess
 import sys
-from urllib.parse import quote
 
 import environ
 import psycopg
 
-from reliability.servers import PGBOUNCER, ROOT, PgBouncer
+from reliability.servers import PGBOUNCER, ROOT, PgBouncer, postgres_url
 from sv_sdk import env as sv_env
 
 # The API's test modules: every endpoint, its problems and its query counts.
@@ -36,18 +35,8 @@ def _server() -> dict:
     return ensure_server(sv_env.DATA_DIR)
 
 
-def _direct_url(server: dict, database: str) -> str:
-    auth = quote(server.get("USER") or "", safe="")
-    if server.get("PASSWORD"):
-        auth += ":" + quote(server["PASSWORD"], safe="")
-    host, port = server.get("HOST") or "", f":{server['PORT']}" if server.get("PORT") else ""
-    if host.startswith("/"):
-        return f"postgres://{auth}@{port}/{database}?host={quote(host, safe='/')}"
-    return f"postgres://{auth}@{quote(host, safe='')}{port}/{database}"
-
-
 def _drop_test_database(server: dict) -> None:
-    with psycopg.connect(_direct_url(server, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(postgres_url(server, "postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "test_{DATABASE}" WITH (FORCE)')
 
 
@@ -60,17 +49,13 @@ def main() -> int:
         return 0
     server = _server()
     _drop_test_database(server)
-    bouncer = PgBouncer(
-        host=server.get("HOST") or "127.0.0.1",
-        port=server.get("PORT") or 5432,
-        users=(server.get("USER") or "postgres",),
-    )
+    bouncer = PgBouncer.in_front_of(server)
     environment = {
         **os.environ,
         "DATABASE_URL": bouncer.url(
             DATABASE, user=server.get("USER") or "postgres", password=server.get("PASSWORD") or ""
         ),
-        "DATABASE_DIRECT_URL": _direct_url(server, DATABASE),
+        "DATABASE_DIRECT_URL": postgres_url(server, DATABASE),
     }
     print(f"== the API tests through PgBouncer (transaction mode) on port {bouncer.port}")
     try:

@@ -36,12 +36,9 @@ pytestmark = [
 
 
 def in_front_of_the_test_database() -> PgBouncer:
-    db = settings.DATABASES["default"]
     # One server connection for every client: consecutive transactions of one app connection
     # meet other clients' sessions, as they do under load with a bigger pool.
-    return PgBouncer(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, pool_size=1, users=(db["USER"],)
-    )
+    return PgBouncer.in_front_of(settings.DATABASES["default"], pool_size=1)
 
 
 @pytest.fixture(scope="module")
