@@ -68,19 +68,23 @@ def stop_server(data_dir: Path) -> bool:
     return True
 
 
+def _maintenance_connection(params: dict) -> psycopg.Connection:
+    return psycopg.connect(
+        host=params["HOST"],
+        port=params["PORT"],
+        user=params["USER"],
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
 def _enable_logical_wal(params: dict) -> bool:
     """Set wal_level = logical, so the audit schema can be published (docs/audit-cluster.md).
 
     Return whether the server must restart for it: once per data directory, on the first
     start after the setting was introduced.
     """
-    with psycopg.connect(
-        host=params["HOST"],
-        port=params["PORT"],
-        user=params["USER"],
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with _maintenance_connection(params) as conn:
         if conn.execute("SHOW wal_level").fetchone()[0] == "logical":
             return False
         logger.info("restarting the embedded server with wal_level = logical")
@@ -89,13 +93,7 @@ def _enable_logical_wal(params: dict) -> bool:
 
 
 def _ensure_database(params: dict) -> None:
-    with psycopg.connect(
-        host=params["HOST"],
-        port=params["PORT"],
-        user=params["USER"],
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with _maintenance_connection(params) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
         ).fetchone()
