@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint browser-deps oidc-deps better-auth-deps
+test: install lint browser-deps pooler-deps oidc-deps better-auth-deps
 	$(MANAGE) check --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
 	# The production settings must pass Django's deployment checks (no database needed),
@@ -36,6 +36,8 @@ test: install lint browser-deps oidc-deps better-auth-deps
 		DATABASE_URL=postgres://check@127.0.0.1/check SV_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') $(MANAGE) check --deploy --fail-level WARNING
 	$(BIN)/pytest -p no:cacheprovider; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
+	# The API's tests again, through PgBouncer in transaction mode (docs/pooling.md).
+	$(BIN)/python -m tests.pooled
 
 # Chromium for the admin's browser tests (tests/browser), from Debian's packages, when it is
 # missing and this runs as root with apt-get. Otherwise those tests skip and say why.
@@ -46,6 +48,17 @@ browser-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 			|| echo "browser-deps: could not install chromium; the browser tests will be skipped"; \
 	else echo "browser-deps: no /usr/bin/chromium (installing needs root and apt-get); the browser tests will be skipped"; fi
+
+# PgBouncer for the pooler tests (tests/test_pooler.py, tests/pooled.py) and the pooler benchmark,
+# from Debian's packages, when it is missing and this runs as root with apt-get. Otherwise those
+# tests and the benchmark skip and say why.
+.PHONY: pooler-deps
+pooler-deps:
+	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) \
+			|| echo "pooler-deps: could not install pgbouncer; the pooler tests will be skipped"; \
+	else echo "pooler-deps: no pgbouncer (installing needs root and apt-get); the pooler tests will be skipped"; fi
 
 # The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider, pinned in its
 # package-lock.json, into the git-ignored tests/oidc/node_modules. Without node those tests skip.
@@ -62,7 +75,7 @@ oidc-deps:
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
 	else echo "oidc-deps: no npm; the OAuth tests against a real provider will be skipped"; fi
 
-bench: install better-auth-deps
+bench: install better-auth-deps pooler-deps
 	$(MANAGE) collectstatic --no-input --verbosity 0
 	$(BIN)/python -m benchmarks
 

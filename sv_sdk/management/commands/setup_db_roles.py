@@ -32,6 +32,15 @@ def grants_sql(*, roles: dict[str, str], database: str) -> str:
     return _VARIABLE.sub(lambda match: quote_ident(names[match.group(1)]), GRANTS_SQL.read_text())
 
 
+def set_password(cursor, name: str, password: str) -> None:
+    """Give role `name` (a LOGIN role) `password`."""
+    # libpq hashes the password here, as psql's \password does: the server (and its log,
+    # with log_statement set) only ever sees the SCRAM verifier.
+    pgconn = cursor.connection.pgconn
+    verifier = pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
+    cursor.execute(f"ALTER ROLE {quote_ident(name)} LOGIN PASSWORD '{verifier.decode()}'")
+
+
 class Command(BaseCommand):
     help = (
         "Create the database roles (owner, application, read-only, auditor) and grant them "
@@ -122,11 +131,7 @@ class Command(BaseCommand):
         if not exists:
             cursor.execute(f"CREATE ROLE {quote_ident(name)} LOGIN")
         if password is not None:
-            # libpq hashes the password here, as psql's \password does: the server (and
-            # its log, with log_statement set) only ever sees the SCRAM verifier.
-            pgconn = cursor.connection.pgconn
-            verifier = pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
-            cursor.execute(f"ALTER ROLE {quote_ident(name)} LOGIN PASSWORD '{verifier.decode()}'")
+            set_password(cursor, name, password)
         state = "created" if not exists else "password set" if password else "unchanged"
         if kind == "owner" and exists and found[0]:
             # The owner owns tables, not the server (see docs/security.md).
