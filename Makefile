@@ -75,7 +75,17 @@ oidc-deps:
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
 	else echo "oidc-deps: no npm; the OAuth tests against a real provider will be skipped"; fi
 
-bench: install better-auth-deps pooler-deps
+# wrk, the load generator of the sv_sdk vs better-auth comparison, from Debian's packages when
+# it is missing and this runs as root with apt-get. Otherwise that section says so; the rest runs.
+.PHONY: wrk-deps
+wrk-deps:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+			|| echo "wrk-deps: could not install wrk; the better-auth comparison will be skipped"; \
+	else echo "wrk-deps: no wrk (installing needs root and apt-get); the better-auth comparison will be skipped"; fi
+
+bench: install better-auth-deps pooler-deps wrk-deps
 	$(MANAGE) collectstatic --no-input --verbosity 0
 	$(BIN)/python -m benchmarks
 

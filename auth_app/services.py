@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit_app.services import audit_record
 from sv_sdk import metrics
 from sv_sdk.db.batch import Batch, delete_cascading
+from sv_sdk.db.pool import connection_release
 from sv_sdk.errors import ValidationFailed
 
 from .addresses import email_key, email_normalize
@@ -67,7 +68,9 @@ def user_build(
 ) -> User:
     """A new, unsaved user: the email normalised and checked, the password checked and hashed.
 
-    A missing password gives an unusable one (external-only users).
+    A missing password gives an unusable one (external-only users). Call it before opening
+    the transaction that saves the user: the hash takes tens of milliseconds of CPU, and
+    no connection or transaction is held while it runs (docs/decisions.md).
     """
     email = email_normalize(email)
     user = User(
@@ -85,6 +88,7 @@ def user_build(
                 password_validation.validate_password(password, user)
             except ValidationError as exc:
                 raise ValidationFailed(errors={"password": list(exc.messages)}) from None
+        connection_release()
         user.set_password(password)
     return user
 
@@ -301,6 +305,8 @@ def credentials_check(
     """
     user = user_get_by_email(email=email)
     lockout_check(ip=ip_address, email=email, user=user)
+    # No connection held while the password is hashed (a rehash saves after it).
+    connection_release()
     if user is not None and user.has_usable_password():
         # check_password also rehashes when the hasher's parameters changed.
         valid = user.check_password(password)

@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import email as email_bench
     from . import http as http_bench
     from . import partitions as partitions_bench
+    from . import peer as peer_bench
     from . import permissions as permissions_bench
     from . import pooler as pooler_bench
-    from . import report, seed
+    from . import progress, report, seed
     from . import targets as targets_bench
     from .chart import seed_chart
     from .database import bench_database
@@ -79,22 +80,35 @@ def main(argv: list[str] | None = None) -> int:
 
     when = datetime.now(UTC)
     started = time.monotonic()
+    progress.start()
     with bench_database():
-        run = onboarding_run(iterations=args.onboard_iterations, warmup=args.warmup)
-        cost = hash_cost()
-        email_runs = email_bench.email_runs(sends=args.email_sends)
-        permissions_run = permissions_bench.permissions_run()
+        with progress.stage("user_onboard latency"):
+            run = onboarding_run(iterations=args.onboard_iterations, warmup=args.warmup)
+        with progress.stage("password hash cost"):
+            cost = hash_cost()
+        with progress.stage("email delivery"):
+            email_runs = email_bench.email_runs(sends=args.email_sends)
+        with progress.stage("permissions (100,000 users)"):
+            permissions_run = permissions_bench.permissions_run()
         # Needs the permissions section's 100,000 users.
-        seed_run = seed.seed_run(samples=args.seed_samples)
-        http_run = http_bench.http_run(seconds=args.http_seconds)
-        pooler_run = pooler_bench.pooler_run(seconds=args.http_seconds)
+        with progress.stage("seed design comparison"):
+            seed_run = seed.seed_run(samples=args.seed_samples)
+        with progress.stage("HTTP through gunicorn"):
+            http_run = http_bench.http_run(seconds=args.http_seconds)
+        with progress.stage("sv_sdk vs better-auth"):
+            peer_run = peer_bench.peer_run(seconds=args.http_seconds)
+        with progress.stage("PgBouncer against a direct connection"):
+            pooler_run = pooler_bench.pooler_run(seconds=args.http_seconds)
         # Last: it leaves millions of rows behind.
-        audit_run = audit_bench.audit_bench(
-            rows=args.audit_rows, inserts_per_writer=args.audit_inserts
-        )
+        with progress.stage("audit log"):
+            audit_run = audit_bench.audit_bench(
+                rows=args.audit_rows, inserts_per_writer=args.audit_inserts
+            )
         # On the audit section's rows and the permissions section's users.
-        console_run = console_bench.console_run()
-        partitions_run = partitions_bench.partitions_run()  # a copy of the audit section's rows
+        with progress.stage("console pages"):
+            console_run = console_bench.console_run()
+        with progress.stage("partitioning a copy of the audit rows"):
+            partitions_run = partitions_bench.partitions_run()
         host = report.machine()
 
     wall = time.monotonic() - started
@@ -104,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report.text(run, cost, host))
     print("\n" + email_bench.text(email_runs))
     print("\n" + permissions_bench.text(permissions_run))
+    print("\n" + peer_bench.text(peer_run))
     print("\n" + audit_bench.text(audit_run))
     print("\n" + console_bench.text(console_run))
     print("\n" + partitions_bench.text(partitions_run))
-
     print("\n" + pooler_bench.text(pooler_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
@@ -127,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             wall,
             targets_bench.markdown(goals, http_run),
             seed.markdown(seed_run, chart.name if chart else None),
+            peer_bench.markdown(peer_run),
             email_bench.markdown(email_runs),
             permissions_bench.markdown(permissions_run),
             audit_bench.markdown(audit_run),

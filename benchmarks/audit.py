@@ -10,9 +10,12 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import progress
 from .audit_writer import writer
 from .onboarding import Latency, latency
 from .tables import markdown_table, text_table
+
+FILL_CHUNK = 500_000
 
 _SECONDARY_INDEXES_SQL = """
 SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)
@@ -31,7 +34,7 @@ SELECT now() - interval '365 days' + g * (interval '365 days' / %(rows)s),
        'user', u.id,
        jsonb_build_object('n', g),
        ('192.0.2.' || (g %% 250))::inet, 'bench/1.0', '', ''
-FROM generate_series(1::bigint, %(rows)s) AS g
+FROM generate_series(%(first)s::bigint, %(last)s) AS g
 CROSS JOIN LATERAL (
     SELECT '00000000-0000-7000-8000-' || lpad(((g * 7919) %% %(users)s)::text, 12, '0') AS id
 ) AS u
@@ -64,10 +67,20 @@ def fill(rows: int) -> float:
         # Building each index once is several times faster than maintaining it per row.
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {name}")
-        cursor.execute(
-            SYNTHETIC_ROWS_SQL.format(table=table),
-            {"rows": rows, "users": users_for(rows), "events": list(EVENT_TYPES)},
-        )
+        # In chunks, the same rows as one statement would make, to show how far it has got.
+        for first in range(1, rows + 1, FILL_CHUNK):
+            last = min(first + FILL_CHUNK - 1, rows)
+            cursor.execute(
+                SYNTHETIC_ROWS_SQL.format(table=table),
+                {
+                    "first": first,
+                    "last": last,
+                    "rows": rows,
+                    "users": users_for(rows),
+                    "events": list(EVENT_TYPES),
+                },
+            )
+            progress.advance(last, rows)
         for _name, definition in indexes:
             # A partitioned table's index reads "ON ONLY" (this table, not its partitions).
             cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))

@@ -40,10 +40,20 @@ class HttpRun:
     seconds: float
     rounds: int
     endpoints: list[EndpointRun]
+    worker_class: str = "sync"
 
     @property
     def floor(self) -> float:
         return self.endpoints[0].per_second
+
+
+def worker_settings() -> str:
+    """The gunicorn worker class (and threads) sv_sdk.gunicorn_config gives every server."""
+    from sv_sdk import gunicorn_config
+
+    worker = getattr(gunicorn_config, "worker_class", "sync")
+    threads = getattr(gunicorn_config, "threads", 1)
+    return f"{worker}, {threads} threads" if threads > 1 else worker
 
 
 def _load(url: str, token: str, seconds: float) -> dict:
@@ -87,4 +97,4 @@ def http_run(*, seconds: float = 4.0, rounds: int = 3) -> HttpRun:
         )
         for label, _, _ in ENDPOINTS
     ]
-    return HttpRun(WORKERS, CONCURRENCY, seconds, rounds, endpoints)
+    return HttpRun(WORKERS, CONCURRENCY, seconds, rounds, endpoints, worker_settings())

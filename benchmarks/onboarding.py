@@ -9,6 +9,8 @@ from django.contrib.auth.hashers import get_hasher, make_password
 from auth_app.models import User
 from platform_app.flows import user_onboard
 
+from . import progress
+
 _NS_PER_MS = 1_000_000
 
 
@@ -56,6 +58,8 @@ def onboarding_run(*, iterations: int, warmup: int) -> OnboardingRun:
         # Each call is its own durable transaction, committed before the next starts.
         user_onboard(email=f"bench-{i}@example.com", password=None)
         samples.append(time.perf_counter_ns() - t0)
+        if (i + 1) % 100 == 0 or i + 1 == iterations:
+            progress.advance(i + 1, iterations, "calls")
     elapsed_ns = time.perf_counter_ns() - started
     return OnboardingRun(
         iterations=iterations,

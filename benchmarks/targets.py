@@ -113,7 +113,8 @@ def text(rows: list[Target], http: HttpRun) -> str:
 
 def _http_note(http: HttpRun) -> str:
     return (
-        f"HTTP: gunicorn with {http.workers} sync workers on 127.0.0.1, {http.concurrency}"
+        f"HTTP: gunicorn with {http.workers} workers ({http.worker_class}) on 127.0.0.1,"
+        f" {http.concurrency}"
         f" concurrent clients (benchmarks/load.py, a new connection per request), each endpoint"
         f" {http.rounds} times for {http.seconds:g} s interleaved, median rate; the floor is a"
         " bare DRF APIView with DRF's TokenAuthentication and IsAuthenticated returning a tiny"

@@ -83,35 +83,7 @@ def user_onboard(
     """
     if is_superuser:
         superuser_change_check(actor=actor)
-    with transaction.atomic(durable=True):
-        return _onboard(
-            email=email,
-            password=password,
-            name=name,
-            is_staff=is_staff,
-            is_superuser=is_superuser,
-            actor=actor,
-            validate_password=validate_password,
-            email_verified=email_verified,
-        )
-
-
-def _onboard(
-    *,
-    email,
-    password,
-    name,
-    is_staff,
-    is_superuser,
-    actor,
-    validate_password,
-    email_verified=False,
-) -> User:
-    # Always inside a caller's durable block: no savepoint of its own. The
-    # statements go to the server in three round trips (sv_sdk.db.batch): what
-    # the writes depend on, the audit rows' ids, then every write of the seven
-    # tables, in order. A taken email fails the last at its first statement, so
-    # nothing is written.
+    # Hashed before the transaction opens: no connection waits on the hash.
     user = user_build(
         email=email,
         password=password,
@@ -120,10 +92,23 @@ def _onboard(
         is_superuser=is_superuser,
         validate_password=validate_password,
     )
+    with transaction.atomic(durable=True):
+        return _onboard(user=user, actor=actor, email_verified=email_verified)
+
+
+def _onboard(*, user: User, actor: User | None, email_verified: bool = False) -> User:
+    """Save `user` (from user_build) with everything a new user gets.
+
+    Always inside a caller's durable block: no savepoint of its own. The
+    statements go to the server in three round trips (sv_sdk.db.batch): what
+    the writes depend on, the audit rows' ids, then every write of the seven
+    tables, in order. A taken email fails the last at its first statement, so
+    nothing is written.
+    """
     user.email_verified = email_verified
     with transaction.atomic(savepoint=False):
         reads = Batch()
-        role = role_find(reads, name=SUPERUSER_ROLE if is_superuser else DEFAULT_USER_ROLE)
+        role = role_find(reads, name=SUPERUSER_ROLE if user.is_superuser else DEFAULT_USER_ROLE)
         template = template_find(reads, key="verify-email")
         reads.run()
 
@@ -198,16 +183,10 @@ def user_sign_up(
     image: str = "",
 ) -> tuple[User, Session, str]:
     """Onboard a user and open their first session, in one transaction."""
+    # Hashed before the transaction opens: no connection waits on the hash.
+    user = user_build(email=email, password=password, name=name, validate_password=True)
     with transaction.atomic(durable=True):
-        user = _onboard(
-            email=email,
-            password=password,
-            name=name,
-            is_staff=False,
-            is_superuser=False,
-            actor=None,
-            validate_password=True,
-        )
+        user = _onboard(user=user, actor=None)
         if image:
             user_profile_update(user=user, actor=user, image=image)
         session, token = session_create(user=user, ip_address=ip_address, user_agent=user_agent)
@@ -590,13 +569,8 @@ def oauth_sign_in(
             if user is None:
                 try:
                     user = _onboard(
-                        email=identity.email,
-                        password=None,
-                        name=identity.name[:200],
-                        is_staff=False,
-                        is_superuser=False,
+                        user=user_build(email=identity.email, name=identity.name[:200]),
                         actor=None,
-                        validate_password=False,
                         email_verified=True,
                     )
                 except EmailTaken:

@@ -150,8 +150,8 @@ def _markdown(when, args, suite, restarted, soaked, ok) -> str:
         f"Gunicorn memory (master + 2 workers): {soaked.rss_start_mib} MiB at the start,"
         f" {soaked.rss_end_mib} MiB at the end, {soaked.rss_max_mib} MiB at most; the largest"
         f" sample of each quarter of the run: {' / '.join(map(str, soaked.rss_quarters_mib))} MiB."
-        " Each Argon2 hash (sign-up, sign-in) takes 100 MiB of working memory while it runs,"
-        " with Django's parameters, which is where the peaks come from.",
+        " Each Argon2id hash (sign-up, sign-in) takes 46 MiB of working memory while it runs,"
+        " one per worker thread at most, which is where the peaks come from.",
         "",
         "| request | count | failures | p50 ms | p99 ms |",
         "| --- | --- | --- | --- | --- |",

@@ -125,15 +125,23 @@ def collect_static(environment: dict[str, str]) -> None:
 
 
 @contextmanager
-def gunicorn(environment: dict[str, str], *, workers: int = 2):
-    """Serve the app, configured by `environment`, on a free loopback port; yield its base URL."""
+def gunicorn(environment: dict[str, str], *, workers: int = 2, cpu: int | None = None):
+    """Serve the app, configured by `environment`, on a free loopback port; yield its base URL.
+
+    With the settings `make run` and the image use (sv_sdk.gunicorn_config: the worker
+    class among them); every process on core `cpu` when one is given.
+    """
     collect_static(environment)
     port = free_port()
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     process = subprocess.Popen(  # noqa: S603
         [
+            *pin,
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            "python:sv_sdk.gunicorn_config",
             "sv_sdk.wsgi",
             "--bind",
             f"127.0.0.1:{port}",

@@ -5,6 +5,13 @@ from sv_sdk.logs import logging_config
 from sv_sdk.metrics import multiprocess_start, process_exited
 
 wsgi_app = "sv_sdk.wsgi"
+# A few threads per worker process (docs/decisions.md, issue 20): while one request waits
+# on PostgreSQL another runs, and a client's connection stays open between requests (the
+# sync worker closes it after each one). Each thread holds at most one pooled connection,
+# so DATABASE_POOL_SIZE must stay at least this; a password hash (46 MiB) per thread at
+# most, so a worker's peak memory grows by that much per thread.
+worker_class = "gthread"
+threads = 4
 # On SIGTERM, workers stop accepting and finish the requests they are serving; those
 # still running after this many seconds are cut off.
 graceful_timeout = sv_env.SHUTDOWN_TIMEOUT

@@ -227,6 +227,40 @@ def test_sign_in_rehashes_a_password_stored_with_older_parameters(settings, clie
     assert user.password.startswith("argon2$argon2id$")
 
 
+def test_sign_in_rehashes_a_password_stored_with_django_s_heavier_argon2_defaults(settings, client):
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    from platform_app.flows import user_onboard
+
+    settings.PASSWORD_HASHERS = ["auth_app.hashers.Argon2idPasswordHasher"]
+    user = user_onboard(email="heavy@example.com")
+    # As stored before issue 20: 100 MiB, two passes, eight lanes.
+    heavy = make_password(PASSWORD, hasher=Argon2PasswordHasher())
+    User.objects.filter(pk=user.pk).update(password=heavy)
+
+    assert sign_in(client, "heavy@example.com", "wrong password!").status_code == 401
+    user.refresh_from_db()
+    assert user.password == heavy  # a wrong password changes nothing
+
+    assert sign_in(client, "heavy@example.com", PASSWORD).status_code == 200
+    user.refresh_from_db()
+    assert user.password.startswith("argon2$argon2id$v=19$m=47104,t=1,p=1$")
+    assert (
+        sign_in(APIClient(REMOTE_ADDR=new_ip()), "heavy@example.com", PASSWORD).status_code == 200
+    )
+
+
+def test_the_project_s_first_hasher_stores_argon2id_hashes_of_at_least_32_mib():
+    from django.utils.module_loading import import_string
+
+    from sv_sdk.settings import base
+
+    hasher = import_string(base.PASSWORD_HASHERS[0])()
+    decoded = hasher.decode(make_password(PASSWORD, hasher=hasher))
+    assert decoded["variety"] == "argon2id"
+    assert decoded["memory_cost"] >= 32 * 1024  # KiB: at least better-auth's scrypt
+
+
 def test_a_deactivated_or_banned_user_cannot_sign_in_and_their_sessions_stop_working(
     client, user, signed_in
 ):

@@ -126,7 +126,8 @@ AUTHENTICATION_BACKENDS = [
     "permissions_app.backends.RoleBackend",
 ]
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Argon2id, 46 MiB, t=1, p=1 (docs/decisions.md); older hashes are redone at sign-in.
+    "auth_app.hashers.Argon2idPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,101 @@
+"""Where one request's CPU time goes: the app called in-process under cProfile, by area."""
+
+import cProfile
+import io
+import pstats
+import sys
+import time
+from dataclasses import dataclass
+
+# Areas by the file a function lives in; the first that matches wins.
+AREAS = [
+    (
+        "DRF serializers (output)",
+        ("rest_framework/serializers", "rest_framework/fields", "copy.py"),
+    ),
+    ("DRF view, request, auth, rendering", ("rest_framework",)),
+    ("psycopg (the query, its round trip)", ("psycopg",)),
+    ("Django database layer", ("django/db",)),
+    ("URL resolving", ("django/urls",)),
+    ("Django and whitenoise middleware", ("django/middleware", "django/contrib", "whitenoise")),
+    ("Django handler, request and response", ("django/core/handlers", "django/http")),
+    ("project middleware (request id, logs, metrics)", ("/sv_sdk/", "audit_app", "prometheus")),
+    ("session lookup and authentication", ("auth_app",)),
+    ("rest of Django", ("django",)),
+]
+OTHER = "built-ins and the standard library"
+
+
+@dataclass(frozen=True)
+class Profile:
+    label: str
+    calls: int
+    cpu_ms: float  # per call, without the profiler
+    shares: list[tuple[str, float]]  # (area, fraction of the profiled time), largest first
+
+
+def _environ(method: str, path: str, headers: dict[str, str]) -> dict:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+    }
+    environ.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+    return environ
+
+
+def _area(filename: str) -> str:
+    for area, markers in AREAS:
+        if any(marker in filename for marker in markers):
+            return area
+    return OTHER
+
+
+def profile_request(
+    label: str, path: str, headers: dict[str, str], *, calls: int = 1000, warmup: int = 100
+) -> Profile:
+    """Call the WSGI app `calls` times for GET `path`: CPU per call, then a profile by area."""
+    from sv_sdk.wsgi import application
+
+    def call() -> None:
+        statuses = []
+        body = application(_environ("GET", path, headers), lambda s, h, e=None: statuses.append(s))
+        b"".join(body)
+        if not statuses[0].startswith("200"):
+            raise RuntimeError(f"GET {path} answered {statuses[0]} while profiling")
+
+    for _ in range(warmup):
+        call()
+    started = time.process_time()
+    for _ in range(calls):
+        call()
+    cpu_ms = (time.process_time() - started) * 1000 / calls
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for _ in range(calls):
+        call()
+    profiler.disable()
+    areas: dict[str, float] = {}
+    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in pstats.Stats(
+        profiler
+    ).stats.items():
+        areas[_area(filename)] = areas.get(_area(filename), 0.0) + own
+    total = sum(areas.values()) or 1.0
+    shares = sorted(((a, t / total) for a, t in areas.items()), key=lambda x: -x[1])
+    return Profile(label, calls, cpu_ms, shares)
+
+
+def lines(profile: Profile, top: int = 6) -> list[str]:
+    parts = ", ".join(f"{area} {share:.0%}" for area, share in profile.shares[:top])
+    return [
+        f"{profile.label}: {profile.cpu_ms:.2f} ms of CPU per request in-process (no HTTP server,"
+        f" {profile.calls} calls); by area under cProfile: {parts}"
+    ]
