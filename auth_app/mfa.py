@@ -12,6 +12,8 @@ import pyotp
 import segno
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from audit_app.services import audit_record
@@ -47,12 +49,18 @@ def register_requirement(rule) -> None:
     _requirement = rule
 
 
+def with_mfa_since(users: QuerySet[User]) -> QuerySet[User]:
+    """`users` annotated with `mfa_since`: since when each has held a second factor (a
+    confirmed authenticator app or a passkey, whichever came first), None for none."""
+    passkeys = Passkey.objects.filter(user=OuterRef("pk")).order_by("created_at")
+    first_passkey = Subquery(passkeys.values("created_at")[:1])
+    # PostgreSQL's LEAST skips NULLs: either factor alone is enough.
+    return users.annotate(mfa_since=Least("two_factor__confirmed_at", first_passkey))
+
+
 def mfa_enabled(user: User) -> bool:
     """A confirmed authenticator app or at least one passkey."""
-    return (
-        TwoFactor.objects.filter(user=user, confirmed_at__isnull=False).exists()
-        or Passkey.objects.filter(user=user).exists()
-    )
+    return with_mfa_since(User.objects.filter(pk=user.pk)).filter(mfa_since__isnull=False).exists()
 
 
 def mfa_methods(user: User) -> list[str]:

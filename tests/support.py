@@ -1,11 +1,13 @@
 """Helpers the tests of every app share: problems, signed-in clients, users with permissions."""
 
 import io
+from datetime import datetime
 
 from django.test import Client
 from rest_framework.test import APIClient
 
-from auth_app.models import User
+from auth_app.mfa import totp_enroll_start
+from auth_app.models import TwoFactor, User
 from auth_app.services import session_create
 from auth_app.tests.factories import UserFactory
 from permissions_app.services import role_grant
@@ -53,6 +55,12 @@ def staff(email: str, *permissions: str, superuser: bool = False) -> User:
         is_staff=True,
         is_superuser=superuser,
     )
+
+
+def mfa_set_up(user: User, *, at: datetime) -> None:
+    """Give `user` an authenticator app confirmed at `at` (a past date, for the dashboard)."""
+    totp_enroll_start(user=user)
+    TwoFactor.objects.filter(user=user).update(confirmed_at=at)
 
 
 def admin_client_for(user: User) -> Client:
