@@ -102,10 +102,9 @@ def challenge_failed_record(*, user: User, method: str, reason: str, ip: str | N
     with transaction.atomic():
         audit_record(
             event_type="mfa.challenge_failed",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=user,
+            user=user,
+            target=user,
             metadata={"method": method, "reason": reason},
             ip_address=ip,
             user_agent=agent,
@@ -183,10 +182,9 @@ def totp_confirm(
             sessions_mark_enrolled(user)
             audit_record(
                 event_type="mfa.enrolled",
-                actor_id=user.pk,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                actor=user,
+                user=user,
+                target=user,
                 metadata={"method": "totp"},
             )
             return codes
@@ -208,10 +206,9 @@ def totp_disable(*, user: User, session: Session | None) -> None:
         sessions_mark_unenrolled(user)
         audit_record(
             event_type="mfa.disabled",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=user,
+            user=user,
+            target=user,
             metadata={"method": "totp"},
         )
 
@@ -238,10 +235,9 @@ def recovery_codes_generate(*, user: User, actor: User | None) -> list[str]:
         )
         audit_record(
             event_type="mfa.recovery_codes_generated",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"count": RECOVERY_CODES},
         )
     return codes
@@ -291,8 +287,7 @@ def mfa_reset(*, user: User, actor: User | None) -> None:
         RecoveryCode.objects.filter(user=user).delete()
         audit_record(
             event_type="mfa.reset",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
         )
