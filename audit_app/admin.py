@@ -1,12 +1,9 @@
 """The audit log in the admin: read-only for everyone, filterable and searchable."""
 
-from datetime import timedelta
-
 from django.contrib import admin
 from django.db.models import Q
-from django.utils import timezone
 
-from sv_sdk.admin_mixins import KeysetAdminMixin, ReadOnlyAdminMixin
+from sv_sdk.admin_mixins import KeysetAdminMixin, ReadOnlyAdminMixin, WithinFilter
 
 from .models import EVENT_TYPES, READABLE_FIELDS, AuditCheckpoint, AuditLog
 
@@ -23,24 +20,15 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
-class OccurredFilter(admin.SimpleListFilter):
+class OccurredFilter(WithinFilter):
     title = "occurred"
-    parameter_name = "within"
-    _PERIODS = {
+    field = "occurred_at"
+    periods = {
         "1d": ("last 24 hours", 1),
         "2d": ("last 48 hours", 2),
         "7d": ("last 7 days", 7),
         "30d": ("last 30 days", 30),
     }
-
-    def lookups(self, request, model_admin):
-        return [(key, label) for key, (label, _days) in self._PERIODS.items()]
-
-    def queryset(self, request, queryset):
-        if self.value() not in self._PERIODS:
-            return queryset
-        days = self._PERIODS[self.value()][1]
-        return queryset.filter(occurred_at__gte=timezone.now() - timedelta(days=days))
 
 
 @admin.register(AuditLog)

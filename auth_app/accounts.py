@@ -105,10 +105,9 @@ def account_link(*, user: User, identity: Identity, actor: User | None) -> Accou
             raise OAuthFailed("account_linked_elsewhere") from None
         audit_record(
             event_type="account.linked",
-            actor_id=actor.pk if actor else user.pk,
-            user_id=user.pk,
-            target_type="account",
-            target_id=account.pk,
+            actor=actor or user,
+            user=user,
+            target=account,
             metadata={"provider": identity.provider_id},
         )
     return account
@@ -133,10 +132,9 @@ def account_unlink(*, account: Account, actor: User) -> None:
         Account.objects.filter(pk=account.pk).delete()
         audit_record(
             event_type="account.unlinked",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="account",
-            target_id=account.pk,
+            actor=actor,
+            user=user,
+            target=account,
             metadata={"provider": account.provider_id},
         )
 
@@ -199,9 +197,8 @@ def account_access_token(*, user: User, provider_id: str) -> str:
             account.save(update_fields=["needs_reconsent", "updated_at"])
             audit_record(
                 event_type="account.reconsent_needed",
-                user_id=user.pk,
-                target_type="account",
-                target_id=account.pk,
+                user=user,
+                target=account,
                 metadata={"provider": provider_id},
             )
         else:

@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -220,9 +219,7 @@ class MfaFilter(admin.SimpleListFilter):
         return [("on", "With a second factor"), ("off", "Without")]
 
     def queryset(self, request, queryset):
-        enrolled = queryset.filter(
-            Q(two_factor__confirmed_at__isnull=False) | Q(passkeys__isnull=False)
-        ).values("pk")
+        enrolled = mfa.with_mfa_since(queryset).filter(mfa_since__isnull=False).values("pk")
         if self.value() == "on":
             return queryset.filter(pk__in=enrolled)
         if self.value() == "off":

@@ -12,6 +12,8 @@ import pyotp
 import segno
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from audit_app.services import audit_record
@@ -47,12 +49,18 @@ def register_requirement(rule) -> None:
     _requirement = rule
 
 
+def with_mfa_since(users: QuerySet[User]) -> QuerySet[User]:
+    """`users` annotated with `mfa_since`: since when each has held a second factor (a
+    confirmed authenticator app or a passkey, whichever came first), None for none."""
+    passkeys = Passkey.objects.filter(user=OuterRef("pk")).order_by("created_at")
+    first_passkey = Subquery(passkeys.values("created_at")[:1])
+    # PostgreSQL's LEAST skips NULLs: either factor alone is enough.
+    return users.annotate(mfa_since=Least("two_factor__confirmed_at", first_passkey))
+
+
 def mfa_enabled(user: User) -> bool:
     """A confirmed authenticator app or at least one passkey."""
-    return (
-        TwoFactor.objects.filter(user=user, confirmed_at__isnull=False).exists()
-        or Passkey.objects.filter(user=user).exists()
-    )
+    return with_mfa_since(User.objects.filter(pk=user.pk)).filter(mfa_since__isnull=False).exists()
 
 
 def mfa_methods(user: User) -> list[str]:
@@ -94,10 +102,9 @@ def challenge_failed_record(*, user: User, method: str, reason: str, ip: str | N
     with transaction.atomic():
         audit_record(
             event_type="mfa.challenge_failed",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=user,
+            user=user,
+            target=user,
             metadata={"method": method, "reason": reason},
             ip_address=ip,
             user_agent=agent,
@@ -175,10 +182,9 @@ def totp_confirm(
             sessions_mark_enrolled(user)
             audit_record(
                 event_type="mfa.enrolled",
-                actor_id=user.pk,
-                user_id=user.pk,
-                target_type="user",
-                target_id=user.pk,
+                actor=user,
+                user=user,
+                target=user,
                 metadata={"method": "totp"},
             )
             return codes
@@ -200,10 +206,9 @@ def totp_disable(*, user: User, session: Session | None) -> None:
         sessions_mark_unenrolled(user)
         audit_record(
             event_type="mfa.disabled",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=user,
+            user=user,
+            target=user,
             metadata={"method": "totp"},
         )
 
@@ -230,10 +235,9 @@ def recovery_codes_generate(*, user: User, actor: User | None) -> list[str]:
         )
         audit_record(
             event_type="mfa.recovery_codes_generated",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
             metadata={"count": RECOVERY_CODES},
         )
     return codes
@@ -283,8 +287,7 @@ def mfa_reset(*, user: User, actor: User | None) -> None:
         RecoveryCode.objects.filter(user=user).delete()
         audit_record(
             event_type="mfa.reset",
-            actor_id=actor.pk if actor else None,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
         )

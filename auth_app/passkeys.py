@@ -140,10 +140,9 @@ def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passke
         sessions_mark_enrolled(user)
         audit_record(
             event_type="mfa.enrolled",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="passkey",
-            target_id=passkey.pk,
+            actor=user,
+            user=user,
+            target=passkey,
             metadata={"method": "passkey", "name": passkey.name},
         )
     return passkey, codes
@@ -232,8 +231,7 @@ def passkey_rename(*, passkey: Passkey, name: str) -> Passkey:
             event_type="mfa.passkey_renamed",
             actor_id=passkey.user_id,
             user_id=passkey.user_id,
-            target_type="passkey",
-            target_id=passkey.pk,
+            target=passkey,
         )
     return passkey
 
@@ -250,8 +248,8 @@ def passkey_remove(*, passkey: Passkey, session: Session | None) -> None:
             sessions_mark_unenrolled(user)
         audit_record(
             event_type="mfa.disabled",
-            actor_id=user.pk,
-            user_id=user.pk,
+            actor=user,
+            user=user,
             target_type="passkey",
             target_id=passkey_id,
             metadata={"method": "passkey"},

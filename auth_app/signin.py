@@ -54,10 +54,9 @@ def _second_factor_use(*, user: User, method: str, code: str, credential: dict |
     if method == "recovery_code" and recovery_code_use(user, code):
         audit_record(
             event_type="mfa.recovery_code_used",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=user,
+            user=user,
+            target=user,
             metadata={"left": recovery_codes_left(user)},
         )
         return "otp"
@@ -261,10 +260,9 @@ def session_reauthenticate(
         )
         audit_record(
             event_type="auth.reauthenticated",
-            actor_id=user.pk,
-            user_id=user.pk,
-            target_type="session",
-            target_id=session.pk,
+            actor=user,
+            user=user,
+            target=session,
             metadata={"method": factor},
             ip_address=ip_address,
             user_agent=user_agent,

@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         default=4.0,
         help="seconds of load per endpoint and round in the HTTP benchmark (default 4)",
     )
+    parser.add_argument(
+        "--section",
+        choices=["http"],
+        help="run one section alone and print its targets, writing no docs page (http: on the"
+        " permissions section's 100,000 users, whose figures it prints too)",
+    )
     args = parser.parse_args(argv)
 
     # Forced, not defaulted: a settings module from the shell would point at the developer's data.
@@ -77,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     from .chart import seed_chart
     from .database import bench_database
     from .onboarding import hash_cost, onboarding_run
+
+    if args.section == "http":
+        with bench_database():
+            permissions_run = permissions_bench.permissions_run()
+            http_run = http_bench.http_run(seconds=args.http_seconds)
+        goals = targets_bench.section_targets(permissions_run, http_run)
+        print(targets_bench.text(goals, http_run))
+        print("\n" + permissions_bench.text(permissions_run))
+        return 0
 
     when = datetime.now(UTC)
     started = time.monotonic()

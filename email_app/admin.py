@@ -1,19 +1,16 @@
 """Admin pages for templates (with a preview), the outbox, webhook events and preferences."""
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import JsonResponse
 from django.template import TemplateSyntaxError
 from django.urls import path
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from auth_app.admin import user_link
 from auth_app.models import User
-from sv_sdk.admin_mixins import KeysetAdminMixin, ReadOnlyAdminMixin
+from sv_sdk.admin_mixins import KeysetAdminMixin, ReadOnlyAdminMixin, WithinFilter
 from sv_sdk.errors import ApplicationError
 
 from . import services
@@ -198,20 +195,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             obj.pk = created.pk
 
 
-class CreatedFilter(admin.SimpleListFilter):
-    # A bounded period instead of a date hierarchy, whose choices are a DISTINCT over the table.
+class CreatedFilter(WithinFilter):
     title = "queued"
-    parameter_name = "within"
-    _PERIODS = {"1d": ("last 24 hours", 1), "7d": ("last 7 days", 7), "30d": ("last 30 days", 30)}
-
-    def lookups(self, request, model_admin):
-        return [(key, label) for key, (label, _days) in self._PERIODS.items()]
-
-    def queryset(self, request, queryset):
-        if self.value() not in self._PERIODS:
-            return queryset
-        days = self._PERIODS[self.value()][1]
-        return queryset.filter(created_at__gte=timezone.now() - timedelta(days=days))
+    field = "created_at"
 
 
 @admin.register(EmailSend)

@@ -52,6 +52,12 @@ class UserRole(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "role"], name="user_roles_user_role_uniq"),
         ]
+        indexes = [
+            # A role's holders in user order: the users list filtered by role pages along it.
+            models.Index(
+                fields=["role", "user"], include=["expires_at"], name="user_roles_role_user_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.user_id} has {self.role_id}"

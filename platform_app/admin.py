@@ -33,6 +33,7 @@ from auth_app.admin import (
     people_by_id,
     person,
 )
+from auth_app.mfa import with_mfa_since
 from auth_app.models import Account, Session, User
 from auth_app.oauth import providers
 from email_app.models import EmailSend
@@ -464,9 +465,8 @@ def dashboard(request) -> dict:
             }
         )
     if has_perm("auth_app.view_user"):
-        enrolled = Q(two_factor__confirmed_at__isnull=False) | Q(passkeys__isnull=False)
         staff_users = User.objects.filter(is_staff=True)
-        with_mfa = staff_users.filter(enrolled).distinct().count()
+        with_mfa = with_mfa_since(staff_users).filter(mfa_since__isnull=False).count()
         without_mfa = staff_users.count() - with_mfa
         sections.append(
             {
@@ -576,11 +576,7 @@ def dashboard(request) -> dict:
 
 
 def _figures(has_perm, now) -> list:
-    """The trends this staff user may see, each linked to the list behind it.
-
-    Staff without MFA would be the fifth figure once MFA has its tables (see
-    docs/decisions.md).
-    """
+    """The trends this staff user may see, each linked to the list behind it."""
     figures = []
     if has_perm("auth_app.view_user"):
         figures.append(trends.sign_ups(now, _changelist))
@@ -590,4 +586,6 @@ def _figures(has_perm, now) -> list:
         figures.append(trends.email_funnel(now, _changelist))
     if has_perm("auth_app.view_session") or has_perm("auth_app.delete_session"):
         figures.append(trends.active_sessions(now, _changelist))
+    if has_perm("auth_app.view_user"):
+        figures.append(trends.staff_without_mfa(now, _changelist))
     return figures

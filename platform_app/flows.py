@@ -489,10 +489,9 @@ def user_data_export(*, user: User, actor: User) -> dict:
     with transaction.atomic(durable=True):
         audit_record(
             event_type="user.exported",
-            actor_id=actor.pk,
-            user_id=user.pk,
-            target_type="user",
-            target_id=user.pk,
+            actor=actor,
+            user=user,
+            target=user,
         )
         rows = {
             "sessions": user.sessions.order_by("-created_at"),

@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDay, TruncHour
 
 from audit_app.models import AuditLog
+from auth_app.mfa import with_mfa_since
 from auth_app.models import Session, User
 from email_app.models import EmailSend
 
@@ -150,4 +151,40 @@ def active_sessions(now: datetime, url) -> Figure:
         url=url(Session, expires_at__gt=_iso(now)),
         buckets=[f"{day:%m-%d}" for day in days],
         series=[Series("active sessions", values)],
+    )
+
+
+def staff_without_mfa(now: datetime, url) -> Figure:
+    """Today's staff at the end of each day: who had a second factor by then, who had none.
+
+    Drawn from when each joined and when each first set up a factor (one query over the
+    staff, a partial index); a factor removed since, or staff status granted later, is
+    not in the history.
+    """
+    days = _days(now)
+    ends = [min(day + timedelta(days=1), now) for day in days]
+    staff = list(
+        with_mfa_since(User.objects.filter(is_staff=True)).values_list("created_at", "mfa_since")
+    )
+    enrolled = [
+        sum(1 for joined, since in staff if joined < end and since is not None and since < end)
+        for end in ends
+    ]
+    joined = [sum(1 for at, _ in staff if at < end) for end in ends]
+    without = [total - done for total, done in zip(joined, enrolled, strict=True)]
+    missing = url(User, is_staff__exact=1, mfa="off")
+    return Figure(
+        key="sv-staff-mfa",
+        title=f"Staff without a second factor, last {DAYS} days",
+        summary=(
+            f"{without[-1]} of {joined[-1]} staff have no second factor today,"
+            f" {without[0]} of {joined[0]} {DAYS} days ago (today's staff, by when they joined"
+            " and first set one up)."
+        ),
+        url=missing,
+        buckets=[f"{day:%m-%d}" for day in days],
+        series=[
+            Series("with MFA", enrolled, url(User, is_staff__exact=1, mfa="on")),
+            Series("without MFA", without, missing),
+        ],
     )

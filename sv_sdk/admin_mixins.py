@@ -2,7 +2,9 @@
 
 import csv
 import json
+from datetime import timedelta
 
+from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,6 +32,27 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return self.deletable and super().has_delete_permission(request, obj)
+
+
+class WithinFilter(admin.SimpleListFilter):
+    """Rows whose `field` (a datetime) lies within the last N days, `?within=<N>d`.
+
+    A bounded period instead of a date hierarchy, whose choices are a DISTINCT over the
+    table. Subclasses set `title`, `field` and the `periods` they offer.
+    """
+
+    parameter_name = "within"
+    field = ""
+    periods = {"1d": ("last 24 hours", 1), "7d": ("last 7 days", 7), "30d": ("last 30 days", 30)}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _days) in self.periods.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.periods:
+            return queryset
+        days = self.periods[self.value()][1]
+        return queryset.filter(**{f"{self.field}__gte": timezone.now() - timedelta(days=days)})
 
 
 class KeysetChangeList(ChangeList):

@@ -5,11 +5,13 @@ import json
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 from django.test import Client
 from rest_framework.test import APIClient
 
-from auth_app.models import User
+from auth_app.mfa import totp_enroll_start
+from auth_app.models import TwoFactor, User
 from auth_app.services import session_create
 from auth_app.tests.factories import UserFactory
 from permissions_app.services import role_grant
@@ -57,6 +59,12 @@ def staff(email: str, *permissions: str, superuser: bool = False) -> User:
         is_staff=True,
         is_superuser=superuser,
     )
+
+
+def mfa_set_up(user: User, *, at: datetime) -> None:
+    """Give `user` an authenticator app confirmed at `at` (a past date, for the dashboard)."""
+    totp_enroll_start(user=user)
+    TwoFactor.objects.filter(user=user).update(confirmed_at=at)
 
 
 def admin_client_for(user: User) -> Client:

@@ -3,14 +3,16 @@
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
-from auth_app.models import Session
+from auth_app.models import Session, User
 from auth_app.services import session_create
 from auth_app.tests.factories import UserFactory
 from email_app.models import EmailSend
@@ -18,7 +20,7 @@ from email_app.services import email_suppress
 from email_app.tests.factories import EmailSendFactory
 from permissions_app.models import Role
 from permissions_app.services import role_grant
-from tests.support import admin_client_for, staff
+from tests.support import admin_client_for, mfa_set_up, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -206,8 +208,14 @@ def test_the_dashboard_draws_its_trends_as_accessible_svg_linked_to_their_lists(
     page = response.content.decode()
     figures = {f["figure"].key: f["figure"] for f in response.context["dashboard"]["figures"]}
 
-    assert set(figures) == {"sv-sign-ups", "sv-sign-ins", "sv-email-funnel", "sv-sessions"}
-    assert page.count('<svg role="img"') == 4 and "<script" not in page.split("sv-figures")[1]
+    assert set(figures) == {
+        "sv-sign-ups",
+        "sv-sign-ins",
+        "sv-email-funnel",
+        "sv-sessions",
+        "sv-staff-mfa",
+    }
+    assert page.count('<svg role="img"') == 5 and "<script" not in page.split("sv-figures")[1]
     assert 'aria-labelledby="sv-sign-ins-title sv-sign-ins-desc"' in page
     sign_ins = figures["sv-sign-ins"]
     assert sign_ins.series[0].values[-1] == 2 and sign_ins.series[1].values[-1] == 1
@@ -223,6 +231,36 @@ def test_the_dashboard_draws_its_trends_as_accessible_svg_linked_to_their_lists(
     assert funnel["soft_bounced"].values[-1] == 1 and funnel["bounced"].values[-1] == 0
     assert 'background:#8d5524"></span>failed' in page  # the seventh step has a colour too
     assert admin_client.get(figures["sv-sessions"].url).status_code == 200
+
+
+def test_the_staff_mfa_trend_counts_staff_without_a_second_factor_day_by_day(admin_client):
+    now = timezone.now()
+    late = staff("late@example.com")  # joined 10 days ago, an authenticator app 3 days ago
+    never = staff("never@example.com")  # joined 5 days ago, no second factor
+    UserFactory(email="customer@example.com")  # not staff: in neither series
+    User.objects.filter(pk=late.pk).update(created_at=now - timedelta(days=10))
+    User.objects.filter(pk=never.pk).update(created_at=now - timedelta(days=5))
+    mfa_set_up(late, at=now - timedelta(days=3))
+
+    response = admin_client.get("/admin/")
+    figures = {f["figure"].key: f["figure"] for f in response.context["dashboard"]["figures"]}
+    figure = figures["sv-staff-mfa"]
+    enrolled, without = (series.values for series in figure.series)
+
+    # Today: root (joined today) and `never` have no factor, `late` has one.
+    assert (without[-1], enrolled[-1]) == (2, 1)
+    assert (without[-4], enrolled[-4]) == (1, 1)  # the day `late` set one up
+    assert (without[-5], enrolled[-5]) == (2, 0)  # the day before
+    assert (without[-11], enrolled[-11]) == (1, 0)  # the day `late` joined
+    assert without[-12] == enrolled[-12] == 0
+    assert "2 of 3 staff have no second factor today" in figure.summary
+    page = response.content.decode()
+    assert 'aria-labelledby="sv-staff-mfa-title sv-staff-mfa-desc"' in page
+
+    missing = admin_client.get(figure.url).content.decode()
+    assert "never@example.com" in missing and "root@example.com" in missing
+    assert "late@example.com" not in missing and "customer@example.com" not in missing
+    assert "late@example.com" in admin_client.get(figure.series[0].url).content.decode()
 
 
 def test_staff_see_only_the_trends_of_the_lists_they_may_read():

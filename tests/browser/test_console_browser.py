@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from django.utils import timezone
 
 from audit_app.models import AuditLog
 from audit_app.services import audit_record
@@ -11,7 +12,7 @@ from auth_app.services import session_create
 from permissions_app.models import Role
 from permissions_app.services import role_grant
 from platform_app.flows import user_onboard
-from tests.support import PASSWORD, staff
+from tests.support import PASSWORD, mfa_set_up, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,10 +25,12 @@ def ada():
 def test_the_dashboards_figures_lead_to_their_filtered_lists(page, login, root, ada):
     for event in ("auth.sign_in", "auth.sign_in_failed", "auth.sign_in_failed", "auth.locked_out"):
         audit_record(event_type=event, actor_id=None, user_id=ada.pk)
+    kept = staff("kept@example.com")
+    mfa_set_up(kept, at=timezone.now())
     login(root.email)
 
     figures = page.locator("#sv-figures figure")
-    assert figures.count() == 4
+    assert figures.count() == 5
     assert page.locator("#sv-sign-ins svg title").first.text_content() == (
         "Sign-ins per hour, last 48 hours"
     )
@@ -43,6 +46,22 @@ def test_the_dashboards_figures_lead_to_their_filtered_lists(page, login, root, 
     page.locator("#sv-sign-ups a.sv-figure-link").click()
     page.wait_for_url(re.compile(r"/admin/auth_app/user/\?created_at__gte="))
     assert "ada@example.com" in page.inner_text("#result_list")
+
+    page.goto("/admin/")
+    staff_mfa = page.locator("#sv-staff-mfa")
+    assert staff_mfa.locator("svg title").first.text_content() == (
+        "Staff without a second factor, last 30 days"
+    )
+    assert "1 of 2 staff have no second factor today" in staff_mfa.locator("desc").text_content()
+    staff_mfa.locator("a.sv-figure-link").click()
+    page.wait_for_url(re.compile(r"/admin/auth_app/user/\?.*mfa=off"))
+    missing = page.inner_text("#result_list")
+    assert "root@example.com" in missing
+    assert "kept@example.com" not in missing and "ada@example.com" not in missing
+    page.goto("/admin/")
+    page.locator("#sv-staff-mfa .sv-legend", has_text="with MFA").click()
+    page.wait_for_url(re.compile(r"/admin/auth_app/user/\?.*mfa=on"))
+    assert "kept@example.com" in page.inner_text("#result_list")
 
     page.goto("/admin/")
     page.locator("#sv-email-funnel .sv-legend", has_text="queued").click()
