@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="Report what would be imported and the conflicts; write nothing (default: import).",
+            help="Report what would be imported and the conflicts; write nothing (default: off).",
         )
         parser.add_argument(
             "--on-conflict",
