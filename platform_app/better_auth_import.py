@@ -152,6 +152,7 @@ class BetterAuthSource:
             raise SourceError(
                 f'not a better-auth database: schema "{self.schema}" has no tables'
                 ' "user", "session", "account" and "verification" (nor their plurals)'
+                " that this role can see"
             )
         for name, columns in COLUMNS.items():
             missing = [c for c in columns if c not in found[naming[name]]]

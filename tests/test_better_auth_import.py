@@ -28,6 +28,7 @@ from auth_app.models import Account, Session, User, Verification
 from conftest import table_counts
 from permissions_app.models import PermissionCache
 from platform_app.flows import user_onboard
+from platform_app.invariants import invariants_check
 from tests.support import Terminal, assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -52,11 +53,12 @@ def _missing() -> str | None:
     return None
 
 
-def _url(name: str) -> str:
-    """A URL of database `name` on the server the tests use (TCP or a socket directory)."""
+def _url(name: str, login: tuple[str, str] | None = None) -> str:
+    """A URL of database `name` on the server the tests use (TCP or a socket directory), as
+    the tests' role or as `login` (role, password)."""
     db = settings.DATABASES["default"]
-    user = quote(db.get("USER") or "postgres")
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    user, password = login or (db.get("USER") or "postgres", db.get("PASSWORD") or "")
+    user, password = quote(user), f":{quote(password)}" if password else ""
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or "5432"
     if host.startswith("/"):
         return f"postgresql://{user}{password}@/{name}?host={quote(host)}&port={port}"
@@ -72,8 +74,8 @@ def _free_port() -> int:
 class BetterAuth:
     """The running server, its database, and what it mailed."""
 
-    def __init__(self, url: str, base: str, log: Path):
-        self.url, self.base, self.log = url, base, log
+    def __init__(self, name: str, base: str, log: Path):
+        self.name, self.url, self.base, self.log = name, _url(name), base, log
 
     def post(self, path: str, body: dict, **kwargs) -> requests.Response:
         response = requests.post(f"{self.base}/api/auth{path}", json=body, timeout=10, **kwargs)
@@ -125,7 +127,7 @@ def better_auth(tmp_path_factory, django_db_blocker):
     try:
         line = process.stdout.readline()
         assert line.strip() == f"listening {port}", line + process.stderr.read()
-        server = BetterAuth(_url(name), f"http://127.0.0.1:{port}", log)
+        server = BetterAuth(name, f"http://127.0.0.1:{port}", log)
         yield _fill(server)
     finally:
         process.terminate()
@@ -246,6 +248,8 @@ def test_imported_users_are_onboarded_with_their_ids_role_and_one_audit_row(bett
     # No secret reached the audit trail.
     trail = json.dumps(list(AuditLog.objects.values("metadata")))
     assert better_auth.alice_tokens[0] not in trail and "scrypt" not in trail
+    # The cross-schema invariants hold for imported users as for onboarded ones.
+    assert invariants_check() == []
 
 
 def test_old_session_tokens_stay_signed_in_and_expired_ones_do_not(better_auth):
@@ -456,3 +460,18 @@ def test_tables_named_in_the_plural_are_found(better_auth):
             better_auth.sql(f'ALTER TABLE "{table}s" RENAME TO "{table}"')
 
     assert "Imported 4 users" in output
+
+
+def test_a_table_the_role_cannot_read_is_a_message_not_a_traceback(better_auth):
+    role, password = f"reader_{uuid.uuid4().hex[:8]}", secrets.token_hex(8)
+    better_auth.sql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+    # It sees every table (any privilege shows the columns) but may not read the sessions.
+    better_auth.sql(f'GRANT SELECT ON "user", "account", "verification" TO "{role}"')
+    better_auth.sql(f'GRANT UPDATE ON "session" TO "{role}"')
+    url = _url(better_auth.name, login=(role, password))
+    try:
+        with pytest.raises(CommandError, match="reading the better-auth database failed"):
+            run(url, "--dry-run")
+    finally:
+        better_auth.sql(f'DROP OWNED BY "{role}"')
+        better_auth.sql(f'DROP ROLE "{role}"')

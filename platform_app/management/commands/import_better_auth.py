@@ -1,6 +1,7 @@
 """Import the users, passwords, provider accounts, sessions and reset tokens of a better-auth
 database (docs/better-auth-import.md)."""
 
+import psycopg
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
@@ -73,6 +74,11 @@ class Command(BaseCommand):
                 self._import(source, plan, batch_size)
         except SourceError as exc:
             raise CommandError(str(exc)) from None
+        except psycopg.Error as exc:
+            # The source's own errors (Django's are wrapped in its own classes): a privilege
+            # missing on one table, the connection lost mid-run.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CommandError(f"reading the better-auth database failed: {reason}") from None
 
     def _report(self, plan: Plan, *, dry_run: bool) -> None:
         write = self.stdout.write
