@@ -12,6 +12,7 @@ from sv_sdk.db.tables import schema_table
 # accepted (the log records what happened), these are offered as admin filters.
 EVENT_TYPES = (
     "user.created",
+    "user.imported",
     "user.updated",
     "user.deleted",
     "user.exported",

@@ -53,6 +53,8 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
 
 class User(AbstractBaseUser):
     id = id_field()
+    # Longer than Django's 128: a hash imported from better-auth takes 180 (auth_app.hashers).
+    password = models.CharField("password", max_length=255)
     # Normalised (addresses.email_normalize): NFKC, IDNA ASCII domain; letter case as given.
     email = models.EmailField(max_length=254)
     # The unique comparison key, kept by save() from `email` (addresses.email_key).

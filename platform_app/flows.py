@@ -14,6 +14,7 @@ from auth_app import accounts, mfa
 from auth_app import services as auth_services
 from auth_app.accounts import account_link, account_signed_in, oauth_exchange_code_create
 from auth_app.errors import EmailTaken, OAuthFailed, RateLimited, TokenInvalid
+from auth_app.imports import UserIn, credentials_import, user_build_imported
 from auth_app.models import Account, OAuthState, Session, User
 from auth_app.oauth import Identity
 from auth_app.ratelimit import lockout_check, lockout_clear, rate_limit_hit
@@ -622,3 +623,56 @@ def account_unlink(*, account: Account, actor: User) -> None:
     with transaction.atomic(durable=True):
         privilege_check(actor=actor, user=account.user)
         accounts.account_unlink(account=account, actor=actor)
+
+
+def users_import(*, records: list[UserIn], source: str) -> dict[str, int]:
+    """Bring users of another system in, with their credentials, in one transaction.
+
+    Each gets the default role and permission cache (role_grant), one user.imported audit
+    row, and the accounts, live sessions and pending tokens of their record
+    (auth_app.imports). No verification email: their address is as verified as it was.
+    The caller leaves out users already here; a taken email fails the whole transaction
+    (EmailTaken). Returns how many rows of each kind were written or left out.
+    """
+    counts = {"users": len(records)}
+    with transaction.atomic(durable=True):
+        users = [user_build_imported(record) for record in records]
+        reads = Batch()
+        role = role_find(reads, name=DEFAULT_USER_ROLE)
+        reads.run()
+
+        writes = Batch()
+        if users:
+            writes.insert(*users)
+        for user, record in zip(users, records, strict=True):
+            role_grant(user=user, role=role.value, batch=writes)
+            audit_record(
+                event_type="user.imported",
+                actor=None,
+                user=user,
+                target=user,
+                metadata={
+                    "source": source,
+                    "email_verified": user.email_verified,
+                    "sign_in_methods": sorted(
+                        {a.provider_id for a in record.accounts}
+                        | ({"password"} if record.password else set())
+                    ),
+                },
+                batch=writes,
+            )
+        try:
+            writes.run()
+        except IntegrityError as exc:
+            raise_if_email_taken(exc)
+            raise
+
+        # The sessions' MFA deadline reads the roles just granted, so these come second.
+        credentials = Batch()
+        for user, record in zip(users, records, strict=True):
+            for kind, count in credentials_import(
+                user=user, record=record, batch=credentials
+            ).items():
+                counts[kind] = counts.get(kind, 0) + count
+        credentials.run()
+    return counts

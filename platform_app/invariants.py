@@ -72,11 +72,14 @@ def users_without_created_event() -> list[Violation]:
         SELECT u.id FROM {User._meta.db_table} u
         WHERE NOT EXISTS (
             SELECT 1 FROM {AuditLog._meta.db_table} a
-            WHERE a.user_id = u.id AND a.event_type = 'user.created'
+            WHERE a.user_id = u.id AND a.event_type IN ('user.created', 'user.imported')
         )
         """  # noqa: S608
     )
-    return [Violation("audit", f"user {uid} has no user.created audit row") for (uid,) in rows]
+    return [
+        Violation("audit", f"user {uid} has no user.created (or user.imported) audit row")
+        for (uid,) in rows
+    ]
 
 
 def orphans() -> list[Violation]:

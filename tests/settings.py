@@ -3,7 +3,10 @@
 from sv_sdk.settings.base import *  # noqa: F403
 
 # Argon2 is measured in benchmarks; most tests only need a hash that verifies.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "auth_app.hashers.BetterAuthScryptPasswordHasher",
+]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -129,6 +129,8 @@ PASSWORD_HASHERS = [
     # Argon2id, 46 MiB, t=1, p=1 (docs/decisions.md); older hashes are redone at sign-in.
     "auth_app.hashers.Argon2idPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # Hashes imported from better-auth (import_better_auth); rehashed at first sign-in.
+    "auth_app.hashers.BetterAuthScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -9,7 +9,8 @@
 //   PORT                 where to listen (default 3100); the line "listening <port>" is printed
 //   BETTER_AUTH_SECRET   the signing secret (a fixed test value by default)
 //   RATE_LIMIT           "on" keeps better-auth's rate limits (off by default, as in the bench)
-//   VERIFICATION_LOG     a file that receives one JSON line per verification email it would send
+//   VERIFICATION_LOG     a file that receives one JSON line per verification or password-reset
+//                        email it would send: {kind, email, url, token}
 import http from "node:http";
 import fs from "node:fs";
 import pg from "pg";
@@ -21,18 +22,22 @@ import { getMigrations } from "better-auth/db/migration";
 const port = Number(process.env.PORT || 3100);
 const baseURL = `http://127.0.0.1:${port}`;
 const verificationLog = process.env.VERIFICATION_LOG;
+const logEmail = (kind, { user, url, token }) => {
+  if (verificationLog) {
+    fs.appendFileSync(verificationLog, JSON.stringify({ kind, email: user.email, url, token }) + "\n");
+  }
+};
 
 const options = {
   baseURL,
   secret: process.env.BETTER_AUTH_SECRET || "peer-secret-for-tests-and-benchmarks-only-0123456789",
   database: new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 }),
-  emailAndPassword: { enabled: true },
+  emailAndPassword: {
+    enabled: true,
+    sendResetPassword: async (data) => logEmail("reset-password", data),
+  },
   emailVerification: {
-    sendVerificationEmail: async ({ user, url, token }) => {
-      if (verificationLog) {
-        fs.appendFileSync(verificationLog, JSON.stringify({ email: user.email, url, token }) + "\n");
-      }
-    },
+    sendVerificationEmail: async (data) => logEmail("verify-email", data),
   },
   plugins: [bearer()],
   rateLimit: { enabled: process.env.RATE_LIMIT === "on" },
