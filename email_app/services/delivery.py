@@ -296,6 +296,10 @@ def _is_timeout(exc: Exception) -> bool:
 
     if isinstance(exc, ConnectTimeout) or isinstance(exc.__cause__, ConnectTimeoutError):
         return False  # never connected: nothing was sent
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
+        exc.__context__, TimeoutError
+    ):
+        return True  # smtplib reports a reply that never came as a disconnection
     return isinstance(exc, ReadTimeout | TimeoutError) or isinstance(
         exc.__cause__, ReadTimeoutError | TimeoutError
     )
