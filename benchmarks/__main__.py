@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import audit as audit_bench
     from . import console as console_bench
     from . import email as email_bench
+    from . import growth as growth_bench
     from . import http as http_bench
     from . import permissions as permissions_bench
     from . import report, seed
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         # On the audit section's rows and the permissions section's users.
         console_run = console_bench.console_run()
+        # Last: it empties the users and the audit log, and refills them step by step.
+        growth_run = growth_bench.growth_run()
         host = report.machine()
 
     wall = time.monotonic() - started
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + permissions_bench.text(permissions_run))
     print("\n" + audit_bench.text(audit_run))
     print("\n" + console_bench.text(console_run))
+    print("\n" + growth_bench.text(growth_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:  # matplotlib is a dev dependency; the tables matter more
         print(f"no chart: {exc}")
         chart = None
+    growth_chart = growth_bench.chart(growth_run, docs)
     path = docs / "benchmarks.md"
     path.write_text(
         report.markdown(
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             permissions_bench.markdown(permissions_run),
             audit_bench.markdown(audit_run),
             console_bench.markdown(console_run),
+            growth_bench.markdown(growth_run, growth_chart),
         )
     )
     print(
