@@ -118,15 +118,12 @@ def _suppress_if_needed(send: EmailSend) -> bool:
     )
     if not reason:
         return False
-    send.status = Status.SUPPRESSED
-    send.last_error = reason
-    send.links = ""
-    send.save(update_fields=["status", "last_error", "links", "updated_at"])
-    audit_record(
+    _end(
+        send,
+        status=Status.SUPPRESSED,
+        error=reason,
         event_type="email.suppressed",
-        user_id=send.user_id,
-        target=send,
-        metadata={"category": send.category, "status": send.status},
+        metadata={"category": send.category, "status": Status.SUPPRESSED},
     )
     return True
 
@@ -368,16 +365,22 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
 
 
 def _fail(send: EmailSend, *, error: str) -> None:
-    send.status = Status.FAILED
+    _end(
+        send,
+        status=Status.FAILED,
+        error=error,
+        event_type="email.failed",
+        metadata={"attempts": send.attempts, "category": send.category},
+    )
+
+
+def _end(send: EmailSend, *, status: str, error: str, event_type: str, metadata: dict) -> None:
+    """A send that will never be delivered: its final status and why, audited."""
+    send.status = status
     send.last_error = error
     send.links = ""  # never delivered now: its links are dropped
     send.save(update_fields=["status", "last_error", "links", "updated_at"])
-    audit_record(
-        event_type="email.failed",
-        user_id=send.user_id,
-        target=send,
-        metadata={"attempts": send.attempts, "category": send.category},
-    )
+    audit_record(event_type=event_type, user_id=send.user_id, target=send, metadata=metadata)
 
 
 def email_recover_stalled() -> int:
