@@ -91,5 +91,9 @@ def run_worker():
 
     # The Django connector serves deferring inside transactions; a worker
     # needs a connector of its own, as `manage.py procrastinate worker` uses.
+    # One job at a time, not the deployed SV_WORKER_CONCURRENCY: the tests follow jobs
+    # (and their retries) in the order they run.
     with app.replace_connector(app.connector.get_worker_connector()):
-        app.run_worker(wait=False, install_signal_handlers=False, listen_notify=False)
+        app.run_worker(
+            wait=False, install_signal_handlers=False, listen_notify=False, concurrency=1
+        )

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import audit as audit_bench
     from . import console as console_bench
     from . import email as email_bench
+    from . import growth as growth_bench
     from . import http as http_bench
     from . import partitions as partitions_bench
     from . import peer as peer_bench
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             console_run = console_bench.console_run()
         with progress.stage("partitioning a copy of the audit rows"):
             partitions_run = partitions_bench.partitions_run()
+        # Last: it empties the users and the audit log, and refills them step by step.
+        with progress.stage("growth with data"):
+            growth_run = growth_bench.growth_run()
         host = report.machine()
 
     wall = time.monotonic() - started
@@ -138,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + console_bench.text(console_run))
     print("\n" + partitions_bench.text(partitions_run))
     print("\n" + pooler_bench.text(pooler_run))
+    print("\n" + growth_bench.text(growth_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:  # matplotlib is a dev dependency; the tables matter more
         print(f"no chart: {exc}")
         chart = None
+    growth_chart = growth_bench.chart(growth_run, docs)
     path = docs / "benchmarks.md"
     path.write_text(
         report.markdown(
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             console_bench.markdown(console_run),
             partitions_bench.markdown(partitions_run),
             pooler_bench.markdown(pooler_run),
+            growth_bench.markdown(growth_run, growth_chart),
         )
     )
     print(

@@ -181,35 +181,44 @@ def _plan_summary(plan: str) -> list[str]:
     return lines
 
 
-def query_run(*, rows: int, samples: int) -> QueryRun:
-    """Fill the table, then time the API's query for one user's last 30 days."""
-    from audit_app.models import AuditLog
+def _recent_events(user: str):
     from audit_app.selectors import audit_log_list
 
-    fill_seconds = fill(rows)
+    since = timezone.now() - timedelta(days=30)
+    # What GET /audit-logs?user_id=...&since=... runs for its first page.
+    return audit_log_list(user_id=user, since=since).order_by("-occurred_at", "-id")[:51]
+
+
+def query_latency(*, rows: int, samples: int) -> Latency:
+    """Time the API's query for a random user's last 30 days over `rows` filled rows."""
     users = users_for(rows)
     pick = random.Random(5)
-
-    def query(user: str):
-        since = timezone.now() - timedelta(days=30)
-        # What GET /audit-logs?user_id=...&since=... runs for its first page.
-        return audit_log_list(user_id=user, since=since).order_by("-occurred_at", "-id")[:51]
-
     for _ in range(20):  # warm the cache, as a running service has it
-        list(query(user_id(pick.randrange(users))))
+        list(_recent_events(user_id(pick.randrange(users))))
     timings = []
     for _ in range(samples):
         user = user_id(pick.randrange(users))
         t0 = time.perf_counter_ns()
-        found = list(query(user))
+        found = list(_recent_events(user))
         timings.append(time.perf_counter_ns() - t0)
         assert found, "the synthetic data gives every user recent events"
-    plan = query(user_id(pick.randrange(users))).explain(analyze=True, buffers=True)
+    return latency(timings)
+
+
+def query_run(*, rows: int, samples: int) -> QueryRun:
+    """Fill the table, then time the API's query for one user's last 30 days."""
+    from audit_app.models import AuditLog
+
+    fill_seconds = fill(rows)
+    query = query_latency(rows=rows, samples=samples)
+    plan = _recent_events(user_id(random.Random(5).randrange(users_for(rows)))).explain(
+        analyze=True, buffers=True
+    )
     return QueryRun(
         table_rows=AuditLog.objects.count(),
         fill_seconds=fill_seconds,
         samples=samples,
-        latency=latency(timings),
+        latency=query,
         plan=_plan_summary(plan),
     )
 

@@ -17,13 +17,21 @@ class Inbox:
     """An aiosmtpd handler that keeps every message it accepts.
 
     `refuse_from` makes it answer 421 (a transient failure) from that many
-    accepted messages on, like a server that is going down.
+    accepted messages on, like a server that is going down. `connections`
+    counts the EHLO greetings: a client greets once per connection.
     """
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
         self.refuse_from: int | None = None
+        self.connections = 0
         self._lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # what aiosmtpd does itself without this hook
+        with self._lock:
+            self.connections += 1
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=policy.default)

@@ -189,6 +189,8 @@ WORKER_HEARTBEAT_MAX_AGE: float = env.float("SV_WORKER_HEARTBEAT_MAX_AGE", defau
 # Seconds gunicorn lets in-flight requests, and the job worker its running jobs, finish
 # after SIGTERM before cutting them off.
 SHUTDOWN_TIMEOUT: int = env.int("SV_SHUTDOWN_TIMEOUT", default=30)
+# Jobs one worker process runs at once (email deliveries wait on the network, not the CPU).
+WORKER_CONCURRENCY: int = env.int("SV_WORKER_CONCURRENCY", default=4)
 
 # Second factors (issue 18). WebAuthn's relying party: its ID (a registrable domain, e.g.
 # example.com) and the origins browsers may sign in from; by default both follow SV_PUBLIC_URL.

@@ -6,17 +6,19 @@ from datetime import timedelta
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.core.mail import EmailMultiAlternatives
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.html import escape
 from procrastinate.exceptions import AlreadyEnqueued
 
 from audit_app.services import audit_record
 from sv_sdk import metrics
+from sv_sdk.db.batch import Batch
+from sv_sdk.db.rows import model_row
 from sv_sdk.jobs import deferrer
 
+from ..connections import connection_borrow, connection_release
 from ..models import (
     ESSENTIAL_CATEGORIES,
     EmailSend,
@@ -37,48 +39,93 @@ class DeliveryDeferred(Exception):
         self.retry_in = retry_in
 
 
+_TABLE = EmailSend._meta.db_table
+
+# The claim of the usual case in one statement: a queued or deferred send, or one
+# whose worker died (its lease ran out) with attempts left. The CTE keeps the
+# previous claimed_at, put back if the send turns out to be suppressed.
+_CLAIM_SQL = f"""
+WITH claimable AS (
+    SELECT id, claimed_at FROM {_TABLE}
+    WHERE id = %(id)s AND (
+        status = ANY(%(open)s)
+        OR (status = %(sending)s AND claimed_at < %(stale)s AND attempts < %(max_attempts)s)
+    )
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {_TABLE} AS s
+SET status = %(sending)s, attempts = s.attempts + 1, claimed_at = %(now)s, updated_at = %(now)s
+FROM claimable WHERE s.id = claimable.id
+RETURNING {{columns}}, claimable.claimed_at
+"""  # noqa: S608 (the table name is the model's)
+
+
 def _claim(send_id: str) -> EmailSend | None:
     """Move a deliverable send to `sending`, committed before any SMTP/API call."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.SV_EMAIL_SENDING_TIMEOUT)
+    row = model_row(EmailSend)
     with transaction.atomic():
-        send = (
-            EmailSend.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status__in=[Status.QUEUED, Status.DEFERRED])
-                # Left in `sending` by a worker that died: its lease has run out.
-                | Q(status=Status.SENDING, claimed_at__lt=stale),
-                pk=send_id,
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL.format(columns=row.columns("s")),
+                {
+                    "id": send_id,
+                    "open": [Status.QUEUED, Status.DEFERRED],
+                    "sending": Status.SENDING,
+                    "stale": stale,
+                    "max_attempts": settings.SV_EMAIL_MAX_ATTEMPTS,
+                    "now": now,
+                },
             )
-            .first()
-        )
-        if send is None:
-            return None  # delivered, final, or claimed by another worker
-        reason = suppression_reason(
-            to_email=send.to_email, user_id=send.user_id, category=send.category
-        )
-        if reason:
-            # Unsubscribed, bounced or complained since it was queued.
-            send.status = Status.SUPPRESSED
-            send.last_error = reason
-            send.links = ""
-            send.save(update_fields=["status", "last_error", "links", "updated_at"])
-            audit_record(
-                event_type="email.suppressed",
-                user_id=send.user_id,
-                target=send,
-                metadata={"category": send.category, "status": send.status},
+            claimed = cursor.fetchone()
+        if claimed is None:
+            return _claim_exhausted(send_id, stale)
+        *values, claimed_before = claimed
+        send = row.build(values, connection)
+        if _suppress_if_needed(send):
+            # Not an attempt: the claim is undone along with it.
+            EmailSend.objects.filter(pk=send.pk).update(
+                attempts=send.attempts - 1, claimed_at=claimed_before
             )
-            return send
-        if send.status == Status.SENDING and send.attempts >= settings.SV_EMAIL_MAX_ATTEMPTS:
-            # A message that keeps killing its worker must not loop forever.
-            _fail(send, error="the worker stopped during every delivery attempt")
-            return send
-        send.status = Status.SENDING
-        send.attempts += 1
-        send.claimed_at = now
-        send.save(update_fields=["status", "attempts", "claimed_at", "updated_at"])
+            send.attempts -= 1
+            send.claimed_at = claimed_before
     return send
+
+
+def _claim_exhausted(send_id: str, stale) -> EmailSend | None:
+    """Fail a send left in `sending` by a worker that died during its last attempt.
+
+    None when the send is delivered, final or claimed by another worker.
+    """
+    send = (
+        EmailSend.objects.select_for_update(skip_locked=True)
+        .filter(pk=send_id, status=Status.SENDING, claimed_at__lt=stale)
+        .first()
+    )
+    if send is None:
+        return None
+    if not _suppress_if_needed(send):
+        # A message that keeps killing its worker must not loop forever.
+        _fail(send, error="the worker stopped during every delivery attempt")
+    return send
+
+
+def _suppress_if_needed(send: EmailSend) -> bool:
+    """Suppress a send whose address unsubscribed, bounced or complained since it was queued."""
+    reason = suppression_reason(
+        to_email=send.to_email, user_id=send.user_id, category=send.category
+    )
+    if not reason:
+        return False
+    _end(
+        send,
+        status=Status.SUPPRESSED,
+        error=reason,
+        event_type="email.suppressed",
+        metadata={"category": send.category, "status": Status.SUPPRESSED},
+    )
+    return True
 
 
 def _is_anymail_backend() -> bool:
@@ -131,31 +178,42 @@ def email_deliver(*, send_id: str) -> EmailSend | None:
     if send is None or send.status != Status.SENDING:
         return send
     message = _message(send)
-    connection = get_connection()
+    connection = None
     try:
-        connection.open()
+        # Kept open between deliveries: a worker busy with many sends opens one
+        # connection per concurrent delivery, not one per message.
+        connection = connection_borrow()
         connection.send_messages([message])
     except Exception as exc:
-        _close_quietly(connection)
+        if connection is not None:
+            connection_release(connection, reusable=False)
         _record_failure(send, exc)
         return send
-    # Recorded before QUIT: the window where a crash loses the fact that the
-    # server accepted the message is one UPDATE and one INSERT wide.
-    _record_success(send, message)
-    _close_quietly(connection)
-    return send
-
-
-def _close_quietly(connection) -> None:
     try:
-        connection.close()
-    except Exception as exc:  # the message is already accepted or already failed
-        logger.info("closing the email connection failed: %s", exc)
+        # Recorded before the connection carries anything else: the window where
+        # a crash loses the fact that the server accepted the message is one
+        # round trip (an UPDATE and an INSERT) wide.
+        _record_success(send, message)
+    except BaseException:
+        connection_release(connection, reusable=False)
+        raise
+    connection_release(connection, reusable=True)
+    return send
 
 
 def _provider_name() -> str:
     # "smtp", "console", "locmem", or the ESP for anymail backends ("resend", ...).
     return settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+
+
+# A provider event that arrived first may already have moved the status on.
+_SENT_SQL = f"""
+UPDATE {_TABLE}
+SET status = CASE WHEN status = ANY(%(unsent)s) THEN %(sent)s ELSE status END,
+    sent_at = %(sent_at)s, provider = %(provider)s, provider_message_id = %(message_id)s,
+    links = '', last_error = '', updated_at = %(sent_at)s
+WHERE id = %(id)s
+"""  # noqa: S608 (the table name is the model's)
 
 
 def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
@@ -167,29 +225,27 @@ def _record_success(send: EmailSend, message: EmailMultiAlternatives) -> None:
         send.provider_message_id = message.extra_headers["Message-ID"]
     send.links = ""
     send.sent_at = timezone.now()
-    with transaction.atomic():
-        # A provider event that arrived first may already have moved the status on.
-        EmailSend.objects.filter(pk=send.pk).update(
-            status=Case(
-                When(
-                    status__in=[Status.SENDING, Status.QUEUED, Status.DEFERRED],
-                    then=Value(Status.SENT),
-                ),
-                default=F("status"),
-            ),
-            sent_at=send.sent_at,
-            provider=send.provider,
-            provider_message_id=send.provider_message_id,
-            links="",
-            last_error="",
-            updated_at=send.sent_at,
-        )
-        audit_record(
-            event_type="email.sent",
-            user_id=send.user_id,
-            target=send,
-            metadata={"category": send.category, "provider": send.provider},
-        )
+    # The UPDATE and the audit row's INSERT go in one round trip, one transaction.
+    batch = Batch()
+    batch.add(
+        _SENT_SQL,
+        {
+            "sent": Status.SENT,
+            "unsent": [Status.SENDING, Status.QUEUED, Status.DEFERRED],
+            "sent_at": send.sent_at,
+            "provider": send.provider,
+            "message_id": send.provider_message_id,
+            "id": send.pk,
+        },
+    )
+    audit_record(
+        event_type="email.sent",
+        user_id=send.user_id,
+        target=send,
+        metadata={"category": send.category, "provider": send.provider},
+        batch=batch,
+    )
+    batch.run()
     send.status = Status.SENT
     send.last_error = ""
 
@@ -237,6 +293,10 @@ def _is_timeout(exc: Exception) -> bool:
 
     if isinstance(exc, ConnectTimeout) or isinstance(exc.__cause__, ConnectTimeoutError):
         return False  # never connected: nothing was sent
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
+        exc.__context__, TimeoutError
+    ):
+        return True  # smtplib reports a reply that never came as a disconnection
     return isinstance(exc, ReadTimeout | TimeoutError) or isinstance(
         exc.__cause__, ReadTimeoutError | TimeoutError
     )
@@ -305,16 +365,22 @@ def _record_failure(send: EmailSend, exc: Exception) -> None:
 
 
 def _fail(send: EmailSend, *, error: str) -> None:
-    send.status = Status.FAILED
+    _end(
+        send,
+        status=Status.FAILED,
+        error=error,
+        event_type="email.failed",
+        metadata={"attempts": send.attempts, "category": send.category},
+    )
+
+
+def _end(send: EmailSend, *, status: str, error: str, event_type: str, metadata: dict) -> None:
+    """A send that will never be delivered: its final status and why, audited."""
+    send.status = status
     send.last_error = error
     send.links = ""  # never delivered now: its links are dropped
     send.save(update_fields=["status", "last_error", "links", "updated_at"])
-    audit_record(
-        event_type="email.failed",
-        user_id=send.user_id,
-        target=send,
-        metadata={"attempts": send.attempts, "category": send.category},
-    )
+    audit_record(event_type=event_type, user_id=send.user_id, target=send, metadata=metadata)
 
 
 def email_recover_stalled() -> int:

@@ -1,5 +1,6 @@
 """Delivery to a real SMTP server: exactly once, retried while the server is down, recoverable."""
 
+import asyncio
 import time
 from collections import Counter
 from urllib.parse import urlparse
@@ -9,7 +10,7 @@ from django.db import connection, transaction
 
 from audit_app.models import AuditLog
 from conftest import run_worker
-from email_app import services
+from email_app import connections, services
 from email_app.models import EmailPreference, EmailSend
 from email_app.services import delivery
 from email_app.tasks import email_deliver
@@ -225,3 +226,116 @@ def test_two_worker_processes_deliver_500_queued_emails_exactly_once(smtp):
         cursor.execute("SELECT status, attempts, count(*) FROM email.email_sends GROUP BY 1, 2")
         assert cursor.fetchall() == [("sent", 1, 500)]
     assert time.monotonic() - started < 60
+
+
+# Kept connections (email_app/connections.py) --------------------------------------------
+
+
+def message_id_counts(smtp) -> Counter:
+    return Counter(smtp.inbox.message_ids())
+
+
+def test_one_worker_delivers_a_stream_of_emails_over_one_smtp_connection(smtp):
+    sends = queue(30)
+
+    run_worker()
+
+    assert smtp.inbox.connections == 1
+    assert message_id_counts(smtp) == Counter({f"<{s.pk}@localhost>": 1 for s in sends})
+    assert {(s.status, s.attempts) for s in sends_of(sends)} == {("sent", 1)}
+
+
+def test_two_concurrent_workers_deliver_each_email_once_over_a_few_kept_connections(smtp):
+    sends = queue(300)
+
+    workers = start_workers(2, email_url=smtp.url, concurrency=4)
+    errors = [worker.communicate(timeout=120)[1].decode() for worker in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], errors
+    assert message_id_counts(smtp) == Counter({f"<{s.pk}@localhost>": 1 for s in sends})
+    assert {(s.status, s.attempts) for s in sends_of(sends)} == {("sent", 1)}
+    # At most one connection per concurrent delivery, not one per email.
+    assert 2 <= smtp.inbox.connections <= 2 * 4
+
+
+def test_a_crash_mid_stream_leaves_only_that_email_in_doubt_and_the_rest_go_out(
+    smtp, settings, monkeypatch
+):
+    recorded = []
+    record_success = delivery._record_success
+
+    def crash_on_the_third(send, message):
+        recorded.append(send.pk)
+        if len(recorded) == 3:
+            raise WorkerCrashed()
+        record_success(send, message)
+
+    monkeypatch.setattr(delivery, "_record_success", crash_on_the_third)
+    sends = queue(6)
+    run_worker()
+    monkeypatch.undo()
+
+    first = {s.pk: s.status for s in sends_of(sends)}
+    crashed = recorded[2]
+    assert first == {s.pk: "sending" if s.pk == crashed else "sent" for s in sends}
+    # The connection that carried the doubtful email is not used again.
+    assert smtp.inbox.connections == 2
+
+    settings.SV_EMAIL_SENDING_TIMEOUT = 0
+    assert services.email_recover_stalled() == 1
+    run_worker()
+
+    assert {(s.status, s.attempts) for s in sends_of(sends) if s.pk != crashed} == {("sent", 1)}
+    assert EmailSend.objects.get(pk=crashed).status == "sent"
+    assert message_id_counts(smtp) == Counter(
+        {f"<{s.pk}@localhost>": 2 if s.pk == crashed else 1 for s in sends}
+    )
+
+
+def test_a_timeout_mid_stream_defers_that_email_as_maybe_sent_and_the_rest_go_out(smtp, settings):
+    settings.SV_EMAIL_RETRY_BASE_SECONDS = 60
+    settings.EMAIL_TIMEOUT = 1
+    accept = smtp.inbox.handle_DATA
+    seen = []
+
+    async def stall_on_the_second(server, session, envelope):
+        seen.append(1)
+        if len(seen) == 2:
+            await asyncio.sleep(2)  # past the client's timeout
+        return await accept(server, session, envelope)
+
+    smtp.inbox.handle_DATA = stall_on_the_second
+    sends = queue(5)
+    run_worker()
+
+    first = sends_of(sends)
+    assert Counter(s.status for s in first) == {"sent": 4, "deferred": 1}
+    (doubtful,) = [s for s in first if s.status == "deferred"]
+    assert doubtful.last_error.startswith("timed out, the message may have been sent")
+    assert smtp.inbox.connections == 2
+
+    make_retries_due()
+    run_worker()
+
+    assert {s.status for s in sends_of(sends)} == {"sent"}
+    # Only the email in doubt may have arrived twice (whether the server kept the
+    # first copy is its business), both times with the same Message-ID.
+    counts = message_id_counts(smtp)
+    assert counts[f"<{doubtful.pk}@localhost>"] in (1, 2)
+    assert {counts[f"<{s.pk}@localhost>"] for s in first if s.pk != doubtful.pk} == {1}
+    assert set(counts) == {f"<{s.pk}@localhost>" for s in sends}
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_before_the_next_email(smtp, monkeypatch):
+    queue(1, prefix="first")
+    run_worker()
+    smtp.stop()
+    smtp.start()  # a restart: the kept connection is dead
+    monkeypatch.setattr(connections, "PROBE_AFTER_SECONDS", 0)
+    (second,) = queue(1, prefix="second")
+
+    run_worker()
+
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == (EmailSend.Status.SENT, 1)
+    assert smtp.inbox.connections == 2

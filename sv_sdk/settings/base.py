@@ -341,7 +341,11 @@ SV_READY_TIMEOUT = sv_env.READY_TIMEOUT
 SV_WORKER_HEARTBEAT_MAX_AGE = sv_env.WORKER_HEARTBEAT_MAX_AGE
 # The job worker finishes its running jobs on SIGTERM, within the
 # same time gunicorn gives in-flight requests.
-PROCRASTINATE_WORKER_DEFAULTS = {"shutdown_graceful_timeout": sv_env.SHUTDOWN_TIMEOUT}
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "shutdown_graceful_timeout": sv_env.SHUTDOWN_TIMEOUT,
+    # Several deliveries at once: each waits on the mail server and the database.
+    "concurrency": sv_env.WORKER_CONCURRENCY,
+}
 
 # Second factors (issue 18, docs/mfa.md).
 SV_WEBAUTHN_RP_ID = sv_env.WEBAUTHN_RP_ID
