@@ -38,4 +38,4 @@ def test_production_settings_verify_these_hashes_but_never_make_them():
 
     hashers = base.PASSWORD_HASHERS
     assert "auth_app.hashers.BetterAuthScryptPasswordHasher" in hashers[1:]
-    assert hashers[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert hashers[0] == "auth_app.hashers.Argon2idPasswordHasher"
