@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import email as email_bench
     from . import http as http_bench
     from . import permissions as permissions_bench
+    from . import replicas as replicas_bench
     from . import report, seed
     from . import targets as targets_bench
     from .chart import seed_chart
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     with bench_database():
         run = onboarding_run(iterations=args.onboard_iterations, warmup=args.warmup)
         cost = hash_cost()
+        # Early: the replica copies the whole server, before the big sections fill it.
+        replicas_run = replicas_bench.replicas_run()
         email_runs = email_bench.email_runs(sends=args.email_sends)
         permissions_run = permissions_bench.permissions_run()
         # Needs the permissions section's 100,000 users.
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + permissions_bench.text(permissions_run))
     print("\n" + audit_bench.text(audit_run))
     print("\n" + console_bench.text(console_run))
+    print("\n" + replicas_bench.text(replicas_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             permissions_bench.markdown(permissions_run),
             audit_bench.markdown(audit_run),
             console_bench.markdown(console_run),
+            replicas_bench.markdown(replicas_run),
         )
     )
     print(
