@@ -148,9 +148,11 @@ class ReplicaRouter:
     the primary."""
 
     def db_for_read(self, model, **hints):
-        reads = _reads.get()
-        if reads is None or not reads.tolerant or _primary_only.get():
+        if _primary_only.get():
             return DEFAULT_DB_ALIAS
+        reads = _reads.get()
+        if reads is None or not reads.tolerant:
+            return _not_from_replica(hints)
         if connections[DEFAULT_DB_ALIAS].in_atomic_block:
             # A transaction reads what it is about to write, from the primary.
             return DEFAULT_DB_ALIAS
@@ -162,7 +164,7 @@ class ReplicaRouter:
         reads = _reads.get()
         if reads is not None:
             reads.wrote = True
-        return DEFAULT_DB_ALIAS
+        return _not_from_replica(hints)
 
     def allow_relation(self, obj1, obj2, **hints):
         # Every alias is the same database, some of them a little behind.
@@ -170,6 +172,15 @@ class ReplicaRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         return False if db in replica_aliases() else None
+
+
+def _not_from_replica(hints: dict) -> str | None:
+    """None (Django's own choice: the alias an instance came from, else the default), but the
+    primary for an instance read from a replica: its relations and its writes go there."""
+    instance = hints.get("instance")
+    if instance is not None and instance._state.db in replica_aliases():
+        return DEFAULT_DB_ALIAS
+    return None
 
 
 def _choose(after: int | None) -> str:
