@@ -13,16 +13,19 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from auth_app.services import session_create
+from permissions_app.models import Role
+from permissions_app.services import role_revoke
 from reliability.replica import ReplicaUnavailable, StreamingReplica
 from sv_sdk.db import replicas
 from sv_sdk.db.replicas import HEADER, lag_tolerant, lsn_value
-from tests.support import bearer_client, user_with
+from tests.support import admin_client_for, bearer_client, staff, user_with
 from tests.test_db_roles import server_params
 
 ALIAS = "replica_1"
 # The replica's alias is a test mirror of the default database: nothing creates or flushes it.
 pytestmark = pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, ALIAS])
 USERS = "/api/v1/users"
+CHANGE_LIST = "/admin/auth_app/user/"
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +255,33 @@ def test_a_replica_killed_under_load_costs_no_error_and_takes_reads_again_once_b
     assert before["replica"] > 0, by_phase
     assert outage["primary"] > 0, by_phase
     assert after["replica"] > 0, by_phase
+
+
+def test_an_admin_change_list_reads_the_replica_and_its_permission_check_the_primary(routed):
+    viewer = staff("viewer@example.com", "users:read")
+    client = admin_client_for(viewer)
+    routed.wait_for(lsn_value(replicas.primary_position()))
+    with CaptureQueriesContext(connections[ALIAS]) as on_replica:
+        assert client.get(CHANGE_LIST).status_code == 200
+    assert queries_on_users(on_replica)
+
+    routed.pause()
+    role_revoke(user=viewer, role=Role.objects.get(name="viewer"))
+    # The replica still says the viewer holds users:read; the check asks the primary.
+    assert client.get(CHANGE_LIST).status_code == 403
+
+
+def test_after_an_admin_change_the_browser_sees_it_while_the_replica_lags(routed):
+    viewer = staff("editor@example.com", "users:read", "users:write")
+    client = admin_client_for(viewer)
+    routed.pause()
+    response = client.post(
+        "/admin/auth_app/user/add/",
+        {"email": "added@example.com", "name": "Added", "password1": "", "password2": ""},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert replicas.COOKIE in response.cookies
+
+    assert b"added@example.com" in client.get(CHANGE_LIST).content
+    # Another browser, which has written nothing, reads the lagging replica.
+    assert b"added@example.com" not in admin_client_for(viewer).get(CHANGE_LIST).content
