@@ -177,8 +177,8 @@ class ReplicaRouter:
 def _not_from_replica(hints: dict) -> str | None:
     """None (Django's own choice: the alias an instance came from, else the default), but the
     primary for an instance read from a replica: its relations and its writes go there."""
-    instance = hints.get("instance")
-    if instance is not None and instance._state.db in replica_aliases():
+    state = getattr(hints.get("instance"), "_state", None)
+    if state is not None and state.db in replica_aliases():
         return DEFAULT_DB_ALIAS
     return None
 
@@ -335,11 +335,13 @@ class ReplicaMonitor:
             conn.close()
 
 
+# Options Django consumes itself; the rest of OPTIONS (sslmode, ...) is for libpq.
+_DJANGO_OPTIONS = frozenset({"pool", "isolation_level", "server_side_binding", "assume_role"})
+
+
 def connect_params(database: dict) -> dict:
     """psycopg.connect() arguments for a DATABASES entry (no pool, a short connect timeout)."""
-    options = {
-        k: v for k, v in database.get("OPTIONS", {}).items() if k not in ("pool", "cursor_factory")
-    }
+    options = {k: v for k, v in database.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS}
     params = {
         "dbname": database["NAME"],
         "host": database.get("HOST") or None,
