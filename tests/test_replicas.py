@@ -67,7 +67,13 @@ def routed(replica, settings, monkeypatch):
 
 
 def queries_on_users(captured) -> list[str]:
-    return [q["sql"] for q in captured.captured_queries if '"auth"."users"' in q["sql"]]
+    """The captured reads of users: by the ORM, or the users list's prepared statement
+    (`EXECUTE sv_users_...` once the connection has prepared it)."""
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if '"auth"."users"' in q["sql"] or "sv_users_" in q["sql"]
+    ]
 
 
 def sign_up(email: str) -> str:
