@@ -3,6 +3,7 @@
 from django.contrib.auth.backends import ModelBackend
 
 from audit_app.context import clean_user_agent
+from sv_sdk.db.replicas import on_primary
 from sv_sdk.net import client_ip
 
 from . import services
@@ -50,6 +51,11 @@ class EmailBackend(ModelBackend):
                 user=user, email=email, ip_address=ip_address, user_agent=user_agent
             )
         return user
+
+    @on_primary()
+    def get_user(self, user_id):
+        # The session check of every admin page: a deactivated user is refused at once.
+        return super().get_user(user_id)
 
     def user_can_authenticate(self, user):
         return user_can_sign_in(user)

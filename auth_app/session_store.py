@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.context import current_context
+from sv_sdk.db.replicas import on_primary
 
 from .models import Session
 from .services import sessions_prune
@@ -31,7 +32,9 @@ class SessionStore(SessionBase):
         )
 
     def load(self):
-        row = self._row() if self.session_key else None
+        # The session check stays on the primary: a revoked session ends at once.
+        with on_primary():
+            row = self._row() if self.session_key else None
         if row is None:
             self._session_key = None
             return {}

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import permissions as permissions_bench
     from . import pooler as pooler_bench
     from . import progress, report, seed
+    from . import replicas as replicas_bench
     from . import targets as targets_bench
     from .chart import seed_chart
     from .database import bench_database
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             run = onboarding_run(iterations=args.onboard_iterations, warmup=args.warmup)
         with progress.stage("password hash cost"):
             cost = hash_cost()
+        # Early: the replica copies the whole server, before the big sections fill it.
+        with progress.stage("read replica"):
+            replicas_run = replicas_bench.replicas_run()
         with progress.stage("email delivery"):
             email_runs = email_bench.email_runs(sends=args.email_sends)
         with progress.stage("permissions (100,000 users)"):
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + partitions_bench.text(partitions_run))
     print("\n" + pooler_bench.text(pooler_run))
     print("\n" + growth_bench.text(growth_run))
+    print("\n" + replicas_bench.text(replicas_run))
     docs = settings.BASE_DIR / "docs"
     docs.mkdir(exist_ok=True)
     chart = docs / "benchmarks.png"
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             partitions_bench.markdown(partitions_run),
             pooler_bench.markdown(pooler_run),
             growth_bench.markdown(growth_run, growth_chart),
+            replicas_bench.markdown(replicas_run),
         )
     )
     print(

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from auth_app.models import User
 from sv_sdk.db.batch import Batch, Result
 from sv_sdk.db.prepared import execute_prepared
+from sv_sdk.db.replicas import on_primary
 
 from .catalogue import WILDCARD
 from .effective import active_sql, cache_disagreements_sql, effective_sql
@@ -92,7 +93,9 @@ def effective_for_user(user) -> Effective:
     if cached is not None:
         return cached
     try:
-        cache = user.permission_cache
+        # Permission checks read the primary: a revoked role stops working at once.
+        with on_primary():
+            cache = user.permission_cache
     except PermissionCache.DoesNotExist:
         cache = None
     if cache is None or (cache.valid_until is not None and cache.valid_until <= clock()):
@@ -313,7 +316,8 @@ def users_with_roles(
     sql = _users_window_sql(fields, tuple(conditions), descending, limit, offset)
     # One statement name per text.
     name = f"sv_users_{zlib.crc32(sql.encode()):08x}"
-    with connection.cursor() as cursor:
+    # A replica's when a lag-tolerant view asks (sv_sdk.db.replicas), else the primary's.
+    with connections[router.db_for_read(User)].cursor() as cursor:
         execute_prepared(cursor, name=name, sql=sql, params=params)
         rows = cursor.fetchall()
     width = len(fields)

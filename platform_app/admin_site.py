@@ -17,6 +17,7 @@ from auth_app import mfa, signin
 from auth_app.errors import RateLimited
 from auth_app.services import sign_in_succeeded
 from auth_app.session_store import AMR_SESSION_KEY
+from sv_sdk.db.replicas import lag_tolerant
 from sv_sdk.errors import ApplicationError
 from sv_sdk.net import client_ip
 
@@ -122,6 +123,11 @@ class EnrolTotpForm(forms.Form):
     code = forms.CharField(max_length=16, label="Code from the app")
 
 
+# Admin pages whose reads (GET only) may come from a replica: every change list, and the
+# dashboard on the index (sv_sdk.db.replicas, docs/scaling.md).
+_LAG_TOLERANT_VIEWS = frozenset({"changelist_view", "index"})
+
+
 class SvAdminSite(admin.AdminSite):
     site_header = "sv_sdk administration"
     site_title = "sv_sdk admin"
@@ -144,7 +150,9 @@ class SvAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
         """Every admin page, but the second-factor page and logout, is closed to staff who
         must enrol a second factor and have not."""
-        inner = super().admin_view(view, cacheable)
+        # Inside admin_view's own checks, which read the primary.
+        tolerant = getattr(view, "__name__", "") in _LAG_TOLERANT_VIEWS
+        inner = super().admin_view(lag_tolerant(view) if tolerant else view, cacheable)
         if view in (self.second_factor_view, self.logout):
             return inner
 

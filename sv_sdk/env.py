@@ -24,6 +24,15 @@ DATABASE_DIRECT_URL: str | None = env.str("DATABASE_DIRECT_URL", default=None) o
 DATABASE_PREPARED_STATEMENTS: int = env.int(
     "DATABASE_PREPARED_STATEMENTS", default=0 if DATABASE_DIRECT_URL else 32
 )
+# Streaming replicas of DATABASE_URL's database (comma-separated URLs) for the reads that
+# tolerate lag (docs/scaling.md); none: every read goes to the primary.
+DATABASE_REPLICA_URLS: list[str] = [
+    url.strip() for url in env.list("DATABASE_REPLICA_URLS", default=[]) if url.strip()
+]
+# A replica further behind than this many seconds leaves the rotation until it catches up.
+REPLICA_MAX_LAG: float = env.float("SV_REPLICA_MAX_LAG", default=5.0)
+# Seconds each process trusts its last check of the replicas (lag, reachable).
+REPLICA_CHECK_INTERVAL: float = env.float("SV_REPLICA_CHECK_INTERVAL", default=1.0)
 SECRET_KEY: str | None = env.str("SECRET_KEY", default=None) or None
 # Secrets this repository has published (example values, earlier docker-compose.yml defaults,
 # the image build's placeholder): anyone can read them, so production settings refuse them

@@ -93,6 +93,12 @@ POOL_WAITING = Gauge(
     "Requests waiting for a pooled connection",
     multiprocess_mode="livesum",
 )
+# Read replicas (sv_sdk.db.replicas): where each request's lag-tolerant reads went, and why.
+REPLICA_READS = Counter(
+    "sv_replica_reads",
+    "Requests whose lag-tolerant reads a replica or the primary served, and why",
+    ["served_by", "reason"],
+)
 POOL_TIMEOUTS = Counter(
     "sv_db_pool_timeouts", "Requests that got no pooled connection in time (or an error)"
 )

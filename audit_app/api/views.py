@@ -11,6 +11,7 @@ from sv_sdk.api.pagination import NewestFirstCursorPagination, list_filters
 from sv_sdk.api.permissions import HasPermission
 from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import UtcJSONField, problems
+from sv_sdk.db.replicas import lag_tolerant
 from sv_sdk.errors import NotFound
 
 from ..models import READABLE_FIELDS, AuditLog
@@ -65,6 +66,7 @@ class AuditLogListApi(generics.ListAPIView):
         parameters=[FilterSerializer],
         responses={200: AuditLogOutputSerializer(many=True), **problems(400, 401, 403)},
     )
+    @lag_tolerant
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -76,6 +78,7 @@ class AuditLogDetailApi(APIView):
         operation_id="audit_logs_retrieve",
         responses={200: AuditLogOutputSerializer, **problems(401, 403, 404)},
     )
+    @lag_tolerant
     def get(self, request, log_id: int):
         row = AuditLog.objects.filter(id=log_id).first() if log_id <= _MAX_ID else None
         if row is None:

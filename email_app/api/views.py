@@ -23,6 +23,7 @@ from sv_sdk.api.pagination import CursorPagination, NewestFirstCursorPagination,
 from sv_sdk.api.permissions import HasPermission
 from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
+from sv_sdk.db.replicas import lag_tolerant
 from sv_sdk.errors import ValidationFailed
 
 from .serializers import (
@@ -117,6 +118,7 @@ class EmailTemplateListApi(ReadWriteApi):
         parameters=[FilterSerializer],
         responses={200: TemplateOutputSerializer(many=True), **problems(400, 401, 403)},
     )
+    @lag_tolerant
     def get(self, request):
         templates = selectors.template_list(**list_filters(self))
         paginator = self.pagination_class()
@@ -244,6 +246,7 @@ class EmailSendListApi(APIView):
         parameters=[FilterSerializer],
         responses={200: SendOutputSerializer(many=True), **problems(400, 401, 403)},
     )
+    @lag_tolerant
     def get(self, request):
         data = list_filters(self)
         sends = selectors.send_list(

@@ -20,6 +20,7 @@ from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource, list_f
 from sv_sdk.api.permissions import MethodPermission
 from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems, utc_json, utc_text
+from sv_sdk.db.replicas import lag_tolerant
 
 
 class ManagedUserOutputSerializer(serializers.ModelSerializer):
@@ -119,6 +120,7 @@ class UserCollectionApi(APIView):
         parameters=[ListQuerySerializer],
         responses={200: ManagedUserOutputSerializer(many=True), **problems(400, 401, 403)},
     )
+    @lag_tolerant
     def get(self, request):
         role = list_filters(self).get("role")
         paginator = self.pagination_class()

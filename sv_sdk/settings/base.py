@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A log line and the request metrics for everything but probes and static files.
     "sv_sdk.logs.RequestLogMiddleware",
+    # Reads after one's own writes: the WAL position in and out (sv_sdk.db.replicas).
+    "sv_sdk.db.replicas.ReadYourWritesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware, so a preflight is answered as it is (django-cors-headers' rule).
     "corsheaders.middleware.CorsMiddleware",
@@ -114,7 +116,29 @@ def _database() -> dict:
     return db
 
 
-DATABASES = {"default": _database()}
+def _replicas() -> dict:
+    replicas = {}
+    for number, url in enumerate(sv_env.DATABASE_REPLICA_URLS, start=1):
+        db = environ.Env.db_url_config(url)
+        db["ENGINE"] = "sv_sdk.db"
+        db["OPTIONS"] = {**db.get("OPTIONS", {}), "connect_timeout": SV_REPLICA_CONNECT_TIMEOUT}
+        # No pool: a pool keeps idle connections that all break when a replica restarts and
+        # refills with back-off; a connection per thread is dropped after an error instead
+        # and opened again on next use.
+        db["CONN_MAX_AGE"] = 600
+        # A test run reads the replica's copy of the test database.
+        db["TEST"] = {"MIRROR": "default"}
+        replicas[f"replica_{number}"] = db
+    return replicas
+
+
+# Read replicas (docs/scaling.md): sv_sdk.db.replicas routes lag-tolerant reads to them.
+SV_REPLICA_CONNECT_TIMEOUT = 2  # seconds; libpq treats less than 2 as 2
+DATABASES = {"default": _database(), **_replicas()}
+SV_DATABASE_REPLICAS = [alias for alias in DATABASES if alias != "default"]
+SV_REPLICA_MAX_LAG = sv_env.REPLICA_MAX_LAG
+SV_REPLICA_CHECK_INTERVAL = sv_env.REPLICA_CHECK_INTERVAL
+DATABASE_ROUTERS = ["sv_sdk.db.replicas.ReplicaRouter"]
 # sv_sdk.db.prepared: how many hot reads each connection keeps prepared (0: none).
 SV_PREPARED_STATEMENTS = sv_env.DATABASE_PREPARED_STATEMENTS
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
