@@ -60,8 +60,6 @@ pooler-deps:
 			|| echo "pooler-deps: could not install pgbouncer; the pooler tests will be skipped"; \
 	else echo "pooler-deps: no pgbouncer (installing needs root and apt-get); the pooler tests will be skipped"; fi
 
-# The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider, pinned in its
-# package-lock.json, into the git-ignored tests/oidc/node_modules. Without node those tests skip.
 # better-auth's client and server (tests/better_auth), pinned in its package-lock.json, into the
 # git-ignored tests/better_auth/node_modules: the compatibility and import tests and the benchmark
 # peer use them. Without node those tests skip and the benchmark says so.
@@ -70,6 +68,8 @@ better-auth-deps:
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/better_auth --no-audit --no-fund --silent; \
 	else echo "better-auth-deps: no npm; the better-auth tests and the benchmark peer will be skipped"; fi
 
+# The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider, pinned in its
+# package-lock.json, into the git-ignored tests/oidc/node_modules. Without node those tests skip.
 .PHONY: oidc-deps
 oidc-deps:
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
