@@ -165,9 +165,15 @@ def totp_step_match(two_factor: TwoFactor, code: str) -> int | None:
 
 
 def totp_confirm(
-    *, user: User, code: str, ip_address: str | None = None, user_agent: str = ""
+    *,
+    user: User,
+    code: str,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    new_recovery_codes: bool = True,
 ) -> list[str]:
-    """Confirm the pending TOTP secret with a first code; return new recovery codes."""
+    """Confirm the pending TOTP secret with a first code; return new recovery codes (none
+    when `new_recovery_codes` is off: the caller handed the user a set at the start)."""
     lockout_check(ip=ip_address, email=user.email, user=user)
     with transaction.atomic():
         two_factor = TwoFactor.objects.select_for_update().filter(user=user).first()
@@ -178,7 +184,7 @@ def totp_confirm(
             two_factor.confirmed_at = mfa_now()
             two_factor.last_used_step = step
             two_factor.save(update_fields=["confirmed_at", "last_used_step", "updated_at"])
-            codes = recovery_codes_generate(user=user, actor=user)
+            codes = recovery_codes_generate(user=user, actor=user) if new_recovery_codes else []
             sessions_mark_enrolled(user)
             audit_record(
                 event_type="mfa.enrolled",

@@ -4,7 +4,7 @@ did not add) and whether an origin it names is one of this application's."""
 import functools
 import ipaddress
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -107,6 +107,13 @@ def _address(value: str | None) -> Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def with_params(url: str, **params) -> str:
+    """`url` with `params` added to its query string."""
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query), *params.items()])
+    return urlunsplit(parts._replace(query=query))
 
 
 def url_origin(url: str) -> str | None:

@@ -1,7 +1,5 @@
 """The provider's redirect back after a sign-in or a link: it runs the account-resolution flow."""
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.middleware.csrf import rotate_token
@@ -14,14 +12,9 @@ from auth_app.errors import OAuthFailed, RateLimited, UnknownProvider
 from auth_app.oauth import identity_fetch, provider_get
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows
+from platform_app.better_auth import social
 from sv_sdk.api.serializers import problems
-from sv_sdk.net import client_ip
-
-
-def with_params(url: str, **params) -> str:
-    parts = urlsplit(url)
-    query = urlencode([*parse_qsl(parts.query), *params.items()])
-    return urlunsplit(parts._replace(query=query))
+from sv_sdk.net import client_ip, with_params
 
 
 class OAuthCallbackApi(PublicApi):
@@ -40,7 +33,7 @@ class OAuthCallbackApi(PublicApi):
     def get(self, request, provider_id):
         provider = provider_get(provider_id)
         ip, agent = client_ip(request), user_agent(request)
-        callback_url, email = f"{settings.SV_PUBLIC_URL}/", ""
+        callback_url, email, mode = f"{settings.SV_PUBLIC_URL}/", "", ""
         try:
             try:
                 rate_limit_hit(scope="sign_in", subject=ip)
@@ -51,7 +44,7 @@ class OAuthCallbackApi(PublicApi):
                 browser_token=request.COOKIES.get(settings.SV_OAUTH_COOKIE_NAME, ""),
                 provider_id=provider.id,
             )
-            callback_url = state.callback_url
+            callback_url, mode = state.callback_url, state.mode
             if "error" in request.query_params:
                 denied = request.query_params["error"] == "access_denied"
                 raise OAuthFailed("access_denied" if denied else "provider_error")
@@ -79,7 +72,12 @@ class OAuthCallbackApi(PublicApi):
             )
             target = exc.callback_url or callback_url
             return HttpResponseRedirect(with_params(target, error=exc.code))
-        if session is None and token is None:
+        if mode == social.MODE:
+            # Started at /api/auth (better-auth's signIn.social or linkSocial).
+            response = social.callback_response(
+                request, callback_url=callback_url, session=session, token=token
+            )
+        elif session is None and token is None:
             response = HttpResponseRedirect(with_params(callback_url, linked=provider.id))
         elif session is None:
             response = HttpResponseRedirect(with_params(callback_url, code=token))

@@ -13,6 +13,8 @@ from django.conf import settings
 
 COOKIE_NAME = "better-auth.session_token"
 SECURE_COOKIE_NAME = f"__Secure-{COOKIE_NAME}"
+# The two-factor plugin's cookie: the pending sign-in between the password and the code.
+TWO_FACTOR_COOKIE_NAME = "better-auth.two_factor"
 
 
 def token_sign(token: str) -> str:
@@ -40,46 +42,52 @@ def bearer_token(value: str) -> str | None:
     return token_unsign(value) if "." in value else value
 
 
-def cookie_token(request) -> tuple[bool, str | None]:
-    """(whether a session cookie came, its token if the signature holds)."""
-    for name in (SECURE_COOKIE_NAME, COOKIE_NAME):
-        value = request.COOKIES.get(name)
+def cookie_token(request, name: str = COOKIE_NAME) -> tuple[bool, str | None]:
+    """(whether the cookie `name` came, in either form, and its token if the signature holds)."""
+    for candidate in (f"__Secure-{name}", name):
+        value = request.COOKIES.get(candidate)
         if value:
             return True, token_unsign(unquote(value))
     return False, None
 
 
-def _cookie_name(request) -> str:
+def _cookie_name(request, name: str = COOKIE_NAME) -> str:
     secure = request.is_secure() or settings.SV_SESSION_COOKIE_SECURE
-    return SECURE_COOKIE_NAME if secure else COOKIE_NAME
+    return f"__Secure-{name}" if secure else name
+
+
+def _cookie_write(request, response, name: str, value: str, max_age: int) -> None:
+    name = _cookie_name(request, name)
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=name.startswith("__Secure-"),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def session_cookie_set(request, response, token: str) -> None:
     """Set the session cookie and hand bearer clients the same value in `set-auth-token`."""
-    name = _cookie_name(request)
     signed = token_sign(token)
-    response.set_cookie(
-        name,
-        quote(signed, safe=""),
-        max_age=settings.SV_SESSION_TTL,
-        path="/",
-        secure=name == SECURE_COOKIE_NAME,
-        httponly=True,
-        samesite="Lax",
-    )
+    _cookie_write(request, response, COOKIE_NAME, quote(signed, safe=""), settings.SV_SESSION_TTL)
     response["set-auth-token"] = signed
     # As better-auth: said even to same-origin callers (CORS repeats it for trusted origins).
     response["Access-Control-Expose-Headers"] = "set-auth-token"
 
 
 def session_cookie_clear(request, response) -> None:
-    name = _cookie_name(request)
-    response.set_cookie(
-        name,
-        "",
-        max_age=0,
-        path="/",
-        secure=name == SECURE_COOKIE_NAME,
-        httponly=True,
-        samesite="Lax",
-    )
+    _cookie_write(request, response, COOKIE_NAME, "", 0)
+
+
+def two_factor_cookie_set(request, response, mfa_token: str) -> None:
+    """Keep a sign-in's mfa_token in the two-factor cookie, signed like the session's, for as
+    long as the token lives (SV_MFA_TOKEN_TTL)."""
+    signed = quote(token_sign(mfa_token), safe="")
+    _cookie_write(request, response, TWO_FACTOR_COOKIE_NAME, signed, settings.SV_MFA_TOKEN_TTL)
+
+
+def two_factor_cookie_clear(request, response) -> None:
+    _cookie_write(request, response, TWO_FACTOR_COOKIE_NAME, "", 0)

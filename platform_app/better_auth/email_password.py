@@ -2,7 +2,6 @@
 signOut)."""
 
 from rest_framework import serializers
-from rest_framework.response import Response
 
 from auth_app import services, signin
 from auth_app.api.views import PASSWORD, user_agent
@@ -13,6 +12,7 @@ from sv_sdk.net import client_ip
 from .base import BetterAuthApi, Input, signed_in, signed_out
 from .origins import redirect_check
 from .shapes import user_json
+from .two_factor import two_factor_pending
 
 # What better-auth's client may send that sv_sdk does not use: sessions always last
 # SV_SESSION_TTL (`rememberMe`), and the answer is JSON whatever `callbackURL` says.
@@ -64,16 +64,12 @@ class SignInEmailApi(BetterAuthApi):
         data = self.body(self.InputSerializer)
         step = signin.sign_in(**data, ip_address=client_ip(request), user_agent=user_agent(request))
         if step.session is None:
-            # The user has a second factor: better-auth's two-factor plugin answers this
-            # way, and its calls finish the sign-in (a module of their own, to come).
-            return self.two_factor_pending(request, step)
+            # The user has a second factor: the two-factor plugin's calls finish it.
+            return two_factor_pending(request, step)
         body = {"redirect": bool(callback_url), "token": step.token, "user": user_json(step.user)}
         if callback_url:
             body["url"] = callback_url
         return signed_in(request, body, step.token)
-
-    def two_factor_pending(self, request, step):
-        return Response({"twoFactorRedirect": True, "twoFactorMethods": step.methods})
 
 
 class SignOutApi(BetterAuthApi):

@@ -22,6 +22,12 @@ TRANSLATED = {
     "rate_limited": (429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later."),
     "reauthentication_required": (403, "SESSION_NOT_FRESH", "Session is not fresh"),
     "invalid_json": (400, "BODY_MUST_BE_AN_OBJECT", "Body must be an object"),
+    "unknown_provider": (404, "PROVIDER_NOT_FOUND", "Provider not found"),
+    "last_credential": (400, "FAILED_TO_UNLINK_LAST_ACCOUNT", "You can't unlink your last account"),
+    "invalid_code": (401, "INVALID_CODE", "Invalid code"),
+    "mfa_already_enabled": (400, "TOTP_ALREADY_ENABLED", "TOTP is already enabled"),
+    "mfa_not_enabled": (400, "TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled"),
+    "mfa_not_pending": (400, "TOTP_NOT_ENABLED", "TOTP not enabled"),
 }  # fmt: skip
 
 

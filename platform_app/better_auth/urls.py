@@ -1,12 +1,8 @@
-"""better-auth's paths under /api/auth/, one module per concern.
-
-Social sign-in (signIn.social, linkSocial, unlinkAccount) and the two-factor plugin's
-calls are to come as modules of their own, with their paths added here.
-"""
+"""better-auth's paths under /api/auth/, one module per concern."""
 
 from django.urls import path
 
-from . import email_password, password, sessions, user, verification
+from . import email_password, password, sessions, social, two_factor, user, verification
 
 urlpatterns = [
     path("sign-up/email", email_password.SignUpEmailApi.as_view()),
@@ -27,4 +23,15 @@ urlpatterns = [
     path("change-email", user.ChangeEmailApi.as_view()),
     path("delete-user", user.DeleteUserApi.as_view()),
     path("list-accounts", user.ListAccountsApi.as_view()),
+    path("sign-in/social", social.SignInSocialApi.as_view()),
+    path("link-social", social.LinkSocialApi.as_view()),
+    path("unlink-account", social.UnlinkAccountApi.as_view()),
+    path("two-factor/enable", two_factor.EnableApi.as_view()),
+    path("two-factor/get-totp-uri", two_factor.GetTotpUriApi.as_view()),
+    path("two-factor/verify-totp", two_factor.VerifyTotpApi.as_view()),
+    path("two-factor/disable", two_factor.DisableApi.as_view()),
+    path("two-factor/generate-backup-codes", two_factor.GenerateBackupCodesApi.as_view()),
+    path("two-factor/verify-backup-code", two_factor.VerifyBackupCodeApi.as_view()),
+    path("two-factor/send-otp", two_factor.OtpApi.as_view()),
+    path("two-factor/verify-otp", two_factor.OtpApi.as_view()),
 ]
