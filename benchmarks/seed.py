@@ -106,6 +106,8 @@ def _table_ddl(table: str) -> list[str]:
         if primary:
             statements.append(f"ALTER TABLE {bare} ADD PRIMARY KEY ({', '.join(keys)})")
         else:
+            # A partitioned table's indexes read "ON ONLY table": the copy is a plain table.
+            definition = definition.replace(f" ON ONLY {table} ", f" ON {table} ")
             statements.append(definition.replace(f" ON {table} ", f" ON public.{bare} "))
     return statements
 
@@ -147,7 +149,8 @@ class FourDatabases:
             for table in tables:
                 ddl = _table_ddl(table)
                 target.execute(ddl[0])
-                copy_out = f"COPY {table} TO STDOUT"
+                # COPY (SELECT ...): a partitioned table (the audit log) has no COPY TO of its own.
+                copy_out = f"COPY (SELECT * FROM {table}) TO STDOUT"
                 copy_in = f"COPY {table.split('.')[1]} FROM STDIN"
                 with source.cursor().copy(copy_out) as out, target.cursor().copy(copy_in) as into:
                     for chunk in out:
