@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             partitions_run = partitions_bench.partitions_run()
         # Last: it empties the users and the audit log, and refills them step by step.
         with progress.stage("growth with data"):
-            growth_run = growth_bench.growth_run()
+            growth_run = growth_bench.growth_run(rows=args.audit_rows)
         host = report.machine()
 
     wall = time.monotonic() - started
