@@ -29,11 +29,11 @@ from conftest import table_counts
 from permissions_app.models import PermissionCache
 from platform_app.flows import user_onboard
 from platform_app.invariants import invariants_check
+from tests.better_auth import HERE, node_missing
 from tests.support import Terminal, assert_problem
 
 pytestmark = pytest.mark.django_db
 
-HERE = Path(__file__).resolve().parent / "better_auth"
 HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "auth_app.hashers.BetterAuthScryptPasswordHasher",
@@ -43,14 +43,6 @@ BOB_PASSWORD = "Ｂｏｂ’s ﬁrst passphrase Ⅻ"  # noqa: RUF001
 ALICE_PASSWORD = "alice's old password"
 CAROL_PASSWORD = "carol's old password"
 _ips = (f"203.0.113.{i}" for i in itertools.count(1))
-
-
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed (the import test runs a real better-auth server on Node 20)"
-    if not (HERE / "node_modules" / "better-auth").is_dir():
-        return "tests/better_auth/node_modules is missing (make better-auth-deps installs it)"
-    return None
 
 
 def _url(name: str, login: tuple[str, str] | None = None) -> str:
@@ -102,7 +94,7 @@ class BetterAuth:
 @pytest.fixture(scope="module")
 def better_auth(tmp_path_factory, django_db_blocker):
     """A better-auth server on a scratch database, filled through its own API."""
-    missing = _missing()
+    missing = node_missing()
     if missing:
         pytest.skip(missing)
     name = f"better_auth_{uuid.uuid4().hex[:10]}"

@@ -1,23 +1,10 @@
-"""better-auth's official client and server (Node), pinned in tests/better_auth/package.json.
-
-`make test` installs them (npm ci into the git-ignored node_modules); without node or the
-install, the tests here skip and say why.
-"""
+"""The fixture the better-auth client tests share: node, or a skip that says why."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-
-
-def node_missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed (better-auth's client runs on Node 20)"
-    if not (HERE / "node_modules" / "better-auth").is_dir():
-        return "tests/better_auth/node_modules is missing (make better-auth-deps installs it)"
-    return None
+from tests.better_auth import node_missing
 
 
 @pytest.fixture(scope="session")

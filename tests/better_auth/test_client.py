@@ -16,7 +16,7 @@ from reliability.servers import app_environment, database_url, gunicorn
 from tests.oidc.conftest import PASSWORD as PROVIDER_PASSWORD
 from tests.oidc.conftest import oidc_provider  # noqa: F401 (the fixture)
 
-from .conftest import HERE
+from . import HERE
 
 FRONT = "http://front.example"
 

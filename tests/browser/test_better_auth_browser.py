@@ -11,8 +11,8 @@ import pytest
 
 from auth_app.models import User
 from reliability.servers import free_port
-from tests.better_auth.conftest import HERE as CLIENT_DIR
-from tests.better_auth.conftest import node_missing
+from tests.better_auth import HERE as CLIENT_DIR
+from tests.better_auth import node_missing
 
 from .conftest import PASSWORD
 
