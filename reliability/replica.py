@@ -210,6 +210,11 @@ class StreamingReplica:
             time.sleep(0.02)
 
     def pause(self) -> None:
+        """Pause replay once the replica has caught up with the primary: paused in the middle
+        of a transaction, replay would keep that transaction's locks and block reads there."""
+        from sv_sdk.db.replicas import lsn_value, primary_position
+
+        self.wait_for(lsn_value(primary_position()))
         with self.connect("postgres") as conn:
             conn.execute("SELECT pg_wal_replay_pause()")
 

@@ -42,7 +42,8 @@ def replica(django_db_setup, django_db_blocker):
         **connections.settings[DEFAULT_DB_ALIAS],
         "HOST": server.host,
         "PORT": str(server.port),
-        "OPTIONS": {"connect_timeout": 2},
+        # As sv_sdk.settings.base configures replicas: a read blocked by replay fails in 1 s.
+        "OPTIONS": {"connect_timeout": 2, "options": "-c lock_timeout=1000"},
         "CONN_MAX_AGE": 600,
         "TEST": {**connections.settings[DEFAULT_DB_ALIAS]["TEST"], "MIRROR": DEFAULT_DB_ALIAS},
     }

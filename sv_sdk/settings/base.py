@@ -121,7 +121,16 @@ def _replicas() -> dict:
     for number, url in enumerate(sv_env.DATABASE_REPLICA_URLS, start=1):
         db = environ.Env.db_url_config(url)
         db["ENGINE"] = "sv_sdk.db"
-        db["OPTIONS"] = {**db.get("OPTIONS", {}), "connect_timeout": SV_REPLICA_CONNECT_TIMEOUT}
+        options = db.get("OPTIONS", {})
+        # A read on a replica can wait on a lock its replay holds (a table rewritten or
+        # created on the primary), for as long as replay is paused or delayed: past a second
+        # it fails, and the lag-tolerant view runs again on the primary.
+        lock_timeout = "-c lock_timeout=1000"
+        db["OPTIONS"] = {
+            **options,
+            "connect_timeout": SV_REPLICA_CONNECT_TIMEOUT,
+            "options": f"{options.get('options', '')} {lock_timeout}".strip(),
+        }
         # No pool: a pool keeps idle connections that all break when a replica restarts and
         # refills with back-off; a connection per thread is dropped after an error instead
         # and opened again on next use.
