@@ -18,12 +18,12 @@ from auth_app.imports import UserIn, credentials_import, user_build_imported
 from auth_app.models import Account, OAuthState, Session, User
 from auth_app.oauth import Identity
 from auth_app.ratelimit import lockout_check, lockout_clear, rate_limit_hit
-from auth_app.selectors import user_can_sign_in, user_get_by_email
+from auth_app.selectors import user_can_sign_in, user_get_by_email, verifications_usable
 from auth_app.services import (
     EMAIL_VERIFICATION,
     PASSWORD_RESET,
     password_check,
-    password_validate,
+    password_prepare,
     raise_if_email_taken,
     session_create,
     sessions_revoke_for_user,
@@ -289,11 +289,20 @@ def password_reset_request(*, email: str) -> None:
 
 
 def password_reset(*, token: str, new_password: str) -> User:
-    """Use a reset token: set the password, end every session, clear lockouts, notify the user."""
+    """Use a reset token: set the password, end every session, clear lockouts, notify the user.
+
+    The new password is checked and hashed against the token's user before the
+    transaction that uses the token opens (password_prepare); a token used up in
+    between fails there, and nothing is written.
+    """
+    holder = verifications_usable(token=token, purpose=PASSWORD_RESET).select_related("user")
+    found = holder.first()
+    if found is None or found.user is None:
+        raise TokenInvalid()
+    password_hash = password_prepare(user=found.user, password=new_password)
     with transaction.atomic(durable=True):
         user = verification_consume(token=token, purpose=PASSWORD_RESET).user
-        password_validate(password=new_password, user=user)
-        user_password_set(user=user, password=new_password, event_type="user.password_reset")
+        user_password_set(user=user, password_hash=password_hash, event_type="user.password_reset")
         sessions_revoke_for_user(user=user, actor=user, reason="password_reset")
         lockout_clear(user=user)
         _password_changed_email_queue(user=user)
@@ -318,9 +327,11 @@ def password_change(
     password_check(
         user=user, password=current_password, ip_address=ip_address, user_agent=user_agent
     )
+    password_hash = password_prepare(user=user, password=new_password)
     with transaction.atomic(durable=True):
-        password_validate(password=new_password, user=user)
-        user_password_set(user=user, password=new_password, event_type="user.password_changed")
+        user_password_set(
+            user=user, password_hash=password_hash, event_type="user.password_changed"
+        )
         if revoke_other_sessions:
             sessions_revoke_for_user(
                 user=user, actor=user, reason="password_change", keep=current_session

@@ -7,7 +7,7 @@ from django.contrib.auth.management.commands import changepassword
 from django.core.management.base import CommandError
 
 from auth_app.models import User
-from auth_app.services import password_validate, user_password_set
+from auth_app.services import password_prepare, user_password_set
 from sv_sdk.errors import ValidationFailed
 
 _TRIES = 3
@@ -28,10 +28,12 @@ class Command(changepassword.Command):
                 self.stdout.write("Passwords do not match. Please try again.")
                 continue
             try:
-                password_validate(password=password, user=user)
+                password_hash = password_prepare(user=user, password=password)
             except ValidationFailed as exc:
                 self.stderr.write("\n".join(exc.errors["password"]))
                 continue
-            user_password_set(user=user, password=password, event_type="user.password_changed")
+            user_password_set(
+                user=user, password_hash=password_hash, event_type="user.password_changed"
+            )
             return f"Password changed for {user.email}."
         raise CommandError(f"No password change for {user.email} after {_TRIES} attempts.")
