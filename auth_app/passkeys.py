@@ -32,14 +32,8 @@ from audit_app.services import audit_record
 
 from . import mfa
 from .errors import PasskeyCloned, PasskeyInvalid
-from .mfa import (
-    mfa_enabled,
-    reauthentication_check,
-    recovery_codes_generate,
-    sessions_mark_enrolled,
-    sessions_mark_unenrolled,
-)
-from .models import Passkey, PasskeyChallenge, RecoveryCode, Session, User
+from .mfa import factor_enrolled, factor_removed, mfa_enabled, reauthentication_check
+from .models import Passkey, PasskeyChallenge, Session, User
 from .tokens import token_hash
 
 Purpose = PasskeyChallenge.Purpose
@@ -136,12 +130,9 @@ def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passke
                 :10
             ],
         )
-        codes = recovery_codes_generate(user=user, actor=user) if first else []
-        sessions_mark_enrolled(user)
-        audit_record(
-            event_type="mfa.enrolled",
-            actor=user,
+        codes = factor_enrolled(
             user=user,
+            new_recovery_codes=first,
             target=passkey,
             metadata={"method": "passkey", "name": passkey.name},
         )
@@ -243,14 +234,6 @@ def passkey_remove(*, passkey: Passkey, session: Session | None) -> None:
     with transaction.atomic():
         passkey_id = passkey.pk
         passkey.delete()
-        if not mfa_enabled(user):
-            RecoveryCode.objects.filter(user=user).delete()
-            sessions_mark_unenrolled(user)
-        audit_record(
-            event_type="mfa.disabled",
-            actor=user,
-            user=user,
-            target_type="passkey",
-            target_id=passkey_id,
-            metadata={"method": "passkey"},
+        factor_removed(
+            user=user, target_type="passkey", target_id=passkey_id, metadata={"method": "passkey"}
         )
