@@ -68,6 +68,15 @@ def _challenge_consume(*, client_data_json: bytes, purpose: str, user: User | No
     return challenge
 
 
+def _parse(parse, credential: dict, malformed: str):
+    """The browser's WebAuthn JSON through py_webauthn's `parse`; PasskeyInvalid(`malformed`)
+    for anything it cannot read."""
+    try:
+        return parse(credential)
+    except (WebAuthnException, ValueError, TypeError, KeyError):
+        raise PasskeyInvalid(malformed) from None
+
+
 def _options_json(options) -> dict:
     return json.loads(options_to_json(options))
 
@@ -96,10 +105,9 @@ def passkey_registration_options(*, user: User) -> dict:
 def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passkey, list[str]]:
     """Verify a registration response; store the passkey. Returns it and, when it is the
     user's first second factor, their new recovery codes (else an empty list)."""
-    try:
-        parsed = parse_registration_credential_json(credential)
-    except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise PasskeyInvalid("The registration response is malformed.") from None
+    parsed = _parse(
+        parse_registration_credential_json, credential, "The registration response is malformed."
+    )
     with transaction.atomic():
         challenge = _challenge_consume(
             client_data_json=parsed.response.client_data_json, purpose=Purpose.REGISTER, user=user
@@ -166,10 +174,7 @@ def passkey_authenticate(*, credential: dict, user: User | None) -> Passkey:
     forward means a cloned authenticator (PasskeyCloned); a credential that claims a backup
     eligibility other than at registration is refused (WebAuthn §6.1.3).
     """
-    try:
-        parsed = parse_authentication_credential_json(credential)
-    except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise PasskeyInvalid("The assertion is malformed.") from None
+    parsed = _parse(parse_authentication_credential_json, credential, "The assertion is malformed.")
     with transaction.atomic():
         challenge = _challenge_consume(
             client_data_json=parsed.response.client_data_json,
