@@ -48,11 +48,11 @@ def _challenge_store(*, challenge: bytes, purpose: str, user: User | None) -> No
     )
 
 
-def _challenge_consume(*, client_data_json: bytes, purpose: str, user: User | None) -> bytes:
-    """The challenge the client answered, used once; PasskeyInvalid if it is not ours, expired,
-    used, of another purpose, or issued for someone else."""
+def _challenge_consume(parsed, *, purpose: str, user: User | None) -> bytes:
+    """The challenge the client answered in `parsed` (see _parse), used once; PasskeyInvalid if
+    it is not ours, expired, used, of another purpose, or issued for someone else."""
     try:
-        challenge = parse_client_data_json(client_data_json).challenge
+        challenge = parse_client_data_json(parsed.response.client_data_json).challenge
     except Exception:
         raise PasskeyInvalid("The client data is malformed.") from None
     rows = PasskeyChallenge.objects.filter(
@@ -109,9 +109,7 @@ def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passke
         parse_registration_credential_json, credential, "The registration response is malformed."
     )
     with transaction.atomic():
-        challenge = _challenge_consume(
-            client_data_json=parsed.response.client_data_json, purpose=Purpose.REGISTER, user=user
-        )
+        challenge = _challenge_consume(parsed, purpose=Purpose.REGISTER, user=user)
         try:
             verified = verify_registration_response(
                 credential=parsed,
@@ -176,11 +174,7 @@ def passkey_authenticate(*, credential: dict, user: User | None) -> Passkey:
     """
     parsed = _parse(parse_authentication_credential_json, credential, "The assertion is malformed.")
     with transaction.atomic():
-        challenge = _challenge_consume(
-            client_data_json=parsed.response.client_data_json,
-            purpose=Purpose.AUTHENTICATE,
-            user=user,
-        )
+        challenge = _challenge_consume(parsed, purpose=Purpose.AUTHENTICATE, user=user)
     passkey = (
         Passkey.objects.select_related("user")
         .filter(credential_id=bytes_to_base64url(parsed.raw_id))
