@@ -428,16 +428,8 @@ def _banned_until_set(*, user: User, until, actor: User | None) -> None:
     caller's transaction."""
     user.banned_until = until
     user.save(update_fields=["banned_until", "updated_at"])
-    audit_record(
-        event_type="user.updated",
-        actor=actor,
-        user=user,
-        target=user,
-        metadata={
-            "fields": ["banned_until"],
-            "banned_until": until.isoformat() if until is not None else None,
-        },
-    )
+    metadata = {"fields": ["banned_until"], "banned_until": until and until.isoformat()}
+    audit_record(event_type="user.updated", actor=actor, user=user, target=user, metadata=metadata)
 
 
 def user_ban(*, user: User, until, actor: User | None) -> int:
