@@ -77,6 +77,16 @@ def _parse(parse, credential: dict, malformed: str):
         raise PasskeyInvalid(malformed) from None
 
 
+def _expected() -> dict:
+    """What a registration or an assertion must answer to: this relying party, one of its
+    origins, and a verified user."""
+    return {
+        "expected_rp_id": settings.SV_WEBAUTHN_RP_ID,
+        "expected_origin": settings.SV_WEBAUTHN_ORIGINS,
+        "require_user_verification": True,
+    }
+
+
 def _options_json(options) -> dict:
     return json.loads(options_to_json(options))
 
@@ -112,11 +122,7 @@ def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passke
         challenge = _challenge_consume(parsed, purpose=Purpose.REGISTER, user=user)
         try:
             verified = verify_registration_response(
-                credential=parsed,
-                expected_challenge=challenge,
-                expected_rp_id=settings.SV_WEBAUTHN_RP_ID,
-                expected_origin=settings.SV_WEBAUTHN_ORIGINS,
-                require_user_verification=True,
+                credential=parsed, expected_challenge=challenge, **_expected()
             )
         except WebAuthnException as exc:
             raise PasskeyInvalid(f"The registration response was refused: {exc}") from None
@@ -188,11 +194,9 @@ def passkey_authenticate(*, credential: dict, user: User | None) -> Passkey:
         verified = verify_authentication_response(
             credential=parsed,
             expected_challenge=challenge,
-            expected_rp_id=settings.SV_WEBAUTHN_RP_ID,
-            expected_origin=settings.SV_WEBAUTHN_ORIGINS,
             credential_public_key=bytes(passkey.public_key),
             credential_current_sign_count=passkey.sign_count,
-            require_user_verification=True,
+            **_expected(),
         )
     except WebAuthnException as exc:
         if "sign count" in str(exc):
