@@ -33,15 +33,9 @@ class OccurredFilter(WithinFilter):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(KeysetAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # The readable columns but the long ones (metadata, user agent, request id).
     list_display = [
-        "id",
-        "occurred_at",
-        "event_type",
-        "actor_id",
-        "user_id",
-        "target_type",
-        "target_id",
-        "ip_address",
+        name for name in READABLE_FIELDS if name not in ("metadata", "user_agent", "request_id")
     ]
     list_filter = [EventTypeFilter, OccurredFilter]
     search_fields = ["actor_id", "user_id", "request_id", "event_type"]

@@ -97,6 +97,26 @@ def sessions_mark_unenrolled(user: User) -> None:
         Session.objects.filter(user=user).update(mfa_enroll_by=deadline)
 
 
+def factor_enrolled(*, user: User, new_recovery_codes: bool, **audit) -> list[str]:
+    """After `user` gains a second factor, in the caller's transaction: new recovery codes
+    (if asked: the first factor), no enrolment deadline on their sessions, and the
+    mfa.enrolled audit row (`audit`: its target and metadata). Returns the codes."""
+    codes = recovery_codes_generate(user=user, actor=user) if new_recovery_codes else []
+    sessions_mark_enrolled(user)
+    audit_record(event_type="mfa.enrolled", actor=user, user=user, **audit)
+    return codes
+
+
+def factor_removed(*, user: User, **audit) -> None:
+    """After `user` loses a second factor, in the caller's transaction: with none left, the
+    recovery codes go and the sessions get an enrolment deadline; and the mfa.disabled
+    audit row (`audit`: its target and metadata)."""
+    if not mfa_enabled(user):
+        RecoveryCode.objects.filter(user=user).delete()
+        sessions_mark_unenrolled(user)
+    audit_record(event_type="mfa.disabled", actor=user, user=user, **audit)
+
+
 def challenge_failed_record(*, user: User, method: str, reason: str, ip: str | None, agent: str):
     """Record a wrong second factor: audited, and counted towards the password lockout."""
     with transaction.atomic():
@@ -184,16 +204,12 @@ def totp_confirm(
             two_factor.confirmed_at = mfa_now()
             two_factor.last_used_step = step
             two_factor.save(update_fields=["confirmed_at", "last_used_step", "updated_at"])
-            codes = recovery_codes_generate(user=user, actor=user) if new_recovery_codes else []
-            sessions_mark_enrolled(user)
-            audit_record(
-                event_type="mfa.enrolled",
-                actor=user,
+            return factor_enrolled(
                 user=user,
+                new_recovery_codes=new_recovery_codes,
                 target=user,
                 metadata={"method": "totp"},
             )
-            return codes
     challenge_failed_record(
         user=user, method="totp", reason="wrong_code", ip=ip_address, agent=user_agent
     )
@@ -207,16 +223,7 @@ def totp_disable(*, user: User, session: Session | None) -> None:
         deleted, _ = TwoFactor.objects.filter(user=user, confirmed_at__isnull=False).delete()
         if not deleted:
             raise MfaNotEnabled()
-        if not Passkey.objects.filter(user=user).exists():
-            RecoveryCode.objects.filter(user=user).delete()
-        sessions_mark_unenrolled(user)
-        audit_record(
-            event_type="mfa.disabled",
-            actor=user,
-            user=user,
-            target=user,
-            metadata={"method": "totp"},
-        )
+        factor_removed(user=user, target=user, metadata={"method": "totp"})
 
 
 # Recovery codes --------------------------------------------------------------------------------

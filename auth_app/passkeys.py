@@ -32,14 +32,8 @@ from audit_app.services import audit_record
 
 from . import mfa
 from .errors import PasskeyCloned, PasskeyInvalid
-from .mfa import (
-    mfa_enabled,
-    reauthentication_check,
-    recovery_codes_generate,
-    sessions_mark_enrolled,
-    sessions_mark_unenrolled,
-)
-from .models import Passkey, PasskeyChallenge, RecoveryCode, Session, User
+from .mfa import factor_enrolled, factor_removed, mfa_enabled, reauthentication_check
+from .models import Passkey, PasskeyChallenge, Session, User
 from .tokens import token_hash
 
 Purpose = PasskeyChallenge.Purpose
@@ -54,11 +48,11 @@ def _challenge_store(*, challenge: bytes, purpose: str, user: User | None) -> No
     )
 
 
-def _challenge_consume(*, client_data_json: bytes, purpose: str, user: User | None) -> bytes:
-    """The challenge the client answered, used once; PasskeyInvalid if it is not ours, expired,
-    used, of another purpose, or issued for someone else."""
+def _challenge_consume(parsed, *, purpose: str, user: User | None) -> bytes:
+    """The challenge the client answered in `parsed` (see _parse), used once; PasskeyInvalid if
+    it is not ours, expired, used, of another purpose, or issued for someone else."""
     try:
-        challenge = parse_client_data_json(client_data_json).challenge
+        challenge = parse_client_data_json(parsed.response.client_data_json).challenge
     except Exception:
         raise PasskeyInvalid("The client data is malformed.") from None
     rows = PasskeyChallenge.objects.filter(
@@ -72,6 +66,25 @@ def _challenge_consume(*, client_data_json: bytes, purpose: str, user: User | No
     if not rows.update(consumed_at=mfa.mfa_now()):
         raise PasskeyInvalid("The challenge is unknown, expired or already used.")
     return challenge
+
+
+def _parse(parse, credential: dict, malformed: str):
+    """The browser's WebAuthn JSON through py_webauthn's `parse`; PasskeyInvalid(`malformed`)
+    for anything it cannot read."""
+    try:
+        return parse(credential)
+    except (WebAuthnException, ValueError, TypeError, KeyError):
+        raise PasskeyInvalid(malformed) from None
+
+
+def _expected() -> dict:
+    """What a registration or an assertion must answer to: this relying party, one of its
+    origins, and a verified user."""
+    return {
+        "expected_rp_id": settings.SV_WEBAUTHN_RP_ID,
+        "expected_origin": settings.SV_WEBAUTHN_ORIGINS,
+        "require_user_verification": True,
+    }
 
 
 def _options_json(options) -> dict:
@@ -102,21 +115,14 @@ def passkey_registration_options(*, user: User) -> dict:
 def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passkey, list[str]]:
     """Verify a registration response; store the passkey. Returns it and, when it is the
     user's first second factor, their new recovery codes (else an empty list)."""
-    try:
-        parsed = parse_registration_credential_json(credential)
-    except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise PasskeyInvalid("The registration response is malformed.") from None
+    parsed = _parse(
+        parse_registration_credential_json, credential, "The registration response is malformed."
+    )
     with transaction.atomic():
-        challenge = _challenge_consume(
-            client_data_json=parsed.response.client_data_json, purpose=Purpose.REGISTER, user=user
-        )
+        challenge = _challenge_consume(parsed, purpose=Purpose.REGISTER, user=user)
         try:
             verified = verify_registration_response(
-                credential=parsed,
-                expected_challenge=challenge,
-                expected_rp_id=settings.SV_WEBAUTHN_RP_ID,
-                expected_origin=settings.SV_WEBAUTHN_ORIGINS,
-                require_user_verification=True,
+                credential=parsed, expected_challenge=challenge, **_expected()
             )
         except WebAuthnException as exc:
             raise PasskeyInvalid(f"The registration response was refused: {exc}") from None
@@ -136,12 +142,9 @@ def passkey_register(*, user: User, credential: dict, name: str) -> tuple[Passke
                 :10
             ],
         )
-        codes = recovery_codes_generate(user=user, actor=user) if first else []
-        sessions_mark_enrolled(user)
-        audit_record(
-            event_type="mfa.enrolled",
-            actor=user,
+        codes = factor_enrolled(
             user=user,
+            new_recovery_codes=first,
             target=passkey,
             metadata={"method": "passkey", "name": passkey.name},
         )
@@ -175,16 +178,9 @@ def passkey_authenticate(*, credential: dict, user: User | None) -> Passkey:
     forward means a cloned authenticator (PasskeyCloned); a credential that claims a backup
     eligibility other than at registration is refused (WebAuthn §6.1.3).
     """
-    try:
-        parsed = parse_authentication_credential_json(credential)
-    except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise PasskeyInvalid("The assertion is malformed.") from None
+    parsed = _parse(parse_authentication_credential_json, credential, "The assertion is malformed.")
     with transaction.atomic():
-        challenge = _challenge_consume(
-            client_data_json=parsed.response.client_data_json,
-            purpose=Purpose.AUTHENTICATE,
-            user=user,
-        )
+        challenge = _challenge_consume(parsed, purpose=Purpose.AUTHENTICATE, user=user)
     passkey = (
         Passkey.objects.select_related("user")
         .filter(credential_id=bytes_to_base64url(parsed.raw_id))
@@ -198,11 +194,9 @@ def passkey_authenticate(*, credential: dict, user: User | None) -> Passkey:
         verified = verify_authentication_response(
             credential=parsed,
             expected_challenge=challenge,
-            expected_rp_id=settings.SV_WEBAUTHN_RP_ID,
-            expected_origin=settings.SV_WEBAUTHN_ORIGINS,
             credential_public_key=bytes(passkey.public_key),
             credential_current_sign_count=passkey.sign_count,
-            require_user_verification=True,
+            **_expected(),
         )
     except WebAuthnException as exc:
         if "sign count" in str(exc):
@@ -243,14 +237,6 @@ def passkey_remove(*, passkey: Passkey, session: Session | None) -> None:
     with transaction.atomic():
         passkey_id = passkey.pk
         passkey.delete()
-        if not mfa_enabled(user):
-            RecoveryCode.objects.filter(user=user).delete()
-            sessions_mark_unenrolled(user)
-        audit_record(
-            event_type="mfa.disabled",
-            actor=user,
-            user=user,
-            target_type="passkey",
-            target_id=passkey_id,
-            metadata={"method": "passkey"},
+        factor_removed(
+            user=user, target_type="passkey", target_id=passkey_id, metadata={"method": "passkey"}
         )

@@ -441,18 +441,19 @@ def verifications_prune() -> int:
     return deleted + challenges
 
 
+def _banned_until_set(*, user: User, until, actor: User | None) -> None:
+    """Store the end of `user`'s ban (None: no ban) and audit it as user.updated, in the
+    caller's transaction."""
+    user.banned_until = until
+    user.save(update_fields=["banned_until", "updated_at"])
+    metadata = {"fields": ["banned_until"], "banned_until": until and until.isoformat()}
+    audit_record(event_type="user.updated", actor=actor, user=user, target=user, metadata=metadata)
+
+
 def user_ban(*, user: User, until, actor: User | None) -> int:
     """Ban `user` until `until` and end every session of theirs; return how many ended."""
     with transaction.atomic():
-        user.banned_until = until
-        user.save(update_fields=["banned_until", "updated_at"])
-        audit_record(
-            event_type="user.updated",
-            actor=actor,
-            user=user,
-            target=user,
-            metadata={"fields": ["banned_until"], "banned_until": until.isoformat()},
-        )
+        _banned_until_set(user=user, until=until, actor=actor)
         return sessions_revoke_for_user(user=user, actor=actor, reason="banned")
 
 
@@ -461,12 +462,4 @@ def user_unban(*, user: User, actor: User | None) -> None:
     if user.banned_until is None:
         return
     with transaction.atomic():
-        user.banned_until = None
-        user.save(update_fields=["banned_until", "updated_at"])
-        audit_record(
-            event_type="user.updated",
-            actor=actor,
-            user=user,
-            target=user,
-            metadata={"fields": ["banned_until"], "banned_until": None},
-        )
+        _banned_until_set(user=user, until=None, actor=actor)

@@ -173,18 +173,10 @@ def mfa_token_user(*, mfa_token: str) -> User:
     return _mfa_token_find(mfa_token).user
 
 
-def mfa_token_use(
-    *,
-    mfa_token: str,
-    method: str,
-    code: str = "",
-    credential: dict | None = None,
-    ip_address: str | None,
-    user_agent: str,
-    then,
-):
-    """The second step after `mfa_token`: check the factor (see second_factor_check), use the
-    token once and run `then(user, amr)`, all in one transaction; return then's result."""
+def mfa_token_use(*, mfa_token: str, ip_address: str | None, user_agent: str, then, **factor):
+    """The second step after `mfa_token`: check the factor (`factor`: method, code, credential
+    as second_factor_check takes them), use the token once and run `then(user, amr)`, all in
+    one transaction; return then's result."""
     verification = _mfa_token_find(mfa_token)
     first = verification.identifier.split(":", 1)[0].removeprefix(MFA_TOKEN_PREFIX)
 
@@ -197,27 +189,16 @@ def mfa_token_use(
         return then(verification.user, sorted({first, second}))
 
     _factor, result = second_factor_check(
-        user=verification.user,
-        method=method,
-        code=code,
-        credential=credential,
-        ip_address=ip_address,
-        user_agent=user_agent,
-        then=finish,
+        user=verification.user, ip_address=ip_address, user_agent=user_agent, then=finish, **factor
     )
     return result
 
 
 def sign_in_verify(
-    *,
-    mfa_token: str,
-    method: str,
-    code: str = "",
-    credential: dict | None = None,
-    ip_address: str | None,
-    user_agent: str,
+    *, mfa_token: str, ip_address: str | None, user_agent: str, **factor
 ) -> tuple[User, Session, str]:
-    """The second step of sign-in: check the factor, use the mfa_token once, open the session."""
+    """The second step of sign-in: check the factor (method, code, credential, as
+    second_factor_check takes them), use the mfa_token once, open the session."""
 
     def open_session(user: User, amr: list[str]):
         session, token = session_sign_in(
@@ -227,12 +208,10 @@ def sign_in_verify(
 
     return mfa_token_use(
         mfa_token=mfa_token,
-        method=method,
-        code=code,
-        credential=credential,
         ip_address=ip_address,
         user_agent=user_agent,
         then=open_session,
+        **factor,
     )
 
 

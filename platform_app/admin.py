@@ -21,7 +21,6 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 
 from audit_app.admin import AuditLogAdmin
 from audit_app.models import AuditLog
@@ -29,6 +28,7 @@ from auth_app.admin import (
     AccountAdmin,
     BanDurationForm,
     UserAdmin,
+    change_link_when,
     html_table,
     people_by_id,
     person,
@@ -181,11 +181,7 @@ class OperatorUserAdmin(UserAdmin):
         sends = EmailSend.objects.filter(user=user).order_by("-created_at")[:RECENT]
         rows = [
             (
-                format_html(
-                    '<a href="{}">{}</a>',
-                    reverse("admin:email_app_emailsend_change", args=[send.pk]),
-                    f"{send.created_at:%Y-%m-%d %H:%M:%S}",
-                ),
+                change_link_when(send, send.created_at),
                 send.subject,
                 send.category,
                 send.status,

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
@@ -38,6 +38,13 @@ def parse_before(value: str | None) -> datetime | None:
         return None
 
 
+def _source_page(rows: QuerySet, field: str, *tiebreak: str, before: datetime | None) -> list:
+    """At most a page and one of `rows` older than `before` by `field`, newest first."""
+    if before:
+        rows = rows.filter(**{f"{field}__lt": before})
+    return list(rows.order_by(f"-{field}", *tiebreak)[: PAGE + 1])
+
+
 def user_timeline(
     user: User, *, before: datetime | None, audit: bool, emails: bool, sessions: bool
 ) -> Timeline:
@@ -48,10 +55,12 @@ def user_timeline(
     """
     entries: list[Entry] = []
     if audit:
-        rows = AuditLog.objects.filter(Q(user_id=user.pk) | Q(actor_id=user.pk))
-        if before:
-            rows = rows.filter(occurred_at__lt=before)
-        events = list(rows.order_by("-occurred_at", "-id")[: PAGE + 1])
+        events = _source_page(
+            AuditLog.objects.filter(Q(user_id=user.pk) | Q(actor_id=user.pk)),
+            "occurred_at",
+            "-id",
+            before=before,
+        )
         people = people_by_id(event.actor_id for event in events)
         entries += [
             Entry(
@@ -64,9 +73,6 @@ def user_timeline(
             for event in events
         ]
     if emails:
-        rows = EmailSend.objects.filter(user=user)
-        if before:
-            rows = rows.filter(created_at__lt=before)
         entries += [
             Entry(
                 send.created_at,
@@ -75,12 +81,11 @@ def user_timeline(
                 send.subject,
                 reverse("admin:email_app_emailsend_change", args=[send.pk]),
             )
-            for send in rows.order_by("-created_at")[: PAGE + 1]
+            for send in _source_page(
+                EmailSend.objects.filter(user=user), "created_at", before=before
+            )
         ]
     if sessions:
-        rows = Session.objects.filter(user=user)
-        if before:
-            rows = rows.filter(created_at__lt=before)
         entries += [
             Entry(
                 session.created_at,
@@ -89,7 +94,9 @@ def user_timeline(
                 f"{session.ip_address or '-'}, until {session.expires_at:%Y-%m-%d %H:%M} UTC",
                 reverse("admin:auth_app_session_change", args=[session.pk]),
             )
-            for session in rows.order_by("-created_at")[: PAGE + 1]
+            for session in _source_page(
+                Session.objects.filter(user=user), "created_at", before=before
+            )
         ]
     entries.sort(key=lambda entry: entry.when, reverse=True)
     page = entries[:PAGE]

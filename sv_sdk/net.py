@@ -1,5 +1,6 @@
 """Who the client is: its address (the TCP peer, or behind trusted proxies the first hop they
-did not add) and whether an origin it names is one of this application's."""
+did not add) and whether an origin it names is one of this application's; and the cookies
+this application sets it."""
 
 import functools
 import ipaddress
@@ -107,6 +108,14 @@ def _address(value: str | None) -> Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def cookie_set(response, name: str, value: str, *, secure: bool, path: str = "/", **lifetime):
+    """Set one of this application's cookies: never readable by scripts (HttpOnly), and sent
+    cross-site on top-level navigations only (SameSite=Lax); `lifetime`: max_age or expires."""
+    response.set_cookie(
+        name, value, path=path, secure=secure, httponly=True, samesite="Lax", **lifetime
+    )
 
 
 def with_params(url: str, **params) -> str:

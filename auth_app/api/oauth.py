@@ -28,7 +28,7 @@ from auth_app.ratelimit import rate_limit_hit
 from auth_app.tokens import token_generate
 from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
-from sv_sdk.net import client_ip
+from sv_sdk.net import client_ip, cookie_set
 
 from .views import SIGN_IN_RESPONSE, PublicApi, sign_in_step_response, user_agent
 
@@ -76,14 +76,13 @@ def authorization_start(request, provider_id: str, *, callback_url=None, mode, l
 
 
 def bind_browser(response, browser_token: str):
-    response.set_cookie(
+    # Lax: the provider's redirect back is a top-level GET, which carries it.
+    cookie_set(
+        response,
         settings.SV_OAUTH_COOKIE_NAME,
         browser_token,
         max_age=settings.SV_OAUTH_STATE_TTL,
-        httponly=True,
         secure=settings.SV_SESSION_COOKIE_SECURE,
-        # Lax: the provider's redirect back is a top-level GET, which carries it.
-        samesite="Lax",
         path=COOKIE_PATH,
     )
     return response

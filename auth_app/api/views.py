@@ -16,7 +16,7 @@ from auth_app.ratelimit import rate_limit_hit
 from sv_sdk.api.pagination import NewestFirstCursorPagination
 from sv_sdk.api.schema import UNSTATED_RULES
 from sv_sdk.api.serializers import StrictSerializer, problems
-from sv_sdk.net import client_ip
+from sv_sdk.net import client_ip, cookie_set
 
 from .serializers import (
     IMAGE_RULE,
@@ -38,14 +38,12 @@ def user_agent(request) -> str:
 
 
 def set_session_cookie(response: Response, token: str, session: Session) -> None:
-    response.set_cookie(
+    cookie_set(
+        response,
         settings.SV_SESSION_COOKIE_NAME,
         token,
         expires=session.expires_at,
-        httponly=True,
         secure=settings.SV_SESSION_COOKIE_SECURE,
-        samesite="Lax",
-        path="/",
     )
 
 

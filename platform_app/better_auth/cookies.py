@@ -11,6 +11,8 @@ from urllib.parse import quote, unquote
 
 from django.conf import settings
 
+from sv_sdk.net import cookie_set
+
 COOKIE_NAME = "better-auth.session_token"
 SECURE_COOKIE_NAME = f"__Secure-{COOKIE_NAME}"
 # The two-factor plugin's cookie: the pending sign-in between the password and the code.
@@ -58,15 +60,7 @@ def _cookie_name(request, name: str = COOKIE_NAME) -> str:
 
 def _cookie_write(request, response, name: str, value: str, max_age: int) -> None:
     name = _cookie_name(request, name)
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=name.startswith("__Secure-"),
-        httponly=True,
-        samesite="Lax",
-    )
+    cookie_set(response, name, value, max_age=max_age, secure=name.startswith("__Secure-"))
 
 
 def session_cookie_set(request, response, token: str) -> None:

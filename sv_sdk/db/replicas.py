@@ -26,6 +26,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.template.response import TemplateResponse
 
 from sv_sdk import metrics
+from sv_sdk.net import cookie_set
 
 logger = logging.getLogger(__name__)
 
@@ -383,13 +384,12 @@ class ReadYourWritesMiddleware:
             position = primary_position()
             if position is not None:
                 response[HEADER] = position
-                response.set_cookie(
+                cookie_set(
+                    response,
                     COOKIE,
                     position,
                     max_age=max(300, 2 * int(settings.SV_REPLICA_MAX_LAG)),
                     secure=settings.SESSION_COOKIE_SECURE,
-                    httponly=True,
-                    samesite="Lax",
                 )
         return response
 
