@@ -192,8 +192,9 @@ def totp_confirm(
     user_agent: str = "",
     new_recovery_codes: bool = True,
 ) -> list[str]:
-    """Confirm the pending TOTP secret with a first code; return new recovery codes (none
-    when `new_recovery_codes` is off: the caller handed the user a set at the start)."""
+    """Confirm the pending TOTP secret with a first code; return new recovery codes when it
+    is the user's first second factor (none when `new_recovery_codes` is off: the caller
+    handed the user a set at the start)."""
     lockout_check(ip=ip_address, email=user.email, user=user)
     with transaction.atomic():
         two_factor = TwoFactor.objects.select_for_update().filter(user=user).first()
@@ -201,12 +202,14 @@ def totp_confirm(
             raise MfaNotPending()
         step = totp_step_match(two_factor, code)
         if step is not None:
+            # Codes come with the first factor: a passkey holder keeps the set they have.
+            first = not mfa_enabled(user)
             two_factor.confirmed_at = mfa_now()
             two_factor.last_used_step = step
             two_factor.save(update_fields=["confirmed_at", "last_used_step", "updated_at"])
             return factor_enrolled(
                 user=user,
-                new_recovery_codes=new_recovery_codes,
+                new_recovery_codes=new_recovery_codes and first,
                 target=user,
                 metadata={"method": "totp"},
             )

@@ -305,3 +305,20 @@ def test_the_admin_role_requires_mfa_by_default(enforced):
     assert Role.objects.get(name="admin").requires_mfa
     root = UserFactory(email="root@example.com", password=PASSWORD, is_superuser=True)
     assert_problem(signed_in(root).get("/api/v1/users"), 403, "mfa_enrollment_required")
+
+
+def test_a_passkey_holder_enrolling_totp_keeps_their_recovery_codes(ada):
+    from auth_app.models import Passkey
+
+    client = signed_in(ada)
+    Passkey.objects.create(
+        user=ada, name="Laptop", credential_id="cred-1", public_key=b"k", device_type="single"
+    )
+    kept = mfa.recovery_codes_generate(user=ada, actor=ada)
+
+    _totp, codes = enrol_totp(client)
+
+    # The codes came with the passkey, the first factor; the authenticator app adds none.
+    assert codes == []
+    assert RecoveryCode.objects.filter(user=ada, used_at__isnull=True).count() == len(kept)
+    assert mfa.recovery_code_use(ada, kept[0])
