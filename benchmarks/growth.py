@@ -80,6 +80,8 @@ class Storage:
     fpi: float | None
     connection_only: bool
     autovacuum: tuple[str, ...]  # tables autovacuum worked on while the calls ran
+    # Buffers visited (found or read) per call, by table or index: the database's counters.
+    visits: dict[str, float]
     indexes: tuple[tuple[str, int | None, int], ...]  # users' indexes: name, B-tree levels, bytes
     relations_bytes: int  # users and sessions, heaps and indexes
     shared_buffers_bytes: int
@@ -137,6 +139,12 @@ _DATABASE_IO_SQL = """
 SELECT blks_hit, blks_read, NULL, NULL, NULL FROM pg_stat_database
 WHERE datname = current_database()
 """
+_VISITS_SQL = """
+SELECT relname, coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0)
+FROM pg_statio_all_tables
+UNION ALL
+SELECT indexrelname, idx_blks_hit + idx_blks_read FROM pg_statio_all_indexes
+"""
 _VACUUMING_SQL = """
 SELECT relid::regclass::text FROM pg_stat_progress_vacuum WHERE datname = current_database()
 UNION SELECT relid::regclass::text FROM pg_stat_progress_analyze
@@ -144,11 +152,16 @@ WHERE datname = current_database()
 """
 
 
-def _io_counters(connection_only: bool) -> tuple:
+def _io_counters(connection_only: bool) -> tuple[tuple, dict[str, int]]:
+    """The buffer and WAL counters, and the buffers visited so far by table and index."""
     # Counters reach the shared statistics when a transaction ends, at most once a
     # second unless forced: force it, and read them in the next transaction.
     _query("SELECT pg_stat_force_next_flush()")
-    return _query(_IO_SQL if connection_only else _DATABASE_IO_SQL)[0]
+    totals = _query(_IO_SQL if connection_only else _DATABASE_IO_SQL)[0]
+    visits: dict[str, int] = {}
+    for name, count in _query(_VISITS_SQL):
+        visits[name] = visits.get(name, 0) + count
+    return totals, visits
 
 
 def _btree_levels() -> bool:
@@ -163,8 +176,10 @@ def _btree_levels() -> bool:
     return True
 
 
-def _storage(io_before: tuple, io_after: tuple, calls: int, vacuuming: set[str]) -> Storage:
+def _storage(before: tuple, after: tuple, calls: int, vacuuming: set[str]) -> Storage:
     from auth_app.models import Session, User
+
+    (io_before, visits_before), (io_after, visits_after) = before, after
 
     def per_call(i: int) -> float | None:
         if io_after[i] is None or io_before[i] is None:
@@ -199,6 +214,11 @@ def _storage(io_before: tuple, io_after: tuple, calls: int, vacuuming: set[str])
         fpi=per_call(4),
         connection_only=io_after[2] is not None,
         autovacuum=tuple(sorted(vacuuming)),
+        visits={
+            name: (count - visits_before.get(name, 0)) / calls
+            for name, count in visits_after.items()
+            if count != visits_before.get(name, 0)
+        },
         indexes=indexes,
         relations_bytes=relations,
         shared_buffers_bytes=shared_buffers,
@@ -425,9 +445,16 @@ def why_onboard_grows(run: GrowthRun) -> list[str]:
     first, final = stores[0], last
     causes = []
     if final.hits - first.hits >= 1:
+        grown = sorted(
+            (
+                (final.visits.get(name, 0.0) - first.visits.get(name, 0.0), name)
+                for name in final.visits.keys() | first.visits.keys()
+            ),
+            reverse=True,
+        )
         causes.append(
-            f"{final.hits - first.hits:.0f} more buffer visits per call (deeper indexes: a page"
-            " more per level, per index and foreign-key check)"
+            f"{final.hits - first.hits:.0f} more buffer visits per call, most of them in "
+            + ", ".join(f"{name} {delta:+.1f}" for delta, name in grown[:4] if delta >= 0.5)
         )
     if final.reads - first.reads >= 0.5:
         causes.append(
