@@ -1,5 +1,6 @@
 """Email addresses: the one normal form users are stored with, and the one key they match by."""
 
+import functools
 import unicodedata
 
 import idna
@@ -9,6 +10,8 @@ from django.core.validators import validate_email
 from sv_sdk.errors import ValidationFailed
 
 
+# Cached: user_build normalises an address, then email_key normalises it again.
+@functools.lru_cache(maxsize=128)
 def email_normalize(email: str) -> str:
     """`email` in the form it is stored and mailed to; ValidationFailed if it has none.
 

@@ -4,6 +4,9 @@
 Runs last in `python -m benchmarks`: it times the audit query on the audit section's rows
 first, then empties the audit log and the users (and all that hangs off them) and fills
 them again in steps. `python -m benchmarks.growth` runs it alone on a fresh bench database.
+Around user_onboard's timed calls at each size it also reads what PostgreSQL did for them
+(buffers, WAL, index depth and size, autovacuum), and the report says from those figures why
+the flow grows (issue 20).
 """
 
 from __future__ import annotations
@@ -55,10 +58,40 @@ def _user_id(n: int) -> str:
     return f"00000000-0000-7000-a000-{n:012d}"
 
 
+# Calls between two looks at what autovacuum is working on, during the timed onboard calls.
+PROBE_EVERY = 20
+
+
+@dataclass(frozen=True)
+class Storage:
+    """What PostgreSQL did for user_onboard at one size, measured around its timed calls.
+
+    Per call: `hits` buffers found in shared_buffers, `reads` blocks read into them
+    (from the OS cache or the disk), `writes` dirty buffers written out to make
+    room, WAL bytes and full-page images. From PostgreSQL 18 these are the
+    connection's own (pg_stat_get_backend_io, pg_stat_get_backend_wal); before, the
+    database's (pg_stat_database: hits and reads only, autovacuum's included).
+    """
+
+    hits: float
+    reads: float
+    writes: float | None
+    wal_kb: float | None
+    fpi: float | None
+    connection_only: bool
+    autovacuum: tuple[str, ...]  # tables autovacuum worked on while the calls ran
+    # Buffers visited (found or read) per call, by table or index: the database's counters.
+    visits: dict[str, float]
+    indexes: tuple[tuple[str, int | None, int], ...]  # users' indexes: name, B-tree levels, bytes
+    relations_bytes: int  # users and sessions, heaps and indexes
+    shared_buffers_bytes: int
+
+
 @dataclass(frozen=True)
 class UserStep:
     users: int
     onboard: Latency
+    storage: Storage
     sign_in: Latency
     sign_in_without_hash: Latency
     session_check: Latency
@@ -72,15 +105,124 @@ class GrowthRun:
     fill_seconds: float
 
 
-def _timed(calls: int, fn) -> Latency:
+def _timed(calls: int, fn, probe=None) -> Latency:
+    """`calls` calls of fn(i), each timed; `probe()` every PROBE_EVERY calls, untimed."""
     from .onboarding import latency
 
     samples = []
     for i in range(calls):
+        if probe is not None and i % PROBE_EVERY == 0:
+            probe()
         t0 = time.perf_counter_ns()
         fn(i)
         samples.append(time.perf_counter_ns() - t0)
     return latency(samples)
+
+
+def _query(sql: str, params=()) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+# This connection's buffer and WAL counters (PostgreSQL 18), else the database's.
+_IO_SQL = """
+SELECT sum(hits), sum(read_bytes) / current_setting('block_size')::int,
+       sum(write_bytes) / current_setting('block_size')::int,
+       (SELECT wal_bytes FROM pg_stat_get_backend_wal(pg_backend_pid())),
+       (SELECT wal_fpi FROM pg_stat_get_backend_wal(pg_backend_pid()))
+FROM pg_stat_get_backend_io(pg_backend_pid()) WHERE object = 'relation'
+"""
+_DATABASE_IO_SQL = """
+SELECT blks_hit, blks_read, NULL, NULL, NULL FROM pg_stat_database
+WHERE datname = current_database()
+"""
+_VISITS_SQL = """
+SELECT relname, coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0)
+FROM pg_statio_all_tables
+UNION ALL
+SELECT indexrelname, idx_blks_hit + idx_blks_read FROM pg_statio_all_indexes
+"""
+_VACUUMING_SQL = """
+SELECT relid::regclass::text FROM pg_stat_progress_vacuum WHERE datname = current_database()
+UNION SELECT relid::regclass::text FROM pg_stat_progress_analyze
+WHERE datname = current_database()
+"""
+
+
+def _io_counters(connection_only: bool) -> tuple[tuple, dict[str, int]]:
+    """The buffer and WAL counters, and the buffers visited so far by table and index."""
+    # Counters reach the shared statistics when a transaction ends, at most once a
+    # second unless forced: force it, and read them in the next transaction.
+    _query("SELECT pg_stat_force_next_flush()")
+    totals = _query(_IO_SQL if connection_only else _DATABASE_IO_SQL)[0]
+    visits: dict[str, int] = {}
+    for name, count in _query(_VISITS_SQL):
+        visits[name] = visits.get(name, 0) + count
+    return totals, visits
+
+
+def _btree_levels() -> bool:
+    """Whether pageinspect's bt_metap can say how deep the indexes are (superuser, contrib)."""
+    from django.db import DatabaseError, transaction
+
+    try:
+        with transaction.atomic():
+            _query("CREATE EXTENSION IF NOT EXISTS pageinspect")
+    except DatabaseError:
+        return False
+    return True
+
+
+def _storage(before: tuple, after: tuple, calls: int, vacuuming: set[str]) -> Storage:
+    from auth_app.models import Session, User
+
+    (io_before, visits_before), (io_after, visits_after) = before, after
+
+    def per_call(i: int) -> float | None:
+        if io_after[i] is None or io_before[i] is None:
+            return None
+        return float(io_after[i] - io_before[i]) / calls
+
+    levels = _btree_levels()
+    indexes = tuple(
+        (
+            name,
+            _query("SELECT level + 1 FROM bt_metap(%s)", [name])[0][0] if levels else None,
+            size,
+        )
+        for name, size in _query(
+            "SELECT i.indexrelid::regclass::text, pg_relation_size(i.indexrelid) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+            " WHERE i.indrelid = %s::regclass AND a.amname = 'btree' ORDER BY 2 DESC",
+            [User._meta.db_table],
+        )
+    )
+    ((relations, shared_buffers),) = _query(
+        "SELECT pg_total_relation_size(%s::regclass) + pg_total_relation_size(%s::regclass),"
+        " pg_size_bytes(current_setting('shared_buffers'))",
+        [User._meta.db_table, Session._meta.db_table],
+    )
+    wal = per_call(3)
+    return Storage(
+        hits=per_call(0),
+        reads=per_call(1),
+        writes=per_call(2),
+        wal_kb=None if wal is None else wal / 1024,
+        fpi=per_call(4),
+        connection_only=io_after[2] is not None,
+        autovacuum=tuple(sorted(vacuuming)),
+        visits={
+            name: (count - visits_before.get(name, 0)) / calls
+            for name, count in visits_after.items()
+            if count != visits_before.get(name, 0)
+        },
+        indexes=indexes,
+        relations_bytes=relations,
+        shared_buffers_bytes=shared_buffers,
+    )
 
 
 def _fill_users(start: int, stop: int) -> float:
@@ -118,9 +260,15 @@ def _user_step(users: int, samples: int, rng: random.Random) -> UserStep:
     from auth_app.signin import sign_in
     from platform_app.flows import user_onboard
 
+    connection_only = int(_query("SHOW server_version_num")[0][0]) >= 180_000
+    vacuuming: set[str] = set()
+    io_before = _io_counters(connection_only)
     onboard = _timed(
-        samples, lambda i: user_onboard(email=f"growth-{users}-new-{i}@example.com", password=None)
+        samples,
+        lambda i: user_onboard(email=f"growth-{users}-new-{i}@example.com", password=None),
+        probe=lambda: vacuuming.update(name for (name,) in _query(_VACUUMING_SQL)),
     )
+    storage = _storage(io_before, _io_counters(connection_only), samples, vacuuming)
     # Sign-in with the configured hasher: the password hash is most of it.
     signer = user_onboard(email=f"growth-{users}-signer@example.com", password=PASSWORD)
     full = _timed(
@@ -150,6 +298,7 @@ def _user_step(users: int, samples: int, rng: random.Random) -> UserStep:
     return UserStep(
         users=users,
         onboard=onboard,
+        storage=storage,
         sign_in=full,
         sign_in_without_hash=without_hash,
         session_check=_timed(samples, check),
@@ -232,8 +381,109 @@ def _note(run: GrowthRun) -> str:
     )
 
 
+def _series(values: list[float | None], fmt: str) -> str:
+    return " -> ".join("n/a" if v is None else format(v, fmt) for v in values)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.0f} MB"
+
+
+def why_onboard_grows(run: GrowthRun) -> list[str]:
+    """Why user_onboard's latency changes with the users, from what was measured at each size."""
+    steps = run.steps
+    sizes = " -> ".join(f"{s.users:,}" for s in steps)
+    stores = [s.storage for s in steps]
+    last = stores[-1]
+    whose = "this connection's" if last.connection_only else "the whole database's"
+    lines = [
+        f"Why user_onboard changes with the users ({sizes} users; p50"
+        f" {_series([s.onboard.p50_ms for s in steps], '.2f')} ms), per call ({whose} counters):",
+        f"- buffers found in shared_buffers: {_series([st.hits for st in stores], '.0f')};"
+        f" blocks read from outside them (OS cache or disk):"
+        f" {_series([st.reads for st in stores], '.1f')}"
+        + (
+            f"; dirty buffers written out to make room:"
+            f" {_series([st.writes for st in stores], '.1f')}"
+            if last.writes is not None
+            else ""
+        ),
+    ]
+    if last.wal_kb is not None:
+        lines.append(
+            f"- WAL written: {_series([st.wal_kb for st in stores], '.1f')} kB, of which"
+            f" full-page images (a page's first change after a checkpoint):"
+            f" {_series([st.fpi for st in stores], '.1f')}"
+        )
+    depth = [
+        ", ".join(f"{levels}" if levels else "?" for _name, levels, _size in st.indexes)
+        for st in stores
+    ]
+    lines.append(
+        f"- the users table's {len(last.indexes)} B-tree indexes ("
+        + ", ".join(name.rpartition(".")[2] for name, _levels, _size in last.indexes)
+        + "), levels deep: "
+        + " -> ".join(f"[{d}]" for d in depth)
+        + "; each insert into one, and each foreign-key check of a new row against the"
+        " primary key, reads one page per level"
+    )
+    lines.append(
+        "- users and sessions with their indexes: "
+        + " -> ".join(_mb(st.relations_bytes) for st in stores)
+        + f" (of which users' indexes {_mb(sum(size for *_, size in last.indexes))}),"
+        f" against shared_buffers of {_mb(last.shared_buffers_bytes)}"
+    )
+    vacuumed = [
+        f"{s.users:,} users: {', '.join(s.storage.autovacuum)}"
+        for s in steps
+        if s.storage.autovacuum
+    ]
+    lines.append(
+        "- autovacuum or autoanalyze at work during the timed calls (looked every"
+        f" {PROBE_EVERY} calls): " + ("; ".join(vacuumed) if vacuumed else "never")
+    )
+    first, final = stores[0], last
+    causes = []
+    if final.hits - first.hits >= 1:
+        grown = sorted(
+            (
+                (final.visits.get(name, 0.0) - first.visits.get(name, 0.0), name)
+                for name in final.visits.keys() | first.visits.keys()
+            ),
+            reverse=True,
+        )
+        causes.append(
+            f"{final.hits - first.hits:.0f} more buffer visits per call, most of them in "
+            + ", ".join(f"{name} {delta:+.1f}" for delta, name in grown[:4] if delta >= 0.5)
+        )
+    if final.reads - first.reads >= 0.5:
+        causes.append(
+            f"{final.reads - first.reads:.1f} more blocks per call read from outside"
+            " shared_buffers (the tables outgrow it)"
+        )
+    if final.writes is not None and final.writes - first.writes >= 0.5:
+        causes.append(
+            f"{final.writes - first.writes:.1f} more dirty buffers per call written out by the"
+            " call itself (the fill's pages still being evicted)"
+        )
+    if vacuumed:
+        causes.append("autovacuum working on the freshly filled tables at the same time")
+    lines.append(
+        "- so, from the smallest size to the largest: "
+        + ("; ".join(causes) if causes else "no more work per call was measured")
+    )
+    return lines
+
+
 def text(run: GrowthRun) -> str:
-    return "\n".join(["How cost grows with data:", *text_table(_HEADER, _rows(run)), _note(run)])
+    return "\n".join(
+        [
+            "How cost grows with data:",
+            *text_table(_HEADER, _rows(run)),
+            _note(run),
+            *why_onboard_grows(run),
+        ]
+    )
 
 
 def markdown(run: GrowthRun, chart: str | None) -> str:
@@ -245,6 +495,8 @@ def markdown(run: GrowthRun, chart: str | None) -> str:
             *markdown_table(_HEADER, _rows(run)),
             "",
             _note(run),
+            "",
+            *why_onboard_grows(run),
             "",
         ]
     )

@@ -5,13 +5,32 @@ from dataclasses import dataclass
 from statistics import fmean, median, quantiles
 
 from django.contrib.auth.hashers import get_hasher, make_password
+from django.db import connection
 
 from auth_app.models import User
 from platform_app.flows import user_onboard
 
 from . import progress
+from .profile import Profile, profile_callable, shares_text
 
 _NS_PER_MS = 1_000_000
+# Calls profiled after the timed ones (and as many untimed before them): where the CPU goes.
+PROFILED_CALLS = 300
+
+# Areas of the flow's CPU time, by the file a function lives in; the first that matches wins.
+ONBOARD_AREAS = [
+    ("psycopg (quoting values, sending, reading results)", ("psycopg",)),
+    ("Django ORM (model instances, field preparation)", ("django/db",)),
+    (
+        "email outbox (templates, secret links, encryption)",
+        ("email_app", "django/template", "cryptography"),
+    ),
+    ("audit rows (metadata, MACs)", ("audit_app",)),
+    ("accounts (address, unusable password, token)", ("auth_app", "idna", "django/contrib/auth")),
+    ("permissions (role grant)", ("permissions_app",)),
+    ("batching and jobs (sv_sdk, procrastinate)", ("/sv_sdk/", "procrastinate")),
+    ("rest of Django", ("django",)),
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,24 @@ def latency(samples_ns: list[int]) -> Latency:
 
 
 @dataclass(frozen=True)
+class TimeSplit:
+    """Where one call's time goes, from the timed calls and a profile of more calls."""
+
+    cpu_p50_ms: float  # Python CPU of the process (time.process_time), median per call
+    wait_p50_ms: float  # median per call of wall minus CPU: waiting, mostly on PostgreSQL
+    queries: float  # queries sent per call (each one round trip), BEGIN and COMMIT aside
+    profile: Profile  # the CPU by area, under cProfile
+
+    def text(self) -> str:
+        return (
+            f"per call (p50): {self.cpu_p50_ms:.2f} ms of Python CPU,"
+            f" {self.wait_p50_ms:.2f} ms waiting (wall minus CPU: PostgreSQL, the round trips"
+            f" of {self.queries:g} queries plus BEGIN and COMMIT); the CPU under cProfile"
+            f" ({self.profile.calls} calls): {shares_text(self.profile, 4)}"
+        )
+
+
+@dataclass(frozen=True)
 class OnboardingRun:
     iterations: int
     warmup: int
@@ -40,6 +77,7 @@ class OnboardingRun:
     per_second: float
     users_before: int
     users_after: int
+    split: TimeSplit
 
 
 def onboarding_run(*, iterations: int, warmup: int) -> OnboardingRun:
@@ -52,22 +90,59 @@ def onboarding_run(*, iterations: int, warmup: int) -> OnboardingRun:
         user_onboard(email=f"bench-warmup-{i}@example.com", password=None)
     users_before = User.objects.count()
     samples: list[int] = []
+    cpu: list[int] = []
+    waits: list[int] = []
     started = time.perf_counter_ns()
     for i in range(iterations):
-        t0 = time.perf_counter_ns()
+        cpu0, t0 = time.process_time_ns(), time.perf_counter_ns()
         # Each call is its own durable transaction, committed before the next starts.
         user_onboard(email=f"bench-{i}@example.com", password=None)
-        samples.append(time.perf_counter_ns() - t0)
+        wall = time.perf_counter_ns() - t0
+        samples.append(wall)
+        cpu.append(time.process_time_ns() - cpu0)
+        waits.append(wall - cpu[-1])
         if (i + 1) % 100 == 0 or i + 1 == iterations:
             progress.advance(i + 1, iterations, "calls")
     elapsed_ns = time.perf_counter_ns() - started
+    users_after = User.objects.count()
     return OnboardingRun(
         iterations=iterations,
         warmup=warmup,
         latency=latency(samples),
         per_second=iterations / (elapsed_ns / 1e9),
         users_before=users_before,
-        users_after=User.objects.count(),
+        users_after=users_after,
+        split=TimeSplit(
+            cpu_p50_ms=median(cpu) / _NS_PER_MS,
+            wait_p50_ms=median(waits) / _NS_PER_MS,
+            queries=_queries_per_call(),
+            profile=_profile(),
+        ),
+    )
+
+
+def _queries_per_call(calls: int = 20) -> float:
+    """Queries user_onboard sends per call, as Django's execute wrappers see them."""
+    sent = []
+
+    def count(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        for i in range(calls):
+            user_onboard(email=f"bench-counted-{i}@example.com", password=None)
+    return len(sent) / calls
+
+
+def _profile() -> Profile:
+    numbers = iter(range(10**9))
+
+    def call() -> None:
+        user_onboard(email=f"bench-profiled-{next(numbers)}@example.com", password=None)
+
+    return profile_callable(
+        "user_onboard", call, calls=PROFILED_CALLS, warmup=0, areas=ONBOARD_AREAS
     )
 
 

@@ -119,6 +119,7 @@ def text(run: OnboardingRun, cost: HashCost, host: Machine) -> str:
             _run_line(run),
             "",
             *text_table(HEADER, rows(run)),
+            f"Where the time goes, {run.split.text()}",
             "",
             "Password hashing, for context:",
             *_hash_lines(cost, host.cores),
@@ -159,6 +160,8 @@ def markdown(
             f"{_run_line(run)}.",
             "",
             *markdown_table(HEADER, rows(run)),
+            "",
+            f"Where the time goes, {run.split.text()}.",
             "",
             'The seed claim is the design\'s "about 20 ms for user creation + role";'
             " the targets come from a later issue (p50 <= 3 ms, p99 <= 10 ms on this 2-core"

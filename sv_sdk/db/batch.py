@@ -23,8 +23,8 @@ written (audit rows take their ids first) are gathered and flushed by `run`,
 one query for all of them.
 """
 
+import functools
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -35,6 +35,8 @@ from django.db.models.sql import DeleteQuery, InsertQuery, UpdateQuery
 from django.db.models.sql.compiler import SQLInsertCompiler
 
 from .rows import model_row
+
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
 class Result:
@@ -130,8 +132,8 @@ class Batch:
             [compiler.prepare_value(field, compiler.pre_save_val(field, obj)) for field in fields]
             for obj in objs
         ]
-        if any(hasattr(value, "as_sql") for row in rows for value in row) or any(
-            hasattr(field, "get_placeholder") for field in fields
+        if _custom_placeholders(model) or any(
+            hasattr(value, "as_sql") for row in rows for value in row
         ):
             # Expressions or custom placeholders: the compiler writes this one.
             placeholder_rows, param_rows = SQLInsertCompiler.assemble_as_sql(compiler, fields, rows)
@@ -173,7 +175,9 @@ class Batch:
                 cursor.execute(";\n".join(text for text, _ in statements))
                 raw = cursor.cursor
                 for _text, result in statements:
-                    rows = raw.fetchall() if raw.description else []
+                    # The result's status, not `description`: that builds a Column
+                    # per field of every result, which nothing here reads.
+                    rows = raw.fetchall() if raw.pgresult.status == _TUPLES_OK else []
                     if result is not None:
                         found.append((result, rows))
                     raw.nextset()
@@ -187,8 +191,15 @@ class Batch:
         self._saved.clear()
 
 
-def _insert_fields(model: type[Model]) -> list:
-    return [f for f in model._meta.local_concrete_fields if not f.generated]
+@functools.cache
+def _insert_fields(model: type[Model]) -> tuple:
+    return tuple(f for f in model._meta.local_concrete_fields if not f.generated)
+
+
+@functools.cache
+def _custom_placeholders(model: type[Model]) -> bool:
+    """Whether a field of `model` writes its own placeholder (then the compiler writes the SQL)."""
+    return any(hasattr(field, "get_placeholder") for field in _insert_fields(model))
 
 
 def _insert_prefix(using: str, model: type[Model]) -> str:
@@ -197,7 +208,7 @@ def _insert_prefix(using: str, model: type[Model]) -> str:
     return f"{ops.insert_statement()} {ops.quote_name(model._meta.db_table)} ({columns})"
 
 
-@lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)
 def _insert_sql(using: str, model: type[Model], rows: int) -> str:
     """INSERT of `rows` rows of plain values: Django's text with a VALUES list of %s.
 
