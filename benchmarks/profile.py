@@ -7,15 +7,31 @@ import sys
 import time
 from dataclasses import dataclass
 
-# Areas by the file a function lives in; the first that matches wins.
+# Areas by the file a function lives in; the first that matches wins. A built-in's
+# own time (datetime.isoformat, the C JSON encoder, ...) goes to its callers' areas.
 AREAS = [
     (
         "DRF serializers (output)",
         ("rest_framework/serializers", "rest_framework/fields", "copy.py"),
     ),
-    ("DRF view, request, auth, rendering", ("rest_framework",)),
+    ("JSON rendering", ("json/encoder", "rest_framework/renderers", "rest_framework/utils/json")),
+    (
+        "cursor pagination and its links (signing, URL quoting)",
+        (
+            "rest_framework/pagination",
+            "sv_sdk/api/pagination",
+            "rest_framework/utils/urls",
+            "signing",
+            "urllib/parse",
+        ),
+    ),
+    ("DRF view, request, auth", ("rest_framework",)),
+    (
+        "list rows into the API's shape (fold, datetimes)",
+        ("platform_app/api/", "permissions_app/selectors", "sv_sdk/api/serializers"),
+    ),
     ("psycopg (the query, its round trip)", ("psycopg",)),
-    ("Django database layer", ("django/db",)),
+    ("database layer (Django's, sv_sdk/db)", ("django/db", "sv_sdk/db/")),
     ("URL resolving", ("django/urls",)),
     ("Django and whitenoise middleware", ("django/middleware", "django/contrib", "whitenoise")),
     ("Django handler, request and response", ("django/core/handlers", "django/http")),
@@ -35,10 +51,11 @@ class Profile:
 
 
 def _environ(method: str, path: str, headers: dict[str, str]) -> dict:
+    path, _, query = path.partition("?")
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -50,6 +67,18 @@ def _environ(method: str, path: str, headers: dict[str, str]) -> dict:
     }
     environ.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
     return environ
+
+
+def _owners(filename: str, own: float, callers: dict) -> list[tuple[str, float]]:
+    """Where a function's own time is counted: its file's area, or a built-in's callers'
+    areas in proportion to the time it spent for each."""
+    if filename != "~" or not callers:
+        return [(_area(filename), own)]
+    spent = sum(timing[2] for timing in callers.values())
+    return [
+        (_area(caller[0]), own * (timing[2] / spent if spent else 1 / len(callers)))
+        for caller, timing in callers.items()
+    ]
 
 
 def _area(filename: str) -> str:
@@ -84,10 +113,11 @@ def profile_request(
         call()
     profiler.disable()
     areas: dict[str, float] = {}
-    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in pstats.Stats(
+    for (filename, _line, _name), (_cc, _nc, own, _cum, callers) in pstats.Stats(
         profiler
     ).stats.items():
-        areas[_area(filename)] = areas.get(_area(filename), 0.0) + own
+        for area, share in _owners(filename, own, callers):
+            areas[area] = areas.get(area, 0.0) + share
     total = sum(areas.values()) or 1.0
     shares = sorted(((a, t / total) for a, t in areas.items()), key=lambda x: -x[1])
     return Profile(label, calls, cpu_ms, shares)

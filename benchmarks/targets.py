@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 from .http import TARGET_RATIO, HttpRun
 from .onboarding import HashCost, OnboardingRun
-from .permissions import PermissionsRun
+from .permissions import PermissionsRun, page_cost_text
+from .profile import lines as profile_lines
 from .seed import SeedRun
 from .tables import markdown_table, text_table
 
@@ -124,6 +125,7 @@ def section_targets(
             permissions.list_page.p50_ms <= PAGE_P50_MS,
             value=permissions.list_page.p50_ms,
             goal=PAGE_P50_MS,
+            bound=page_cost_text(permissions.list_page_cost, permissions.list_page.p50_ms),
         ),
         Target(
             f"users-with-roles page by role (auditor) p50 at {permissions.users:,} users",
@@ -133,6 +135,9 @@ def section_targets(
             permissions.list_page_by_role.p50_ms <= ROLE_PAGE_P50_MS,
             value=permissions.list_page_by_role.p50_ms,
             goal=ROLE_PAGE_P50_MS,
+            bound=page_cost_text(
+                permissions.list_page_by_role_cost, permissions.list_page_by_role.p50_ms
+            ),
         ),
     ]
     floor = http.floor
@@ -150,9 +155,25 @@ def section_targets(
                 value=ratio,
                 goal=TARGET_RATIO,
                 higher_is_better=True,
+                bound=_http_bound(endpoint.label, http, permissions),
             )
         )
     return rows
+
+
+def _http_bound(label: str, http: HttpRun, permissions: PermissionsRun) -> str:
+    """Where an endpoint's request goes, against the floor's, from the same run's profiles."""
+    profiles = {profile.label: profile for profile in http.profiles}
+    mine, floor = profiles.get(label), profiles.get(http.endpoints[0].label)
+    if mine is None or floor is None or not mine.cpu_ms:
+        return ""
+    areas = ", ".join(f"{area} {share:.0%}" for area, share in mine.shares[:5])
+    return (
+        f"in-process a request takes {mine.cpu_ms:.2f} ms of CPU, the floor's"
+        f" {floor.cpu_ms:.2f} ms ({floor.cpu_ms / mine.cpu_ms:.2f} of it), and its page's"
+        f" statement another {permissions.list_page_cost.server_ms:.2f} ms of execution on the"
+        f" database server; its CPU by area under cProfile: {areas}"
+    )
 
 
 HEADER = ("figure", "measured", "target", "baseline", "verdict")
@@ -171,6 +192,7 @@ def text(rows: list[Target], http: HttpRun) -> str:
             "",
             *(f"Missed: {line}" for line in missed(rows)),
             _http_note(http),
+            *(line for profile in http.profiles for line in profile_lines(profile, top=8)),
         ]
     )
 
@@ -196,6 +218,7 @@ def markdown(rows: list[Target], http: HttpRun) -> str:
             "",
             *(f"- Missed: {line}" for line in missed(rows)),
             f"- {_http_note(http)}",
+            *(f"- {line}" for profile in http.profiles for line in profile_lines(profile, top=8)),
             "- The benchmark never fails the build: a missed target is reported here, the exit"
             " status stays 0.",
             "",
