@@ -1,14 +1,16 @@
-"""Where one request's CPU time goes: the app called in-process under cProfile, by area."""
+"""Where a call's CPU time goes: a request to the app in-process, or any callable, under
+cProfile, by area."""
 
 import cProfile
 import io
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-# Areas by the file a function lives in; the first that matches wins. A built-in's
-# own time (datetime.isoformat, the C JSON encoder, ...) goes to its callers' areas.
+# Areas by the file a function lives in (a built-in function: its caller's); the first that
+# matches wins.
 AREAS = [
     (
         "DRF serializers (output)",
@@ -69,23 +71,47 @@ def _environ(method: str, path: str, headers: dict[str, str]) -> dict:
     return environ
 
 
-def _owners(filename: str, own: float, callers: dict) -> list[tuple[str, float]]:
-    """Where a function's own time is counted: its file's area, or a built-in's callers'
-    areas in proportion to the time it spent for each."""
-    if filename != "~" or not callers:
-        return [(_area(filename), own)]
-    spent = sum(timing[2] for timing in callers.values())
-    return [
-        (_area(caller[0]), own * (timing[2] / spent if spent else 1 / len(callers)))
-        for caller, timing in callers.items()
-    ]
-
-
-def _area(filename: str) -> str:
-    for area, markers in AREAS:
+def _area(filename: str, areas=AREAS) -> str:
+    for area, markers in areas:
         if any(marker in filename for marker in markers):
             return area
     return OTHER
+
+
+def profile_callable(
+    label: str, call: Callable[[], object], *, calls: int = 1000, warmup: int = 100, areas=AREAS
+) -> Profile:
+    """Call `call` `calls` times: CPU per call, then `calls` more under cProfile, by area.
+
+    `areas` is a list like AREAS: (area, markers in the file name), the first that matches wins.
+    """
+    for _ in range(warmup):
+        call()
+    started = time.process_time()
+    for _ in range(calls):
+        call()
+    cpu_ms = (time.process_time() - started) * 1000 / calls
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for _ in range(calls):
+        call()
+    profiler.disable()
+    own_time: dict[str, float] = {}
+    for (filename, _line, _name), (_cc, _nc, own, _cum, callers) in pstats.Stats(
+        profiler
+    ).stats.items():
+        # A built-in function (isinstance, getattr, str.join) counts in its caller's area.
+        spent = (
+            [(caller[0], tt) for caller, (_c, _n, tt, _ct) in callers.items()]
+            if filename == "~"
+            else [(filename, own)]
+        )
+        for where, seconds in spent:
+            area = _area(where, areas)
+            own_time[area] = own_time.get(area, 0.0) + seconds
+    total = sum(own_time.values()) or 1.0
+    shares = sorted(((a, t / total) for a, t in own_time.items()), key=lambda x: -x[1])
+    return Profile(label, calls, cpu_ms, shares)
 
 
 def profile_request(
@@ -101,30 +127,16 @@ def profile_request(
         if not statuses[0].startswith("200"):
             raise RuntimeError(f"GET {path} answered {statuses[0]} while profiling")
 
-    for _ in range(warmup):
-        call()
-    started = time.process_time()
-    for _ in range(calls):
-        call()
-    cpu_ms = (time.process_time() - started) * 1000 / calls
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
-    for _ in range(calls):
-        call()
-    profiler.disable()
-    areas: dict[str, float] = {}
-    for (filename, _line, _name), (_cc, _nc, own, _cum, callers) in pstats.Stats(
-        profiler
-    ).stats.items():
-        for area, share in _owners(filename, own, callers):
-            areas[area] = areas.get(area, 0.0) + share
-    total = sum(areas.values()) or 1.0
-    shares = sorted(((a, t / total) for a, t in areas.items()), key=lambda x: -x[1])
-    return Profile(label, calls, cpu_ms, shares)
+    return profile_callable(label, call, calls=calls, warmup=warmup)
+
+
+def shares_text(profile: Profile, top: int = 6) -> str:
+    """The `top` largest areas of `profile`, with their shares of the profiled time."""
+    return ", ".join(f"{area} {share:.0%}" for area, share in profile.shares[:top])
 
 
 def lines(profile: Profile, top: int = 6) -> list[str]:
-    parts = ", ".join(f"{area} {share:.0%}" for area, share in profile.shares[:top])
+    parts = shares_text(profile, top)
     return [
         f"{profile.label}: {profile.cpu_ms:.2f} ms of CPU per request in-process (no HTTP server,"
         f" {profile.calls} calls); by area under cProfile: {parts}"

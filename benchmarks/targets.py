@@ -6,6 +6,7 @@ from .http import TARGET_RATIO, HttpRun
 from .onboarding import HashCost, OnboardingRun
 from .permissions import PermissionsRun, page_cost_text
 from .profile import lines as profile_lines
+from .profile import shares_text
 from .seed import SeedRun
 from .tables import markdown_table, text_table
 
@@ -167,12 +168,14 @@ def _http_bound(label: str, http: HttpRun, permissions: PermissionsRun) -> str:
     mine, floor = profiles.get(label), profiles.get(http.endpoints[0].label)
     if mine is None or floor is None or not mine.cpu_ms:
         return ""
-    areas = ", ".join(f"{area} {share:.0%}" for area, share in mine.shares[:5])
+    page = permissions.list_page_cost
     return (
         f"in-process a request takes {mine.cpu_ms:.2f} ms of CPU, the floor's"
-        f" {floor.cpu_ms:.2f} ms ({floor.cpu_ms / mine.cpu_ms:.2f} of it), and its page's"
-        f" statement another {permissions.list_page_cost.server_ms:.2f} ms of execution on the"
-        f" database server; its CPU by area under cProfile: {areas}"
+        f" {floor.cpu_ms:.2f} ms ({floor.cpu_ms / mine.cpu_ms:.2f} of it); reading its page"
+        f" is {page.cpu_ms:.2f} ms of that (the driver, folding rows into users, datetimes)"
+        f" plus {page.server_ms:.2f} ms of execution on the database server; the request's"
+        " CPU by area under cProfile (which inflates code of many small calls, such as URL"
+        f" resolving): {shares_text(mine, 5)}"
     )
 
 
