@@ -13,7 +13,7 @@ from auth_app.services import session_create
 from platform_app.flows import user_onboard
 from reliability.servers import LOAD_ENVIRONMENT, ROOT, gunicorn
 
-from .profile import Profile, profile_request
+from .profile import Profile, profile_requests
 
 WORKERS = 2
 CONCURRENCY = 4
@@ -95,10 +95,9 @@ def http_run(*, seconds: float = 4.0, rounds: int = 3) -> HttpRun:
             for label, path, token in ENDPOINTS:
                 results[label].append(_load(base + path, tokens[token], seconds))
     # With the server stopped: in this process, with the settings the workers had.
-    profiles = [
-        profile_request(label, path, {"Authorization": tokens[token]}, calls=500)
-        for label, path, token in PROFILED
-    ]
+    profiles = profile_requests(
+        [(label, path, {"Authorization": tokens[token]}) for label, path, token in PROFILED]
+    )
     endpoints = [
         EndpointRun(
             label=label,
