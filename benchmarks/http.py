@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import median
 
 from rest_framework.authtoken.models import Token
@@ -12,6 +12,8 @@ from rest_framework.authtoken.models import Token
 from auth_app.services import session_create
 from platform_app.flows import user_onboard
 from reliability.servers import LOAD_ENVIRONMENT, ROOT, gunicorn
+
+from .profile import Profile, profile_requests
 
 WORKERS = 2
 CONCURRENCY = 4
@@ -23,6 +25,9 @@ ENDPOINTS = [
     ("GET /api/v1/auth/session", "/api/v1/auth/session", "session"),
     ("GET /api/v1/users?limit=50 (users:read)", "/api/v1/users?limit=50", "session"),
 ]
+# Profiled in-process after the load, to say where a request's time goes: the floor
+# and the users list (issue 20's bound for its HTTP target).
+PROFILED = (ENDPOINTS[0], ENDPOINTS[2])
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class HttpRun:
     rounds: int
     endpoints: list[EndpointRun]
     worker_class: str = "sync"
+    profiles: list[Profile] = field(default_factory=list)  # labelled as in ENDPOINTS
 
     @property
     def floor(self) -> float:
@@ -88,6 +94,10 @@ def http_run(*, seconds: float = 4.0, rounds: int = 3) -> HttpRun:
         for _ in range(rounds):
             for label, path, token in ENDPOINTS:
                 results[label].append(_load(base + path, tokens[token], seconds))
+    # With the server stopped: in this process, with the settings the workers had.
+    profiles = profile_requests(
+        [(label, path, {"Authorization": tokens[token]}) for label, path, token in PROFILED]
+    )
     endpoints = [
         EndpointRun(
             label=label,
@@ -97,4 +107,4 @@ def http_run(*, seconds: float = 4.0, rounds: int = 3) -> HttpRun:
         )
         for label, _, _ in ENDPOINTS
     ]
-    return HttpRun(WORKERS, CONCURRENCY, seconds, rounds, endpoints, worker_settings())
+    return HttpRun(WORKERS, CONCURRENCY, seconds, rounds, endpoints, worker_settings(), profiles)

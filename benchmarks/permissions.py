@@ -13,6 +13,7 @@ object whose `_perm_cache` the cold check filled, exactly as Django reuses it.
 import random
 import time
 from dataclasses import dataclass
+from statistics import median
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -51,6 +52,19 @@ WHERE ug.user_id = %s
 
 
 @dataclass(frozen=True)
+class PageCost:
+    """Where a users page's time goes, measured apart: on the server and in this process."""
+
+    server_ms: float  # the statement's execution (EXPLAIN ANALYZE, TIMING OFF), median
+    cpu_ms: float  # this process's CPU per page: the driver, folding rows, datetimes; median
+    pages: int
+
+    def rest_ms(self, p50_ms: float) -> float:
+        """What of a page's p50 neither accounts for: the round trip and waiting for a core."""
+        return max(p50_ms - self.server_ms - self.cpu_ms, 0.0)
+
+
+@dataclass(frozen=True)
 class PermissionsRun:
     users: int
     seed_seconds: float
@@ -62,6 +76,8 @@ class PermissionsRun:
     list_page: Latency
     list_page_by_role: Latency
     list_queries: int
+    list_page_cost: PageCost
+    list_page_by_role_cost: PageCost
 
 
 def _seed(users: int) -> None:
@@ -195,6 +211,8 @@ def permissions_run(*, users: int = USERS, checks: int = 20_000, pages: int = 30
     list_by_role = _time([(c, "auditor") for c in cursors], page)
     with CaptureQueriesContext(connection) as queries:
         users_page(cursors[0], None)
+    list_page_cost = _page_cost(cursors, None)
+    list_page_by_role_cost = _page_cost(cursors, "auditor")
     return PermissionsRun(
         users=len(ids),
         seed_seconds=seed_seconds,
@@ -206,7 +224,32 @@ def permissions_run(*, users: int = USERS, checks: int = 20_000, pages: int = 30
         list_page=list_page,
         list_page_by_role=list_by_role,
         list_queries=len(queries),
+        list_page_cost=list_page_cost,
+        list_page_by_role_cost=list_page_by_role_cost,
     )
+
+
+def _page_cost(cursors: list[str], role: str | None, explained: int = 100) -> PageCost:
+    """A page's CPU in this process, and its statement's execution time on the server.
+
+    The server's time comes from EXPLAIN ANALYZE (TIMING OFF: no clock read per
+    row) of the statement exactly as the page sent it, the prepared EXECUTE
+    with its values, on the same connection.
+    """
+    cpu = []
+    for cursor_id in cursors:
+        started = time.process_time()
+        users_page(cursor_id, role)
+        cpu.append(time.process_time() - started)
+    server = []
+    for cursor_id in cursors[:explained]:
+        with CaptureQueriesContext(connection) as queries:
+            users_page(cursor_id, role)
+        (sent,) = [query["sql"] for query in queries.captured_queries]
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sent}")
+            server.append(cursor.fetchone()[0][0]["Execution Time"])
+    return PageCost(server_ms=median(server), cpu_ms=median(cpu) * 1000, pages=len(cursors))
 
 
 def users_page(cursor_id: str, role: str | None) -> list[dict]:
@@ -242,8 +285,14 @@ def _notes(run: PermissionsRun) -> list[str]:
         f" {run.seed_seconds:.1f} s (every user holds `user`, every tenth also `auditor`;"
         " on Django's side each user is in one or two of five groups of ten permissions).",
         f"A users page is {run.list_queries} SQL query (users joined to their current roles,"
-        " a prepared statement; datetimes then formatted by the API's serializer fields),"
-        " keyset-paginated at random positions: what `GET /api/v1/users` reads.",
+        " a row per role held, a prepared statement; rows then folded into users and their"
+        " datetimes written as the API writes them), keyset-paginated at random positions:"
+        " what `GET /api/v1/users` reads.",
+        f"Where a page's time goes (median of {run.list_page_cost.pages} pages): "
+        + page_cost_text(run.list_page_cost, run.list_page.p50_ms)
+        + "; by role: "
+        + page_cost_text(run.list_page_by_role_cost, run.list_page_by_role.p50_ms)
+        + ".",
         "A cold check of ours is the first check on a user loaded without its cache row; the"
         " API's authentication joins the row, so there a check is always warm.",
         "Django's cold check runs the two queries ModelBackend.get_all_permissions runs"
@@ -251,6 +300,15 @@ def _notes(run: PermissionsRun) -> list[str]:
         " stand-in bench_user_groups/bench_user_permissions tables, since our user model has"
         " no groups; its warm check is ModelBackend.has_perm on a filled _perm_cache.",
     ]
+
+
+def page_cost_text(cost: PageCost, p50_ms: float) -> str:
+    return (
+        f"of the p50 {p50_ms:.2f} ms, the statement executes in {cost.server_ms:.2f} ms on the"
+        f" server (EXPLAIN ANALYZE, TIMING OFF), this process spends {cost.cpu_ms:.2f} ms of"
+        " CPU (the driver, folding the rows into users, writing their datetimes), and the"
+        f" other {cost.rest_ms(p50_ms):.2f} ms are the round trip and waiting for a core"
+    )
 
 
 def text(run: PermissionsRun) -> str:

@@ -7,7 +7,8 @@ import pstats
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from statistics import median
 
 # Areas by the file a function lives in (a built-in function: its caller's); the first that
 # matches wins.
@@ -16,9 +17,24 @@ AREAS = [
         "DRF serializers (output)",
         ("rest_framework/serializers", "rest_framework/fields", "copy.py"),
     ),
-    ("DRF view, request, auth, rendering", ("rest_framework",)),
+    ("JSON rendering", ("json/encoder", "rest_framework/renderers", "rest_framework/utils/json")),
+    (
+        "cursor pagination and its links (signing, URL quoting)",
+        (
+            "rest_framework/pagination",
+            "sv_sdk/api/pagination",
+            "rest_framework/utils/urls",
+            "signing",
+            "urllib/parse",
+        ),
+    ),
+    ("DRF view, request, auth", ("rest_framework",)),
+    (
+        "list rows into the API's shape (fold, datetimes)",
+        ("platform_app/api/", "permissions_app/selectors", "sv_sdk/api/serializers"),
+    ),
     ("psycopg (the query, its round trip)", ("psycopg",)),
-    ("Django database layer", ("django/db",)),
+    ("database layer (Django's, sv_sdk/db)", ("django/db", "sv_sdk/db/")),
     ("URL resolving", ("django/urls",)),
     ("Django and whitenoise middleware", ("django/middleware", "django/contrib", "whitenoise")),
     ("Django handler, request and response", ("django/core/handlers", "django/http")),
@@ -38,10 +54,11 @@ class Profile:
 
 
 def _environ(method: str, path: str, headers: dict[str, str]) -> dict:
+    path, _, query = path.partition("?")
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -98,10 +115,8 @@ def profile_callable(
     return Profile(label, calls, cpu_ms, shares)
 
 
-def profile_request(
-    label: str, path: str, headers: dict[str, str], *, calls: int = 1000, warmup: int = 100
-) -> Profile:
-    """Call the WSGI app `calls` times for GET `path`: CPU per call, then a profile by area."""
+def _get(path: str, headers: dict[str, str]) -> Callable[[], None]:
+    """One GET `path` through the WSGI app, in this process; anything but a 200 is an error."""
     from sv_sdk.wsgi import application
 
     def call() -> None:
@@ -111,7 +126,37 @@ def profile_request(
         if not statuses[0].startswith("200"):
             raise RuntimeError(f"GET {path} answered {statuses[0]} while profiling")
 
-    return profile_callable(label, call, calls=calls, warmup=warmup)
+    return call
+
+
+def profile_request(
+    label: str, path: str, headers: dict[str, str], *, calls: int = 1000, warmup: int = 100
+) -> Profile:
+    """Call the WSGI app `calls` times for GET `path`: CPU per call, then a profile by area."""
+    return profile_callable(label, _get(path, headers), calls=calls, warmup=warmup)
+
+
+def profile_requests(
+    requests: list[tuple[str, str, dict[str, str]]], *, rounds: int = 5, calls: int = 200
+) -> list[Profile]:
+    """(label, path, headers) each profiled as profile_request does, but with the CPU per
+    call taken as the median of `rounds` interleaved runs of `calls`: a burst of load from
+    elsewhere then falls on every request alike, and their ratio holds."""
+    profiles = [
+        profile_request(label, path, headers, calls=calls) for label, path, headers in requests
+    ]
+    gets = [(label, _get(path, headers)) for label, path, headers in requests]
+    cpu: dict[str, list[float]] = {label: [] for label, _ in gets}
+    for _ in range(rounds):
+        for label, call in gets:
+            started = time.process_time()
+            for _ in range(calls):
+                call()
+            cpu[label].append((time.process_time() - started) * 1000 / calls)
+    return [
+        replace(profile, calls=rounds * calls, cpu_ms=median(cpu[profile.label]))
+        for profile in profiles
+    ]
 
 
 def shares_text(profile: Profile, top: int = 6) -> str:

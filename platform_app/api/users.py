@@ -19,7 +19,7 @@ from platform_app import flows
 from sv_sdk.api.pagination import NewestFirstCursorPagination, RowSource, list_filters
 from sv_sdk.api.permissions import MethodPermission
 from sv_sdk.api.schema import PASSWORD_RULES, UNSTATED_RULES
-from sv_sdk.api.serializers import StrictSerializer, problems, utc_json, utc_text
+from sv_sdk.api.serializers import StrictSerializer, problems, utc_text
 from sv_sdk.db.replicas import lag_tolerant
 
 
@@ -62,9 +62,8 @@ def listed(**query) -> list[dict]:
 
     On the busiest list a serializer per row cost more than the query; the
     other columns and the roles are already what ManagedUserOutputSerializer
-    would write, so only the datetimes are formatted: the user's as every
-    response writes them (utc_text), the roles' `expires_at` (written by
-    PostgreSQL with "+00:00") through utc_json, which ends in the same function.
+    would write, so only the datetimes are formatted, the user's and the
+    roles' `expires_at`, as every response writes them (utc_text).
     """
     users = users_with_roles(fields=_USER_FIELDS, **query)
     for user in users:
@@ -73,7 +72,7 @@ def listed(**query) -> list[dict]:
                 user[name] = utc_text(user[name])
         for role in user["roles"]:
             if role["expires_at"] is not None:
-                role["expires_at"] = utc_json(role["expires_at"])
+                role["expires_at"] = utc_text(role["expires_at"])
     return users
 
 

@@ -1,5 +1,6 @@
 """Pagination for API lists: one rule for `limit`, `cursor` and unknown query parameters."""
 
+import functools
 import re
 from datetime import datetime
 from types import SimpleNamespace
@@ -28,14 +29,23 @@ def refuse_unknown_parameters(request, allowed) -> None:
         raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
+@functools.cache
+def _field_names(serializer_class) -> frozenset[str]:
+    # Building the serializer just to learn its fields cost the users list
+    # (`?limit=50`) 0.18 ms of CPU per request (issue 20).
+    return frozenset(serializer_class().fields)
+
+
 def list_filters(view) -> dict:
     """The view's `filter_serializer` applied to the query string: its validated filters.
 
     A plain dict, not the QueryDict: DRF reads an empty form value as "not given",
-    while `?role=` is a blank filter and refused like any other.
+    while `?role=` is a blank filter and refused like any other. Every filter is
+    optional, without a default: with none of them in the query string (the
+    common case on busy lists, `?limit=50` included) there is nothing to build.
     """
-    if not view.request.query_params:
-        return {}  # the common case, on busy lists: nothing to build
+    if not view.request.query_params.keys() & _field_names(view.filter_serializer):
+        return {}
     filters = view.filter_serializer(data=view.request.query_params.dict())
     filters.is_valid(raise_exception=True)
     return filters.validated_data
@@ -75,9 +85,15 @@ class CursorPagination(pagination.CursorPagination):
         return int(raw)
 
     def encode_cursor(self, cursor):
-        url = super().encode_cursor(cursor)
-        plain = parse_qs(urlsplit(url).query)[self.cursor_query_param][0]
-        return replace_query_param(url, self.cursor_query_param, _CURSOR_SIGNER.sign(plain))
+        # DRF's cursor text, written onto an empty URL (only the text is wanted
+        # here), then signed into the list's own URL: one pass over that URL.
+        base_url, self.base_url = self.base_url, ""
+        try:
+            written = super().encode_cursor(cursor)
+        finally:
+            self.base_url = base_url
+        plain = parse_qs(urlsplit(written).query)[self.cursor_query_param][0]
+        return replace_query_param(base_url, self.cursor_query_param, _CURSOR_SIGNER.sign(plain))
 
     def decode_cursor(self, request):
         # A made-up cursor is bad input (400), not a missing page (DRF's 404).

@@ -3,7 +3,8 @@
 import re
 from datetime import UTC, datetime
 
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from sv_sdk.errors import ApplicationError
 
@@ -68,6 +69,13 @@ _UTC_FIELD = serializers.DateTimeField(default_timezone=UTC)
 
 def utc_text(moment: datetime) -> str:
     """A datetime as every API response writes it: UTC, ISO 8601, `Z`."""
+    text = moment.isoformat()
+    if text.endswith("+00:00") and api_settings.DATETIME_FORMAT == ISO_8601:
+        # Already at UTC, as every datetime read from PostgreSQL is: the field
+        # would convert it to UTC (no change) and write exactly this. Skipping
+        # its conversion took the 102 datetimes of a users page of 51 from
+        # 0.18 ms to 0.12 ms of CPU (issue 20, loaded 2-core machine).
+        return text[:-6] + "Z"
     return _UTC_FIELD.to_representation(moment)
 
 
