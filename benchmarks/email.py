@@ -13,9 +13,35 @@ from email_app.models import EmailSend
 from email_app.services import email_queue, message_id_for
 from reliability.mail import SmtpServer, start_workers
 
+from .cpu import children, command_name, cpu_seconds, machine_busy_seconds, parent_pid
 from .tables import markdown_table, text_table
 
 WORKER_COUNTS = (1, 2)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds used while the emails were delivered, by who used them."""
+
+    workers: float
+    smtp: float  # the SMTP server's thread, in this process
+    postgres: float | None  # every process of the database server; None when it is not local
+    machine: float  # every core's busy time, every process of the machine
+    seconds: float  # the wall time they were counted over
+
+    @property
+    def ours(self) -> float:
+        return self.workers + self.smtp + (self.postgres or 0.0)
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Median wall milliseconds of one send's job, from the times the database recorded."""
+
+    fetch_to_claim: float  # Procrastinate's fetch committed -> the claim starts
+    claim_to_sent: float  # the claim transaction, the message built and sent over SMTP
+    sent_to_finish: float  # the `sent` record and its audit row, then the job's finish
+    fetch_to_finish: float  # the whole job
 
 
 @dataclass(frozen=True)
@@ -25,6 +51,8 @@ class DeliveryRun:
     seconds: float
     delivered_once: bool
     connections: int
+    cpu: CpuUse
+    phases: Phases
 
     @property
     def per_second(self) -> float:
@@ -57,6 +85,73 @@ def _delivery_seconds(send_ids: list[str]) -> float:
             [send_ids],
         )
         return float(cursor.fetchone()[0])
+
+
+# The job's fetch ("started") and finish ("succeeded") as Procrastinate recorded them,
+# around the send's claimed_at (taken as the claim starts) and sent_at (taken after the
+# SMTP exchange, before the record's round trip).
+_PHASES_SQL = """
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.claimed_at - started.at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.sent_at - s.claimed_at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished.at - s.sent_at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished.at - started.at))
+FROM email.email_sends AS s
+JOIN procrastinate_jobs AS job ON job.args ->> 'send_id' = s.id::text
+JOIN procrastinate_events AS started ON started.job_id = job.id AND started.type = 'started'
+JOIN procrastinate_events AS finished ON finished.job_id = job.id AND finished.type = 'succeeded'
+WHERE s.id = ANY(%s)
+"""
+
+
+def _phases(send_ids: list[str]) -> Phases:
+    with connection.cursor() as cursor:
+        cursor.execute(_PHASES_SQL, [send_ids])
+        return Phases(*(float(value) * 1000 for value in cursor.fetchone()))
+
+
+def _postgres_pids() -> list[int] | None:
+    """The database server's processes when it runs on this machine (None otherwise)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    postmaster = parent_pid(backend)
+    if postmaster is None or {command_name(backend), command_name(postmaster)} != {"postgres"}:
+        return None  # not here: a server elsewhere, or a pid of another machine's numbering
+    return [postmaster, *children(postmaster)]
+
+
+class _CpuCounter:
+    """CPU time from `start()` to `stop()`: the workers, the SMTP server, PostgreSQL, all."""
+
+    def __init__(self, workers: list[subprocess.Popen]):
+        self._workers = [p.pid for p in workers]
+
+    def _read(self) -> tuple[float, float, dict[int, float] | None, float, float]:
+        postgres = _postgres_pids()
+        return (
+            sum(cpu_seconds(pid) for pid in self._workers),
+            # The SMTP server runs on its own thread of this process: all but this thread.
+            time.process_time() - time.thread_time(),
+            None if postgres is None else {pid: cpu_seconds(pid) for pid in postgres},
+            machine_busy_seconds(),
+            time.monotonic(),
+        )
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> CpuUse:
+        workers, smtp, postgres, machine, wall = self._read()
+        workers0, smtp0, postgres0, machine0, wall0 = self._start
+        return CpuUse(
+            workers=workers - workers0,
+            smtp=smtp - smtp0,
+            postgres=None
+            if postgres is None or postgres0 is None
+            else sum(used - postgres0.get(pid, 0.0) for pid, used in postgres.items()),
+            machine=machine - machine0,
+            seconds=wall - wall0,
+        )
 
 
 def _worker_count() -> int:
@@ -104,11 +199,15 @@ def delivery_run(*, sends: int, workers: int, server: SmtpServer) -> DeliveryRun
     )
     try:
         _wait(lambda: _worker_count() >= registered + workers, timeout=120, what="workers to start")
+        cpu = _CpuCounter(processes)
         send_ids = _queue(sends, tag=f"w{workers}")
+        # From the queueing's commit: the workers start on its notification.
+        cpu.start()
         pending = EmailSend.objects.filter(
             pk__in=send_ids, status__in=[EmailSend.Status.QUEUED, EmailSend.Status.SENDING]
         )
         _wait(lambda: not pending.exists(), timeout=600, what="the emails to be delivered")
+        used = cpu.stop()
     finally:
         _stop(processes)
     statuses = Counter(EmailSend.objects.filter(pk__in=send_ids).values_list("status", flat=True))
@@ -122,6 +221,8 @@ def delivery_run(*, sends: int, workers: int, server: SmtpServer) -> DeliveryRun
         seconds=_delivery_seconds(send_ids),
         delivered_once=set(received) == expected and set(received.values()) == {1},
         connections=server.inbox.connections - connections_before,
+        cpu=used,
+        phases=_phases(send_ids),
     )
 
 
