@@ -1,5 +1,6 @@
 """Delivery throughput of the outbox: Procrastinate worker processes to a local SMTP server."""
 
+import os
 import signal
 import subprocess
 import time
@@ -15,8 +16,12 @@ from reliability.mail import SmtpServer, start_workers
 
 from .cpu import children, command_name, cpu_seconds, machine_busy_seconds, parent_pid
 from .tables import markdown_table, text_table
+from .targets import Target, missed
 
 WORKER_COUNTS = (1, 2)
+# Issue 20, target 3: emails delivered per second by two worker processes.
+TARGET_WORKERS = 2
+TARGET_PER_SECOND = 200.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,16 @@ class CpuUse:
     def ours(self) -> float:
         return self.workers + self.smtp + (self.postgres or 0.0)
 
+    @property
+    def cores_busy(self) -> float:
+        """How many cores the delivery kept busy: the workers, the SMTP server, PostgreSQL."""
+        return self.ours / self.seconds
+
+    @property
+    def cores_elsewhere(self) -> float:
+        """How many cores the rest of the machine kept busy meanwhile."""
+        return max(self.machine - self.ours, 0.0) / self.seconds
+
 
 @dataclass(frozen=True)
 class Phases:
@@ -47,6 +62,7 @@ class Phases:
 @dataclass(frozen=True)
 class DeliveryRun:
     workers: int
+    concurrency: int  # jobs each worker runs at once
     sends: int
     seconds: float
     delivered_once: bool
@@ -61,6 +77,10 @@ class DeliveryRun:
     @property
     def per_worker(self) -> float:
         return self.per_second / self.workers
+
+    def cpu_ms(self, seconds: float) -> float:
+        """CPU seconds used over the run, as milliseconds per send."""
+        return seconds / self.sends * 1000
 
 
 def _queue(count: int, tag: str) -> list[str]:
@@ -160,12 +180,12 @@ def _worker_count() -> int:
         return cursor.fetchone()[0]
 
 
-def _wait(condition, *, timeout: float, what: str) -> None:
+def _wait(condition, *, timeout: float, what: str, every: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -191,11 +211,9 @@ def delivery_run(*, sends: int, workers: int, server: SmtpServer) -> DeliveryRun
     """Start `workers` worker processes, queue `sends` emails, time their delivery."""
     registered = _worker_count()
     connections_before = server.inbox.connections
+    concurrency = settings.PROCRASTINATE_WORKER_DEFAULTS["concurrency"]
     processes = start_workers(
-        workers,
-        email_url=server.url,
-        concurrency=settings.PROCRASTINATE_WORKER_DEFAULTS["concurrency"],
-        one_shot=False,
+        workers, email_url=server.url, concurrency=concurrency, one_shot=False
     )
     try:
         _wait(lambda: _worker_count() >= registered + workers, timeout=120, what="workers to start")
@@ -206,7 +224,10 @@ def delivery_run(*, sends: int, workers: int, server: SmtpServer) -> DeliveryRun
         pending = EmailSend.objects.filter(
             pk__in=send_ids, status__in=[EmailSend.Status.QUEUED, EmailSend.Status.SENDING]
         )
-        _wait(lambda: not pending.exists(), timeout=600, what="the emails to be delivered")
+        # Not too often: each look is a query PostgreSQL's count of CPU would take in.
+        _wait(
+            lambda: not pending.exists(), timeout=600, what="the emails to be delivered", every=0.1
+        )
         used = cpu.stop()
     finally:
         _stop(processes)
@@ -217,6 +238,7 @@ def delivery_run(*, sends: int, workers: int, server: SmtpServer) -> DeliveryRun
     received = Counter(i for i in server.inbox.message_ids() if i in expected)
     return DeliveryRun(
         workers=workers,
+        concurrency=concurrency,
         sends=sends,
         seconds=_delivery_seconds(send_ids),
         delivered_once=set(received) == expected and set(received.values()) == {1},
@@ -242,6 +264,7 @@ HEADER = (
     "seconds",
     "emails/s",
     "emails/s per worker",
+    "CPU per email",
     "SMTP connections",
     "each once",
 )
@@ -255,11 +278,80 @@ def rows(runs: list[DeliveryRun]) -> list[tuple[str, ...]]:
             f"{run.seconds:.2f}",
             f"{run.per_second:.0f}",
             f"{run.per_worker:.0f}",
+            f"{run.cpu_ms(run.cpu.ours):.1f} ms",
             str(run.connections),
             "yes" if run.delivered_once else "NO",
         )
         for run in runs
     ]
+
+
+def _cpu_split(run: DeliveryRun) -> str:
+    cpu = run.cpu
+    postgres = (
+        f"{run.cpu_ms(cpu.postgres):.1f} ms in PostgreSQL"
+        if cpu.postgres is not None
+        else "PostgreSQL not counted (not on this machine)"
+    )
+    return (
+        f"{run.cpu_ms(cpu.ours):.1f} ms of CPU per email: {run.cpu_ms(cpu.workers):.1f} ms in"
+        f" the worker processes, {run.cpu_ms(cpu.smtp):.1f} ms in the SMTP server, {postgres}"
+    )
+
+
+def time_goes(runs: list[DeliveryRun]) -> list[str]:
+    """Where a send's time went in each run: CPU by process, and a job's wall time by phase."""
+    lines = []
+    for run in runs:
+        phases = run.phases
+        lines.append(
+            f"{run.workers} worker{'s' if run.workers > 1 else ''}: {_cpu_split(run)};"
+            f" {run.cpu.cores_busy:.2f} cores busy with it, {run.cpu.cores_elsewhere:.2f} with"
+            f" the rest of the machine. A job (median) {phases.fetch_to_finish:.1f} ms:"
+            f" {phases.fetch_to_claim:.1f} ms from Procrastinate's fetch to the claim,"
+            f" {phases.claim_to_sent:.1f} ms claiming, building and handing the message over"
+            f" SMTP, {phases.sent_to_finish:.1f} ms recording `sent` with its audit row and"
+            " finishing the job."
+        )
+    return lines
+
+
+def target(runs: list[DeliveryRun], cores: int | None = None) -> Target:
+    """Issue 20's target for two workers, with what bounds the rate when it is missed."""
+    run = next(r for r in runs if r.workers == TARGET_WORKERS)
+    cores = cores or os.cpu_count() or 1
+    ceiling = cores / run.cpu.ours * run.sends
+    busy = run.cpu.cores_busy + run.cpu.cores_elsewhere
+    slots = run.workers * run.concurrency
+    in_flight = run.per_second * run.phases.fetch_to_finish / 1000
+    bound = (
+        f"{'CPU' if busy >= 0.9 * cores else 'not CPU alone'}. {_cpu_split(run)}; at"
+        f" {run.per_second:.0f} emails/s that kept {run.cpu.cores_busy:.2f} of the machine's"
+        f" {cores} cores busy (the rest of the machine {run.cpu.cores_elsewhere:.2f}), and"
+        f" {cores} cores at this CPU per email deliver at most {ceiling:.0f}/s. Jobs in flight"
+        f" averaged {in_flight:.1f} of {slots}, each {run.phases.fetch_to_finish:.1f} ms from"
+        " fetch to finish (median)"
+    )
+    single = [r for r in runs if r.workers == 1]
+    return Target(
+        f"email delivery, {TARGET_WORKERS} workers",
+        f"{run.per_second:.0f} emails/s",
+        f">= {TARGET_PER_SECOND:g} emails/s",
+        f"1 worker {single[0].per_second:.0f} emails/s" if single else "",
+        run.per_second >= TARGET_PER_SECOND,
+        value=run.per_second,
+        goal=TARGET_PER_SECOND,
+        higher_is_better=True,
+        bound=bound,
+    )
+
+
+def verdict(runs: list[DeliveryRun]) -> str:
+    """The target line: met, or missed by how much and what bounds it."""
+    goal = target(runs)
+    if goal.met:
+        return f"Target: {goal.what}: {goal.measured} against {goal.target}, met."
+    return f"Target MISSED: {missed([goal])[0]}."
 
 
 _SETUP = (
@@ -277,6 +369,10 @@ def text(runs: list[DeliveryRun]) -> str:
             _SETUP + ".",
             "",
             *text_table(HEADER, rows(runs)),
+            "",
+            verdict(runs),
+            "Where an email's time goes, measured in the same runs:",
+            *(f"  {line}" for line in time_goes(runs)),
         ]
     )
 
@@ -291,6 +387,13 @@ def markdown(runs: list[DeliveryRun]) -> str:
             " `--email-sends N` changes the number of emails per run.",
             "",
             *markdown_table(HEADER, rows(runs)),
+            "",
+            f"- {verdict(runs)}",
+            *(f"- {line}" for line in time_goes(runs)),
+            "- CPU is read from /proc for the worker processes, the SMTP server's thread and"
+            " every process of the database server, from the queueing's commit until the last"
+            " email is recorded; a job's phases come from Procrastinate's `started` and"
+            " `succeeded` events around the send's `claimed_at` and `sent_at`.",
             "",
         ]
     )
