@@ -25,6 +25,7 @@ from platform_app.flows import user_onboard
 from reliability.servers import LOAD_ENVIRONMENT, ROOT, free_port, gunicorn
 
 from . import progress
+from .cpu import cpu_seconds
 from .database import connect, maintenance_connection
 from .http import worker_settings
 from .profile import Profile, profile_request
@@ -311,14 +312,6 @@ def _sv_sdk_tokens(sign_out_tokens: int) -> dict:
     return {"email": USERS["sign-in"], **tokens}
 
 
-def _cpu_seconds(pid: int | None) -> float:
-    """CPU time `pid` has used, all its threads together (0 when it is not known)."""
-    if not pid:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Server:
     name: str
@@ -331,10 +324,10 @@ def _settle(pid: int | None, *, quiet: float = 0.3, limit: float = 60.0) -> None
     """Wait until `pid` has used no CPU for `quiet` seconds: a run's requests still queued
     when wrk stops (slow sign-ins) must not be counted against the next run."""
     deadline = time.monotonic() + limit
-    before = _cpu_seconds(pid)
+    before = cpu_seconds(pid)
     while time.monotonic() < deadline:
         time.sleep(quiet)
-        now = _cpu_seconds(pid)
+        now = cpu_seconds(pid)
         if now == before:
             return
         before = now
@@ -369,7 +362,7 @@ def _wrk(
         )
     )
     _settle(pid)
-    cpu_before = _cpu_seconds(pid)
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(  # noqa: S603
         [  # noqa: S607
             "taskset",
@@ -394,7 +387,7 @@ def _wrk(
         timeout=seconds + 60,
     )
     # Read as wrk stops: the requests still in flight then are a few of hundreds.
-    cpu = _cpu_seconds(pid) - cpu_before
+    cpu = cpu_seconds(pid) - cpu_before
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     if kind == "sign_out":
         # The next round starts past every token this one handed out.
