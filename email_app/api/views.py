@@ -14,6 +14,7 @@ from email_app.errors import (
     TemplateExists,
     TemplateNotFound,
     TemplateRenderFailed,
+    TemplateReserved,
     TemplateVariableMissing,
     UnsubscribeTokenInvalid,
 )
@@ -291,7 +292,8 @@ class EmailSendApi(APIView):
         description="`user_id` must name an existing user (a 400 naming it otherwise); the"
         " template, by key and locale, must exist (404 `template_not_found`), and the context"
         " must hold every variable it uses (400 `template_variable_missing`) and values its"
-        " filters can take (400 `template_render_failed`)." + CONTEXT_RULE,
+        " filters can take (400 `template_render_failed`). Security templates are sent by the"
+        " account flows only (403 `template_reserved`)." + CONTEXT_RULE,
         extensions={
             UNSTATED_RULES: [
                 "context",
@@ -304,7 +306,13 @@ class EmailSendApi(APIView):
         responses={
             202: SendOutputSerializer,
             **problems(
-                400, TemplateVariableMissing, TemplateRenderFailed, 401, 403, TemplateNotFound
+                400,
+                TemplateVariableMissing,
+                TemplateRenderFailed,
+                401,
+                403,
+                TemplateReserved,
+                TemplateNotFound,
             ),
         },
     )
