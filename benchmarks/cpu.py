@@ -12,7 +12,7 @@ def cpu_seconds(pid: int | None) -> float:
         return 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:  # it has ended
+    except OSError:  # it has ended (gone, or going while read)
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICK
 
@@ -21,7 +21,7 @@ def parent_pid(pid: int) -> int | None:
     """The parent of `pid`, None when there is no such process here."""
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except FileNotFoundError:
+    except OSError:  # no such process here, or it ended while read
         return None
 
 
@@ -29,7 +29,7 @@ def command_name(pid: int) -> str:
     """The name of `pid`'s program ("postgres"), "" when there is no such process here."""
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
-    except FileNotFoundError:
+    except OSError:  # no such process here, or it ended while read
         return ""
 
 

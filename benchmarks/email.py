@@ -1,5 +1,6 @@
 """Delivery throughput of the outbox: Procrastinate worker processes to a local SMTP server."""
 
+import math
 import os
 import signal
 import subprocess
@@ -126,7 +127,10 @@ WHERE s.id = ANY(%s)
 def _phases(send_ids: list[str]) -> Phases:
     with connection.cursor() as cursor:
         cursor.execute(_PHASES_SQL, [send_ids])
-        return Phases(*(float(value) * 1000 for value in cursor.fetchone()))
+        # NULL when no job left its events (jobs deleted once done): not a number, not a crash.
+        return Phases(
+            *(float(value) * 1000 if value is not None else math.nan for value in cursor.fetchone())
+        )
 
 
 def _postgres_pids() -> list[int] | None:

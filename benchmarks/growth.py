@@ -171,9 +171,21 @@ def _btree_levels() -> bool:
     try:
         with transaction.atomic():
             _query("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            # Installed is not enough: reading an index's pages takes a superuser.
+            _query("SELECT level FROM bt_metap(%s)", [_users_pkey()])
     except DatabaseError:
         return False
     return True
+
+
+def _users_pkey() -> str:
+    from auth_app.models import User
+
+    return _query(
+        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass"
+        " AND indisprimary",
+        [User._meta.db_table],
+    )[0][0]
 
 
 def _storage(before: tuple, after: tuple, calls: int, vacuuming: set[str]) -> Storage:

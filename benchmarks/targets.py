@@ -41,9 +41,10 @@ class Target:
         """By how much a missed target is missed, as a share of the target; "" if met."""
         if self.met is not False or not self.value or not self.goal:
             return ""
+        # A figure on the right side of its goal is missed for another reason (errors).
         if self.higher_is_better:
-            return f"short by {1 - self.value / self.goal:.0%}"
-        return f"over by {self.value / self.goal - 1:.0%}"
+            return f"short by {1 - self.value / self.goal:.0%}" if self.value < self.goal else ""
+        return f"over by {self.value / self.goal - 1:.0%}" if self.value > self.goal else ""
 
 
 def missed(rows: list[Target]) -> list[str]:
