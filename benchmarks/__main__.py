@@ -14,6 +14,44 @@ def _at_least_100(value: str) -> int:
     return number
 
 
+SECTIONS = ["http", "console", "partitions", "growth"]
+
+
+def section(name: str, *, audit_rows: int, http_seconds: float) -> None:
+    """One section alone, in the bench database: fill what it needs, measure, print."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from . import console as console_bench
+    from . import growth as growth_bench
+    from . import http as http_bench
+    from . import partitions as partitions_bench
+    from . import permissions as permissions_bench
+    from . import targets as targets_bench
+    from .audit import fill
+
+    if name == "http":
+        permissions_run = permissions_bench.permissions_run()
+        http_run = http_bench.http_run(seconds=http_seconds)
+        goals = targets_bench.section_targets(permissions_run, http_run)
+        print(targets_bench.text(goals, http_run))
+        print("\n" + permissions_bench.text(permissions_run))
+        return
+    if name == "console":
+        # The admin's templates need the static manifest (DEBUG is off, as in production).
+        call_command("collectstatic", interactive=False, verbosity=0)
+        console_bench.seed_users(console_bench.USERS)
+    fill(audit_rows)
+    if name == "console":
+        print(console_bench.text(console_bench.console_run()))
+    elif name == "partitions":
+        print(partitions_bench.text(partitions_bench.partitions_run()))
+    else:
+        run = growth_bench.growth_run(rows=audit_rows)
+        print(growth_bench.text(run))
+        print(f"chart: {growth_bench.chart(run, settings.BASE_DIR / 'docs')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
@@ -57,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--section",
-        choices=["http"],
-        help="run one section alone and print its targets, writing no docs page (http: on the"
-        " permissions section's 100,000 users, whose figures it prints too)",
+        choices=SECTIONS,
+        help="run one section alone on a fresh bench database and print it, writing no docs"
+        " page: http on the permissions section's 100,000 users (whose figures and targets it"
+        " prints too); console on 100,000 users and --audit-rows audit rows; partitions and"
+        " growth on --audit-rows audit rows (growth also writes its chart)",
     )
     args = parser.parse_args(argv)
 
@@ -86,13 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     from .database import bench_database
     from .onboarding import hash_cost, onboarding_run
 
-    if args.section == "http":
+    if args.section:
         with bench_database():
-            permissions_run = permissions_bench.permissions_run()
-            http_run = http_bench.http_run(seconds=args.http_seconds)
-        goals = targets_bench.section_targets(permissions_run, http_run)
-        print(targets_bench.text(goals, http_run))
-        print("\n" + permissions_bench.text(permissions_run))
+            section(args.section, audit_rows=args.audit_rows, http_seconds=args.http_seconds)
         return 0
 
     when = datetime.now(UTC)

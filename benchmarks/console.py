@@ -2,15 +2,12 @@
 page, rendered through Django's full request path with a superuser signed in.
 
 Runs after the audit section (its ten million rows) and the permissions section (its 100,000
-users) in `python -m benchmarks`; `python -m benchmarks.console` runs it alone on a fresh bench
-database, filling both itself.
+users) in `python -m benchmarks`; `python -m benchmarks --section console` runs it alone on a
+fresh bench database, filling both itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,7 +44,7 @@ class ConsoleRun:
     pages: list[Page]
 
 
-def _seed_users(users: int) -> None:
+def seed_users(users: int) -> None:
     """Users signing up over the last 60 days, set-based (the dashboard's sign-ups figure)."""
     from django.db import connection
 
@@ -170,36 +167,3 @@ def markdown(run: ConsoleRun) -> str:
             "",
         ]
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.console", description=__doc__)
-    parser.add_argument(
-        "--audit-rows",
-        type=int,
-        default=10_000_000,
-        help="audit rows to fill first (default 10,000,000)",
-    )
-    parser.add_argument("--users", type=int, default=USERS, help="users (default 100,000)")
-    args = parser.parse_args(argv)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from .audit import fill
-    from .database import bench_database
-
-    # The admin's templates need the static manifest (DEBUG is off, as in production).
-    call_command("collectstatic", interactive=False, verbosity=0)
-    with bench_database():
-        _seed_users(args.users)
-        fill(args.audit_rows)
-        run = console_run()
-    print(text(run))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,8 @@
 
 Runs last in `python -m benchmarks`: it times the audit query on the audit section's rows
 first, then empties the audit log and the users (and all that hangs off them) and fills
-them again in steps. `python -m benchmarks.growth` runs it alone on a fresh bench database.
+them again in steps. `python -m benchmarks --section growth` runs it alone on a fresh bench
+database.
 Around user_onboard's timed calls at each size it also reads what PostgreSQL did for them
 (buffers, WAL, index depth and size, autovacuum), and the report says from those figures why
 the flow grows (issue 20).
@@ -11,10 +12,7 @@ the flow grows (issue 20).
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -551,34 +549,3 @@ def chart(run: GrowthRun, docs: Path) -> str | None:
     fig.savefig(docs / CHART)
     plt.close(fig)
     return CHART
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.growth", description=__doc__)
-    parser.add_argument(
-        "--audit-rows",
-        type=int,
-        default=10_000_000,
-        help="audit rows to fill first, the largest audit point (default 10,000,000)",
-    )
-    parser.add_argument("--samples", type=int, default=200, help="calls per point (default 200)")
-    args = parser.parse_args(argv)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    from .audit import fill
-    from .database import bench_database
-
-    with bench_database():
-        fill(args.audit_rows)
-        run = growth_run(rows=args.audit_rows, samples=args.samples)
-    print(text(run))
-    print(f"chart: {chart(run, settings.BASE_DIR / 'docs')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

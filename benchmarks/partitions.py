@@ -4,16 +4,13 @@ Runs after the audit section in `python -m benchmarks`: it copies that section's
 into a plain table shaped as the audit log was before 0003 (primary key (id) and the
 six secondary indexes), times `audit_app.partitions.partition_table` on it (the
 migration's own routine: copy into the partitions, key and indexes rebuilt, ANALYZE),
-and drops the result. `python -m benchmarks.partitions --rows N` runs it alone on a
-fresh bench database, filling N rows itself.
+and drops the result. `python -m benchmarks --section partitions --audit-rows N` runs it
+alone on a fresh bench database, filling N rows itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 
@@ -117,27 +114,3 @@ def markdown(run: PartitionRun) -> str:
             "",
         ]
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.partitions", description=__doc__)
-    parser.add_argument(
-        "--rows", type=int, default=10_000_000, help="audit rows to fill first (default 10M)"
-    )
-    args = parser.parse_args(argv)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
-    import django
-
-    django.setup()
-    from .audit import fill
-    from .database import bench_database
-
-    with bench_database():
-        fill(args.rows)
-        run = partitions_run()
-    print(text(run))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
