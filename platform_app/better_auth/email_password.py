@@ -21,7 +21,7 @@ _IGNORED = ("rememberMe", "callbackURL")
 
 def _callback_check(request) -> str | None:
     url = request.data.get("callbackURL") if isinstance(request.data, dict) else None
-    redirect_check(url, code="INVALID_CALLBACK_URL", message="Invalid callbackURL")
+    redirect_check(url)
     return url
 
 

@@ -26,10 +26,19 @@ def origin_check(request) -> None:
         raise BetterAuthError(403, "INVALID_ORIGIN", "Invalid origin")
 
 
-def redirect_check(url: str | None, *, code: str, message: str) -> None:
+# better-auth's answer to an unsafe URL, by the field that held it; every callback field
+# (callbackURL, errorCallbackURL, newUserCallbackURL) answers as callbackURL does.
+_REDIRECT_ERRORS = {
+    "callbackURL": ("INVALID_CALLBACK_URL", "Invalid callbackURL"),
+    "redirectTo": ("INVALID_REDIRECT_URL", "Invalid redirectURL"),
+}
+
+
+def redirect_check(url: str | None, field: str = "callbackURL") -> None:
     """Refuse a callbackURL or redirectTo that is neither relative nor at a trusted origin."""
     if url is None or url == "" or redirect_allowed(url):
         return
+    code, message = _REDIRECT_ERRORS.get(field, _REDIRECT_ERRORS["callbackURL"])
     raise BetterAuthError(403, code, message)
 
 
@@ -40,11 +49,8 @@ def redirect_allowed(url: str) -> bool:
     return origin_trusted(url)
 
 
-def without_callback(request, field: str, *, code: str) -> dict:
+def without_callback(request, field: str) -> dict:
     """The request's body without `field` (a callbackURL or redirectTo), which must be safe."""
     data = dict(request.data) if isinstance(request.data, dict) else {}
-    url = data.pop(field, None)
-    redirect_check(
-        url, code=code, message=f"Invalid {'redirectURL' if field == 'redirectTo' else field}"
-    )
+    redirect_check(data.pop(field, None), field)
     return data

@@ -24,7 +24,7 @@ class RequestPasswordResetApi(BetterAuthApi):
     public = True
 
     def post(self, request):
-        data = without_callback(request, "redirectTo", code="INVALID_REDIRECT_URL")
+        data = without_callback(request, "redirectTo")
         # The mailed link is sv_sdk's own, SV_PUBLIC_URL/reset-password?token=...; the
         # front end's page there calls resetPassword (docs/better-auth.md).
         email_request_accept(
@@ -48,7 +48,7 @@ class ResetPasswordCallbackApi(BetterAuthApi):
 
     def get(self, request, token):
         callback_url = request.query_params.get("callbackURL") or ""
-        redirect_check(callback_url, code="INVALID_CALLBACK_URL", message="Invalid callbackURL")
+        redirect_check(callback_url)
         if not callback_url:
             raise BetterAuthError(400, "CALLBACK_URL_REQUIRED", "callbackURL is required")
         rate_limit_hit(scope="reset_password", subject=client_ip(request))

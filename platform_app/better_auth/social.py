@@ -50,7 +50,7 @@ def _start(view, *, link_user=None) -> Response:
     rate_limit_hit(scope="sign_in", subject=client_ip(request))
     data = view.body(_SocialInput)
     for field in _REDIRECTS:
-        redirect_check(data.get(field), code="INVALID_CALLBACK_URL", message="Invalid callbackURL")
+        redirect_check(data.get(field))
     if "idToken" in data:
         # Signing in with a token the front end got from the provider: sv_sdk checks ID
         # tokens only at the end of its own redirect flow (state, nonce, PKCE).

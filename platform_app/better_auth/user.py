@@ -48,9 +48,7 @@ class ChangeEmailApi(BetterAuthApi):
 
     def post(self, request):
         data = self.body(self.InputSerializer)
-        redirect_check(
-            data.get("callbackURL"), code="INVALID_CALLBACK_URL", message="Invalid callbackURL"
-        )
+        redirect_check(data.get("callbackURL"))
         reauthentication_check(session=self.session)
         if data["newEmail"].lower() == request.user.email.lower():
             raise BetterAuthError(400, "EMAIL_IS_THE_SAME", "Email is the same")

@@ -27,7 +27,7 @@ class SendVerificationEmailApi(BetterAuthApi):
     public = True
 
     def post(self, request):
-        data = without_callback(request, "callbackURL", code="INVALID_CALLBACK_URL")
+        data = without_callback(request, "callbackURL")
         # The link mailed is sv_sdk's own (SV_PUBLIC_URL/verify-email?token=...), so
         # callbackURL is only checked. 200 whatever the address: no enumeration.
         email_request_accept(
@@ -49,7 +49,7 @@ class VerifyEmailApi(BetterAuthApi):
     def get(self, request):
         token = request.query_params.get("token", "")
         callback_url = request.query_params.get("callbackURL") or None
-        redirect_check(callback_url, code="INVALID_CALLBACK_URL", message="Invalid callbackURL")
+        redirect_check(callback_url)
         rate_limit_hit(scope="verify_email", subject=client_ip(request))
         try:
             flows.email_verify(token=token, repeatable=True)
