@@ -28,9 +28,11 @@ from . import progress
 from .cpu import cpu_seconds
 from .database import connect, maintenance_connection
 from .http import worker_settings
+from .onboarding import hash_cost
 from .profile import Profile, profile_request
 from .profile import lines as profile_lines
 from .tables import markdown_table, text_table
+from .targets import Target
 
 PEER_DIR = ROOT / "tests" / "better_auth"
 PEER_VERSION = "1.7.25"
@@ -470,17 +472,6 @@ class Memory:
     peak_mib: float
 
 
-def _hash_cpu_ms(rounds: int = 5) -> float:
-    from django.contrib.auth.hashers import make_password
-
-    times = []
-    for _ in range(rounds):
-        started = time.process_time()
-        make_password(PASSWORD)
-        times.append((time.process_time() - started) * 1000)
-    return median(times)
-
-
 def _hasher() -> str:
     from django.contrib.auth.hashers import get_hasher, make_password
 
@@ -545,7 +536,7 @@ def peer_run(*, seconds: float = 4.0, rounds: int = ROUNDS) -> PeerRun:
 
     # The bounds, when a target is missed: one hash on its own, and where a session
     # check's time goes (in this process, with the same settings as the server).
-    hash_cpu_ms = _hash_cpu_ms()
+    hash_cpu_ms = hash_cost().cpu_p50_ms
     profile = profile_request(
         "session check",
         REQUESTS["sv_sdk"]["session"][1],
@@ -596,7 +587,10 @@ def _verdicts(run: PeerRun) -> list[str]:
             f" (target >= {goal:g}x, {row.ours.errors} errors): {'met' if met else 'missed'}"
         )
         if not met:
-            line += f", short by {1 - row.ratio / goal:.0%}"
+            shortfall = Target(
+                row.label, "", "", "", met, value=row.ratio, goal=goal, higher_is_better=True
+            ).shortfall
+            line += f", {shortfall}" if shortfall else ""
             if row.label in ("sign-in", "sign-up") and run.hash_cpu_ms:
                 ceiling = row.theirs.cpu_ms / run.hash_cpu_ms
                 line += (
