@@ -139,7 +139,11 @@ def challenge_failed_record(*, user: User, method: str, reason: str, ip: str | N
 class TotpEnrolment:
     secret: str
     otpauth_uri: str
-    qr_svg: str
+
+    @property
+    def qr_svg(self) -> str:
+        """The otpauth URI as an SVG QR code, drawn only where it is shown."""
+        return segno.make(self.otpauth_uri, error="m").svg_inline(scale=4)
 
 
 def totp_enroll_start(*, user: User) -> TotpEnrolment:
@@ -165,7 +169,7 @@ def _enrolment(user: User, secret: str) -> TotpEnrolment:
     uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(
         name=user.email, issuer_name=settings.SV_MFA_ISSUER
     )
-    return TotpEnrolment(secret, uri, segno.make(uri, error="m").svg_inline(scale=4))
+    return TotpEnrolment(secret, uri)
 
 
 def totp_step_match(two_factor: TwoFactor, code: str) -> int | None:
