@@ -121,7 +121,7 @@ def cookie_set(response, name: str, value: str, *, secure: bool, path: str = "/"
 def with_params(url: str, **params) -> str:
     """`url` with `params` added to its query string."""
     parts = urlsplit(url)
-    query = urlencode([*parse_qsl(parts.query), *params.items()])
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
     return urlunsplit(parts._replace(query=query))
 
 

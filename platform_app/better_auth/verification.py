@@ -1,7 +1,5 @@
 """Email verification (sendVerificationEmail, verifyEmail)."""
 
-from urllib.parse import urlencode
-
 from django.http import HttpResponseRedirect
 from rest_framework.response import Response
 
@@ -9,7 +7,7 @@ from auth_app.errors import TokenInvalid
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows, tasks
 from platform_app.api.auth import email_request_accept
-from sv_sdk.net import client_ip
+from sv_sdk.net import client_ip, with_params
 
 from .base import BetterAuthApi, status_true
 from .errors import error_response
@@ -18,9 +16,7 @@ from .origins import redirect_check, without_callback
 
 def callback_redirect(url: str, **params) -> HttpResponseRedirect:
     """Send the browser to `url` (already checked), with `params` added to its query."""
-    if params:
-        url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-    return HttpResponseRedirect(url)
+    return HttpResponseRedirect(with_params(url, **params) if params else url)
 
 
 class SendVerificationEmailApi(BetterAuthApi):
