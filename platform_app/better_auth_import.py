@@ -5,7 +5,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -15,6 +15,7 @@ from auth_app.imports import AccountIn, SessionIn, TokenIn, UserIn, user_build_i
 from auth_app.models import Account, User
 from auth_app.services import PASSWORD_RESET
 from sv_sdk.errors import ValidationFailed
+from sv_sdk.logs import redact
 
 SOURCE = "better-auth"
 # The provider id of better-auth's email-and-password account (its password column).
@@ -68,16 +69,6 @@ class SourceError(Exception):
     """The source cannot be read: a bad URL, no connection, or not a better-auth schema."""
 
 
-def redacted(url: str) -> str:
-    """`url` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @dataclass
 class Conflict:
     kind: str
@@ -117,7 +108,7 @@ class BetterAuthSource:
             self.connection = psycopg.connect(url, connect_timeout=10)
         except psycopg.Error as exc:
             reason = (str(exc).strip().splitlines() or ["unknown error"])[0]
-            raise SourceError(f"cannot connect to {redacted(url)}: {reason}") from None
+            raise SourceError(f"cannot connect to {redact(url)}: {reason}") from None
         self.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.connection.read_only = True
         self.schema = schema

@@ -4,6 +4,7 @@ signOut)."""
 from rest_framework import serializers
 
 from auth_app import services, signin
+from auth_app.api.serializers import UserNameField
 from auth_app.api.views import PASSWORD, user_agent
 from auth_app.ratelimit import rate_limit_hit
 from platform_app import flows
@@ -32,7 +33,7 @@ class SignUpEmailApi(BetterAuthApi):
         ignored = _IGNORED
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(**PASSWORD)
-        name = serializers.CharField(max_length=200, allow_blank=True, default="")
+        name = UserNameField(default="")
         image = serializers.URLField(max_length=2000, allow_blank=True, allow_null=True, default="")
 
     def post(self, request):

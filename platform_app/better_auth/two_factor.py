@@ -13,7 +13,13 @@ from rest_framework.response import Response
 
 from auth_app import mfa
 from auth_app.api.views import PASSWORD, user_agent
-from auth_app.errors import InvalidCode, TokenInvalid
+from auth_app.errors import (
+    InvalidCode,
+    InvalidPassword,
+    MfaAlreadyEnabled,
+    MfaNotPending,
+    TokenInvalid,
+)
 from auth_app.models import TwoFactor
 from auth_app.signin import session_reauthenticate, sign_in_verify
 from sv_sdk.net import client_ip
@@ -58,7 +64,7 @@ class _TwoFactorApi(BetterAuthApi):
             mfa.reauthentication_check(session=self.session)
             return
         if not password:
-            raise BetterAuthError(400, "INVALID_PASSWORD", "Invalid password")
+            raise InvalidPassword()
         session_reauthenticate(
             session=self.session,
             password=password,
@@ -102,8 +108,8 @@ class GetTotpUriApi(_TwoFactorApi):
         pending = mfa.totp_enrolment_pending(user=request.user)
         if pending is None:
             if TwoFactor.objects.filter(user=request.user).exists():
-                raise BetterAuthError(400, "TOTP_ALREADY_ENABLED", "TOTP is already enabled")
-            raise BetterAuthError(400, "TOTP_NOT_ENABLED", "TOTP not enabled")
+                raise MfaAlreadyEnabled()
+            raise MfaNotPending()
         return Response({"totpURI": pending.otpauth_uri})
 
 

@@ -4,6 +4,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from auth_app import services
+from auth_app.addresses import email_key
+from auth_app.api.serializers import UserNameField
 from auth_app.api.views import PASSWORD, user_agent
 from auth_app.mfa import reauthentication_check
 from auth_app.models import Account
@@ -18,7 +20,7 @@ from .shapes import account_json, credential_account_json
 
 class UpdateUserApi(BetterAuthApi):
     class InputSerializer(Input):
-        name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+        name = UserNameField()
         image = serializers.URLField(
             max_length=2000, allow_blank=True, allow_null=True, required=False
         )
@@ -50,7 +52,7 @@ class ChangeEmailApi(BetterAuthApi):
         data = self.body(self.InputSerializer)
         redirect_check(data.get("callbackURL"))
         reauthentication_check(session=self.session)
-        if data["newEmail"].lower() == request.user.email.lower():
+        if email_key(data["newEmail"]) == request.user.email_key:
             raise BetterAuthError(400, "EMAIL_IS_THE_SAME", "Email is the same")
         flows.user_update(user=request.user, actor=request.user, email=data["newEmail"])
         return status_true()
