@@ -239,10 +239,3 @@ class StreamingReplica:
             with self._connect_primary() as conn:
                 conn.execute("SELECT pg_reload_conf()")
             self._hba_added = None
-
-
-def primary_position(conn) -> int:
-    """The WAL position of `conn`'s server now (a psycopg connection to the primary)."""
-    from sv_sdk.db.replicas import lsn_value
-
-    return lsn_value(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
