@@ -84,13 +84,11 @@ def user_build(
     if password is None:
         user.set_unusable_password()
     else:
-        if validate_password:
-            try:
-                password_validation.validate_password(password, user)
-            except ValidationError as exc:
-                raise ValidationFailed(errors={"password": list(exc.messages)}) from None
-        connection_release()
-        user.set_password(password)
+        user.password = (
+            password_prepare(user=user, password=password)
+            if validate_password
+            else _password_hash(password)
+        )
     return user
 
 
@@ -163,6 +161,11 @@ def password_prepare(*, user: User, password: str) -> str:
     connection goes back to its pool until the next query). Raises ValidationFailed.
     """
     password_validate(password=password, user=user)
+    return _password_hash(password)
+
+
+def _password_hash(password: str) -> str:
+    # No connection held while the password is hashed (given back to its pool).
     connection_release()
     return make_password(password)
 
