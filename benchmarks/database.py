@@ -9,8 +9,7 @@ from django.core.management import call_command
 from django.db import connections
 from psycopg import sql
 
-# Options Django consumes itself; everything else in OPTIONS (sslmode, ...) is for libpq.
-_DJANGO_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role"}
+from sv_sdk.db.params import connect_params
 
 
 def maintenance_connection() -> psycopg.Connection:
@@ -19,17 +18,8 @@ def maintenance_connection() -> psycopg.Connection:
 
 def connect(dbname: str) -> psycopg.Connection:
     """An autocommit psycopg connection to `dbname` on the default connection's server."""
-    db = settings.DATABASES["default"]
-    libpq_options = {k: v for k, v in db.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS}
-    return psycopg.connect(
-        host=db.get("HOST") or None,
-        port=db.get("PORT") or None,
-        user=db.get("USER") or None,
-        password=db.get("PASSWORD") or None,
-        dbname=dbname,
-        autocommit=True,
-        **libpq_options,
-    )
+    params = connect_params(settings.DATABASES["default"])
+    return psycopg.connect(**{**params, "dbname": dbname}, autocommit=True)
 
 
 def _drop(name: str) -> None:

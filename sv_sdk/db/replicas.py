@@ -26,6 +26,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.template.response import TemplateResponse
 
 from sv_sdk import metrics
+from sv_sdk.db import params as db_params
 from sv_sdk.net import cookie_set
 
 logger = logging.getLogger(__name__)
@@ -337,22 +338,9 @@ class ReplicaMonitor:
 
 
 # Options Django consumes itself; the rest of OPTIONS (sslmode, ...) is for libpq.
-_DJANGO_OPTIONS = frozenset({"pool", "isolation_level", "server_side_binding", "assume_role"})
-
-
 def connect_params(database: dict) -> dict:
-    """psycopg.connect() arguments for a DATABASES entry (no pool, a short connect timeout)."""
-    options = {k: v for k, v in database.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS}
-    params = {
-        "dbname": database["NAME"],
-        "host": database.get("HOST") or None,
-        "port": database.get("PORT") or None,
-        "user": database.get("USER") or None,
-        "password": database.get("PASSWORD") or None,
-        "connect_timeout": settings.SV_REPLICA_CONNECT_TIMEOUT,
-        **options,
-    }
-    return {k: v for k, v in params.items() if v is not None}
+    """psycopg.connect() arguments for a DATABASES entry, with the replicas' connect timeout."""
+    return db_params.connect_params(database, connect_timeout=settings.SV_REPLICA_CONNECT_TIMEOUT)
 
 
 MONITOR = ReplicaMonitor()

@@ -9,6 +9,7 @@ from psycopg.conninfo import make_conninfo
 
 from sv_sdk import env as sv_env
 from sv_sdk.commands import database_url_settings, default_connection_as
+from sv_sdk.db.params import connect_params
 from sv_sdk.management.commands.setup_db_roles import ROLES, quote_ident, set_password
 
 PUBLICATION = "sv_audit"  # audit_app/migrations/0004_audit_publication.py
@@ -56,13 +57,8 @@ class Command(BaseCommand):
             if publisher_url
             else connections[DEFAULT_DB_ALIAS].settings_dict
         )
-        conninfo = make_conninfo(
-            host=publisher["OPTIONS"].get("host") or publisher["HOST"] or None,
-            port=publisher["PORT"] or None,
-            user=publisher["USER"] or None,
-            password=publisher["PASSWORD"] or None,
-            dbname=publisher["NAME"],
-        )
+        # The URL's libpq options (sslmode, a socket directory as host) go along.
+        conninfo = make_conninfo(**connect_params(publisher))
         password = sv_env.role_password(ROLES["auditor"][1])
         try:
             with default_connection_as(subscriber):
