@@ -158,10 +158,16 @@ _PRIMARY_KEY_SQL = (
 )
 
 
+def secondary_indexes(cursor, table: str) -> list[tuple[str, str]]:
+    """`table`'s indexes but its primary key: (name, CREATE INDEX statement), oldest first.
+    A partitioned table's statements read "ON ONLY" (the table, not its partitions)."""
+    cursor.execute(_INDEXES_SQL, [table])
+    return cursor.fetchall()
+
+
 def _table_facts(cursor, table: str):
     cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-    cursor.execute(_INDEXES_SQL, [table])
-    indexes = cursor.fetchall()
+    indexes = secondary_indexes(cursor, table)
     cursor.execute(_PRIMARY_KEY_SQL, [table])
     (primary_key,) = cursor.fetchone()
     cursor.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id'))", [table])

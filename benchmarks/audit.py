@@ -17,11 +17,6 @@ from .tables import markdown_table, text_table
 
 FILL_CHUNK = 500_000
 
-_SECONDARY_INDEXES_SQL = """
-SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)
-FROM pg_index WHERE indrelid = %s::regclass AND NOT indisprimary
-"""
-
 # One year of activity, ids rising with time as they do in production. About 200
 # events per user (so ~16 in any 30 days), 70% of them by the user themself.
 SYNTHETIC_ROWS_SQL = """
@@ -53,6 +48,7 @@ def users_for(rows: int) -> int:
 def fill(rows: int) -> float:
     """Add `rows` synthetic audit rows, set-based, indexes rebuilt after; seconds taken."""
     from audit_app.models import EVENT_TYPES, AuditLog
+    from audit_app.partitions import secondary_indexes
     from audit_app.services import audit_partitions_ensure
 
     table = AuditLog._meta.db_table
@@ -62,8 +58,7 @@ def fill(rows: int) -> float:
     # One transaction: a failure part-way leaves the indexes in place.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        cursor.execute(_SECONDARY_INDEXES_SQL, [table])
-        indexes = cursor.fetchall()
+        indexes = secondary_indexes(cursor, table)
         # Building each index once is several times faster than maintaining it per row.
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {name}")

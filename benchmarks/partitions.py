@@ -37,9 +37,7 @@ def partitions_run() -> PartitionRun:
     from django.db import connection, transaction
 
     from audit_app.models import AuditLog
-    from audit_app.partitions import partition_table
-
-    from .audit import _SECONDARY_INDEXES_SQL
+    from audit_app.partitions import partition_table, secondary_indexes
 
     table = AuditLog._meta.db_table
     started = time.perf_counter()
@@ -51,8 +49,7 @@ def partitions_run() -> PartitionRun:
             )
             cursor.execute(f"INSERT INTO {COPY} SELECT * FROM {table}")
             cursor.execute(f"ALTER TABLE {COPY} ADD PRIMARY KEY (id)")
-            cursor.execute(_SECONDARY_INDEXES_SQL, [table])
-            for _name, definition in cursor.fetchall():
+            for _name, definition in secondary_indexes(cursor, table):
                 # The same indexes on the copy, under other names (names are per schema).
                 cursor.execute(
                     _INDEX_HEAD.sub(rf"CREATE INDEX \1_conversion ON {COPY} ", definition)
