@@ -39,51 +39,47 @@ test: install lint browser-deps pooler-deps oidc-deps better-auth-deps
 	# The API's tests again, through PgBouncer in transaction mode (docs/pooling.md).
 	$(BIN)/python -m tests.pooled
 
-# Chromium for the admin's browser tests (tests/browser), from Debian's packages, when it is
-# missing and this runs as root with apt-get. Otherwise those tests skip and say why.
+# $(call apt_dep,TARGET,PACKAGE,PRESENT,OTHERWISE): Debian's PACKAGE, installed when the shell
+# test PRESENT fails and this runs as root with apt-get; else a line saying OTHERWISE.
+apt_dep = if $(3); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2)) \
+			|| echo "$(1): could not install $(2); $(4)"; \
+	else echo "$(1): no $(2) (installing needs root and apt-get); $(4)"; fi
+
+# $(call npm_dep,TARGET,FOLDER,OTHERWISE): FOLDER's Node packages, pinned in its
+# package-lock.json, into its git-ignored node_modules; without npm a line saying OTHERWISE.
+npm_dep = if command -v npm >/dev/null 2>&1; then npm ci --prefix $(2) --no-audit --no-fund --silent; \
+	else echo "$(1): no npm; $(3)"; fi
+
+# Chromium for the admin's browser tests (tests/browser). Otherwise those tests skip and say why.
 .PHONY: browser-deps
 browser-deps:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-			|| echo "browser-deps: could not install chromium; the browser tests will be skipped"; \
-	else echo "browser-deps: no /usr/bin/chromium (installing needs root and apt-get); the browser tests will be skipped"; fi
+	@$(call apt_dep,browser-deps,chromium,[ -x /usr/bin/chromium ],the browser tests will be skipped)
 
-# PgBouncer for the pooler tests (tests/test_pooler.py, tests/pooled.py) and the pooler benchmark,
-# from Debian's packages, when it is missing and this runs as root with apt-get. Otherwise those
-# tests and the benchmark skip and say why.
+# PgBouncer for the pooler tests (tests/test_pooler.py, tests/pooled.py) and the pooler
+# benchmark. Otherwise those tests and the benchmark skip and say why.
 .PHONY: pooler-deps
 pooler-deps:
-	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) \
-			|| echo "pooler-deps: could not install pgbouncer; the pooler tests will be skipped"; \
-	else echo "pooler-deps: no pgbouncer (installing needs root and apt-get); the pooler tests will be skipped"; fi
+	@$(call apt_dep,pooler-deps,pgbouncer,command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ],the pooler tests will be skipped)
 
-# better-auth's client and server (tests/better_auth), pinned in its package-lock.json, into the
-# git-ignored tests/better_auth/node_modules: the compatibility and import tests and the benchmark
-# peer use them. Without node those tests skip and the benchmark says so.
+# better-auth's client and server (tests/better_auth): the compatibility and import tests and the
+# benchmark peer use them. Without node those tests skip and the benchmark says so.
 .PHONY: better-auth-deps
 better-auth-deps:
-	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/better_auth --no-audit --no-fund --silent; \
-	else echo "better-auth-deps: no npm; the better-auth tests and the benchmark peer will be skipped"; fi
+	@$(call npm_dep,better-auth-deps,tests/better_auth,the better-auth tests and the benchmark peer will be skipped)
 
-# The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider, pinned in its
-# package-lock.json, into the git-ignored tests/oidc/node_modules. Without node those tests skip.
+# The OpenID Provider the sign-in tests run (tests/oidc): oidc-provider. Without node those
+# tests skip.
 .PHONY: oidc-deps
 oidc-deps:
-	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
-	else echo "oidc-deps: no npm; the OAuth tests against a real provider will be skipped"; fi
+	@$(call npm_dep,oidc-deps,tests/oidc,the OAuth tests against a real provider will be skipped)
 
-# wrk, the load generator of the sv_sdk vs better-auth comparison, from Debian's packages when
-# it is missing and this runs as root with apt-get. Otherwise that section says so; the rest runs.
+# wrk, the load generator of the sv_sdk vs better-auth comparison. Otherwise that section says
+# so; the rest runs.
 .PHONY: wrk-deps
 wrk-deps:
-	@if command -v wrk >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
-			|| echo "wrk-deps: could not install wrk; the better-auth comparison will be skipped"; \
-	else echo "wrk-deps: no wrk (installing needs root and apt-get); the better-auth comparison will be skipped"; fi
+	@$(call apt_dep,wrk-deps,wrk,command -v wrk >/dev/null 2>&1,the better-auth comparison will be skipped)
 
 bench: install better-auth-deps pooler-deps wrk-deps
 	$(MANAGE) collectstatic --no-input --verbosity 0
