@@ -25,7 +25,7 @@ from platform_app.flows import user_onboard
 from reliability.servers import LOAD_ENVIRONMENT, ROOT, free_port, gunicorn
 
 from . import progress
-from .cpu import cpu_seconds
+from .cpu import cpu_seconds, parent_pid
 from .database import connect, maintenance_connection
 from .http import worker_settings
 from .onboarding import hash_cost
@@ -425,11 +425,10 @@ def _gunicorn_worker(port: int) -> int | None:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            stat = (entry / "stat").read_text()
         except OSError:
             continue
         if "gunicorn" in cmdline and f"127.0.0.1:{port}" in cmdline:
-            serving[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            serving[int(entry.name)] = parent_pid(int(entry.name))
     workers = [pid for pid, parent in serving.items() if parent in serving]
     return workers[0] if workers else None
 
