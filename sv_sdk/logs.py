@@ -64,11 +64,15 @@ _SECRET_PATTERNS = [
         rf"\1${_REDACTED}",
     ),
     # Anything long and random-looking (tokens, signatures, Fernet values, SHA-256 hex),
-    # but not a UUID (the project's ids).
+    # but not a UUID (the project's ids): letters with digits, or lower case with upper
+    # case (a random token of 32 or more characters may well hold no digit). Long names
+    # (snake_case, UPPER_CASE) are neither.
     (
         re.compile(
             r"(?<![\w-])(?![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-            r"[0-9a-fA-F]{12}(?![\w-]))(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{32,}={0,2}"
+            r"[0-9a-fA-F]{12}(?![\w-]))"
+            r"(?:(?=[\w-]*\d)(?=[\w-]*[A-Za-z])|(?=[\w-]*[a-z])(?=[\w-]*[A-Z]))"
+            r"[\w-]{32,}={0,2}"
         ),
         _REDACTED,
     ),

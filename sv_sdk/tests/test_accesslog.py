@@ -46,3 +46,13 @@ def test_class8_djangos_request_warnings_name_the_path_redacted():
         log_filter.filter(record)
 
     assert record.getMessage() == "Bad Request: /api/v1/email/unsubscribe/[redacted]"
+
+
+def test_a_long_random_token_without_a_digit_is_redacted_and_long_names_are_not():
+    token = "re_ZOXPwtSbDOGPTFscEwIRF-lugbXXqhMY"  # token_urlsafe can give no digit at all
+    names = "users_email_key_uniq_and_a_long_snake_case_name SV_REPLICA_CONNECT_TIMEOUT_SECONDS"
+    uuid = "0192f6c8-7a3e-7c1d-9b2e-4f5a6b7c8d9e"
+
+    assert redact(f"ESP refused {token}") == "ESP refused [redacted]"
+    assert redact(names) == names
+    assert redact(f"user {uuid}") == f"user {uuid}"
